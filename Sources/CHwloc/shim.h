@@ -1,0 +1,4 @@
+#ifndef SCALETUNE_CHWLOC_SHIM_H
+#define SCALETUNE_CHWLOC_SHIM_H
+#include <hwloc.h>
+#endif

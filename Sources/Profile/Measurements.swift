@@ -1,0 +1,98 @@
+/// The BLAS the process loaded and whether its kernels fit the CPU.
+public struct BLASSection: Codable, Equatable, Sendable {
+  public var library: String
+  public var version: String
+  public var config: String
+  /// The kernel family the library selected at load (OpenBLAS's core name).
+  public var coreName: String
+  public var threads: Int
+  /// The widest vector ISA the selected core uses, and the widest the CPU can run.
+  public var coreISA: String
+  public var cpuISA: String
+  public var mismatch: BLASMismatch?
+
+  public init(
+    library: String, version: String, config: String, coreName: String, threads: Int,
+    coreISA: String, cpuISA: String, mismatch: BLASMismatch?
+  ) {
+    self.library = library
+    self.version = version
+    self.config = config
+    self.coreName = coreName
+    self.threads = threads
+    self.coreISA = coreISA
+    self.cpuISA = cpuISA
+    self.mismatch = mismatch
+  }
+}
+
+/// The selected BLAS core uses less of the ISA than the CPU offers.
+public struct BLASMismatch: Codable, Equatable, Sendable {
+  /// Peak FLOP/cycle ratio of the CPU's best ISA over the core's: an estimate of what it costs.
+  public var estimatedSlowdown: Double
+  /// The environment setting that selects a better core, e.g. `OPENBLAS_CORETYPE=SkylakeX`.
+  public var advice: String
+
+  public init(estimatedSlowdown: Double, advice: String) {
+    self.estimatedSlowdown = estimatedSlowdown
+    self.advice = advice
+  }
+}
+
+/// Measured arithmetic peak of one unit at one precision, on one core and on all cores.
+public struct Peak: Codable, Equatable, Sendable {
+  /// fp64, fp32, fp16 or bf16.
+  public var precision: String
+  /// The instruction set the loop ran on (avx512f, avx2+fma, sse2, avx512_fp16, avx512_bf16, amx-bf16).
+  public var isa: String
+  public var instruction: String
+  public var perCoreGflops: Statistics
+  public var allCoresGflops: Statistics
+  /// Threads used for the all-cores figure, one pinned to each core.
+  public var threads: Int
+
+  public init(
+    precision: String, isa: String, instruction: String, perCoreGflops: Statistics,
+    allCoresGflops: Statistics, threads: Int
+  ) {
+    self.precision = precision
+    self.isa = isa
+    self.instruction = instruction
+    self.perCoreGflops = perCoreGflops
+    self.allCoresGflops = allCoresGflops
+    self.threads = threads
+  }
+}
+
+public struct PeakNotMeasured: Codable, Equatable, Sendable {
+  public var precision: String
+  public var isa: String
+  public var reason: String
+
+  public init(precision: String, isa: String, reason: String) {
+    self.precision = precision
+    self.isa = isa
+    self.reason = reason
+  }
+}
+
+/// STREAM triad bandwidth, counted as STREAM counts (24 bytes per double iteration).
+public struct Bandwidth: Codable, Equatable, Sendable {
+  public var kernel: String
+  public var triadGBPerSecond: Statistics
+  /// Bytes of each of the three arrays.
+  public var arrayBytes: UInt64
+  public var threads: Int
+  /// How the size was chosen: "4x last-level cache" or "capped by usable memory".
+  public var sizing: String
+
+  public init(
+    kernel: String, triadGBPerSecond: Statistics, arrayBytes: UInt64, threads: Int, sizing: String
+  ) {
+    self.kernel = kernel
+    self.triadGBPerSecond = triadGBPerSecond
+    self.arrayBytes = arrayBytes
+    self.threads = threads
+    self.sizing = sizing
+  }
+}

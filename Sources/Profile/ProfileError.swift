@@ -1,0 +1,38 @@
+/// Everything that can be wrong with a profile on disk, each naming the file and what was expected.
+public enum ProfileError: Error, Equatable, CustomStringConvertible {
+  case notFound(path: String)
+  case isDirectory(path: String)
+  case unreadable(path: String, reason: String)
+  case malformedJSON(path: String, detail: String)
+  case notAProfile(path: String)
+  case wrongSchema(path: String, found: String, expected: String)
+  case missingField(path: String, field: String, expected: String)
+  case wrongType(path: String, field: String, expected: String, found: String)
+  case invalidValue(path: String, field: String, problem: String)
+  case unwritable(path: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .notFound(let path):
+      return "\(path): no such file; expected a ScaleTune profile (JSON) written by `tune`"
+    case .isDirectory(let path):
+      return "\(path): is a directory; expected a profile file (results/<host>-<time>.json)"
+    case .unreadable(let path, let reason):
+      return "\(path): cannot be read (\(reason))"
+    case .malformedJSON(let path, let detail):
+      return "\(path): not valid JSON (\(detail)); expected a ScaleTune profile"
+    case .notAProfile(let path):
+      return "\(path): is JSON but not a ScaleTune profile: expected an object with \"schema\": \"\(Profile.currentSchema)\""
+    case .wrongSchema(let path, let found, let expected):
+      return "\(path): schema is \"\(found)\"; this tool reads \"\(expected)\". Re-run `tune` to write a current profile"
+    case .missingField(let path, let field, let expected):
+      return "\(path): field `\(field)` is missing; expected \(expected)"
+    case .wrongType(let path, let field, let expected, let found):
+      return "\(path): field `\(field)` is \(found); expected \(expected)"
+    case .invalidValue(let path, let field, let problem):
+      return "\(path): field `\(field)`: \(problem)"
+    case .unwritable(let path, let reason):
+      return "\(path): cannot be written (\(reason))"
+    }
+  }
+}

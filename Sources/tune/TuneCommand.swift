@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Probe
+import Profile
+
+struct TuneCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tune",
+    abstract: "Measure a training node and write what it can do into a profile (results/<host>-<time>.json).",
+    discussion: "With no subcommand, runs every stage that exists (today: the hardware probe) and writes the profile.",
+    version: ScaleTuneVersion.string,
+    subcommands: [RunAll.self, ProbeCommand.self],
+    defaultSubcommand: RunAll.self
+  )
+}
+
+/// Flags every subcommand shares.
+struct CommonOptions: ParsableArguments {
+  @Flag(help: "A smoke-sized run: fewer repeats, smaller arrays (for tests and CI).")
+  var quick = false
+
+  @Option(help: "Profile to write; an existing profile gets this stage's section merged in. Default: results/<host>-<time>.json.")
+  var output: String?
+
+  @Flag(help: "Print JSON instead of the readable summary.")
+  var json = false
+
+  @Flag(help: "Print no progress lines.")
+  var quiet = false
+
+  func validate() throws {
+    if let output, output.isEmpty { throw ValidationError("--output needs a file path, e.g. results/node1.json") }
+  }
+
+  func progress(_ message: String) {
+    guard !quiet else { return }
+    FileHandle.standardError.write(Data("… \(message)\n".utf8))
+  }
+}
+
+struct RunAll: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run", abstract: "Run every stage (probe) and write the profile.")
+
+  @OptionGroup var options: CommonOptions
+
+  func run() throws {
+    try ProbeStage.execute(options: options, stages: ["probe"])
+  }
+}
+
+struct ProbeCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "probe",
+    abstract: "Probe the hardware: topology, ISA, memory limits, PCI devices, BLAS, measured peaks and bandwidth.")
+
+  @OptionGroup var options: CommonOptions
+
+  @Flag(help: "Read facts only; skip the peak and bandwidth measurements.")
+  var noMeasure = false
+
+  func run() throws {
+    try ProbeStage.execute(options: options, stages: ["probe"], measure: !noMeasure)
+  }
+}
+
+enum ProbeStage {
+  static func execute(options: CommonOptions, stages: [String], measure: Bool = true) throws {
+    let started = Date()
+    let machine = try MachineProbe.run(ProbeOptions(quick: options.quick, measure: measure), progress: options.progress)
+    let path = options.output ?? ResultsPath.default(hostname: machine.hostname, date: started)
+    let run = Provenance.Run(
+      commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started,
+      finishedAt: Date(), stages: stages)
+    let notes = try ProfileStore.merge(machine: machine, run: run, into: path)
+    if options.json {
+      print(String(decoding: try ProfileStore.encode(machine), as: UTF8.self))
+    } else {
+      print(MachineSummary.text(machine))
+    }
+    for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+    options.progress("profile written to \(path)")
+  }
+}

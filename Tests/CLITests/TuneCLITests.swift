@@ -1,0 +1,101 @@
+import Foundation
+import Platform
+import Profile
+import Testing
+
+/// The `tune` executable, built next to this test bundle.
+func tuneBinary() throws -> URL {
+  let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+  var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
+  // The test runner may live inside a .xctest bundle directory.
+  while directory.path != "/" {
+    let candidate = directory.appendingPathComponent("tune")
+    if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    directory = directory.deletingLastPathComponent()
+  }
+  throw CLIError.binaryNotFound(me)
+}
+
+enum CLIError: Error { case binaryNotFound(String) }
+
+struct Outcome {
+  var status: Int32
+  var stdout: String
+  var stderr: String
+}
+
+func tune(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Outcome {
+  let process = Process()
+  process.executableURL = try tuneBinary()
+  process.arguments = arguments
+  process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+  let out = Pipe()
+  let err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  try process.run()
+  let stdout = out.fileHandleForReading.readDataToEndOfFile()
+  let stderr = err.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+func scratch() throws -> String {
+  let path = NSTemporaryDirectory() + "scaletune-cli-" + UUID().uuidString
+  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}
+
+@Suite struct TuneCLITests {
+  @Test func probeWritesAValidProfileAndPrintsJSON() throws {
+    let path = try scratch() + "/p.json"
+    let result = try tune(["probe", "--no-measure", "--json", "--quiet", "--output", path])
+    #expect(result.status == 0, "\(result.stderr)")
+    let profile = try ProfileStore.read(path)
+    let printed = try JSONDecoder().decode(MachineSection.self, from: Data(result.stdout.utf8))
+    #expect(printed.fingerprint == profile.machine?.fingerprint)
+    #expect(profile.provenance.runs.first?.stages == ["probe"])
+  }
+
+  @Test func missingHwlocXMLFileIsAClearError() throws {
+    let path = try scratch() + "/p.json"
+    let result = try tune(["probe", "--no-measure", "--quiet", "--output", path], environment: ["HWLOC_XMLFILE": "/nonexistent/topo.xml"])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains("HWLOC_XMLFILE=/nonexistent/topo.xml") && result.stderr.contains("lstopo"))
+    #expect(!FileManager.default.fileExists(atPath: path))
+  }
+
+  @Test func topologyFromAnXMLFileIsReportedAsSuch() throws {
+    let directory = try scratch()
+    try Topology().exportXML(to: directory + "/topo.xml")
+    let result = try tune(["probe", "--no-measure", "--json", "--quiet", "--output", directory + "/p.json"], environment: ["HWLOC_XMLFILE": directory + "/topo.xml"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let machine = try JSONDecoder().decode(MachineSection.self, from: Data(result.stdout.utf8))
+    #expect(machine.topology.source.contains("XML file \(directory)/topo.xml"))
+    #expect(machine.topology.cores == (try Topology().cores))
+  }
+
+  @Test func aMalformedExistingProfileIsNeitherOverwrittenNorAccepted() throws {
+    let path = try scratch() + "/old.json"
+    let original = "{\"schema\": \"scaletune.profile/1\", \"machine\": {"
+    try Data(original.utf8).write(to: URL(fileURLWithPath: path))
+    let result = try tune(["probe", "--no-measure", "--quiet", "--output", path])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains(path) && result.stderr.contains("not valid JSON"))
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == original)
+  }
+
+  @Test func aWrongVersionProfileNamesBothVersions() throws {
+    let path = try scratch() + "/v0.json"
+    try Data("{\"schema\": \"scaletune.profile/0\"}".utf8).write(to: URL(fileURLWithPath: path))
+    let result = try tune(["probe", "--no-measure", "--quiet", "--output", path])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains("scaletune.profile/0") && result.stderr.contains("scaletune.profile/1"))
+  }
+
+  @Test func unknownFlagIsRejectedBeforeAnyWork() throws {
+    let result = try tune(["probe", "--precision", "fp7"])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains("--precision"))
+  }
+}

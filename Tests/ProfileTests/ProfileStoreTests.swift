@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+@testable import Profile
+
+@Suite struct ProfileStoreTests {
+  @Test func writtenProfileRoundTripsAndLeavesNoTemporaryFile() throws {
+    let directory = try temporaryDirectory()
+    let path = directory + "/nested/profile.json"
+    let profile = Profile(machine: sampleMachine(), kernels: .object(["gemm": .array([])]), provenance: Provenance(runs: [sampleRun()]))
+    try ProfileStore.write(profile, to: path)
+    #expect(try ProfileStore.read(path) == profile)
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory + "/nested")
+    #expect(leftovers == ["profile.json"])
+  }
+
+  @Test func writtenProfileValidatesAgainstTheShippedSchema() throws {
+    let value = try JSONValue.parse(Data(try sampleProfileJSON().utf8))
+    #expect(try SchemaValidator.profileSchema().validate(value) == [])
+  }
+
+  @Test func mergeKeepsOtherSectionsAndAppendsTheRun() throws {
+    let path = try temporaryDirectory() + "/p.json"
+    let kernels = JSONValue.object(["gemm": .object(["winner": .string("native")])])
+    try ProfileStore.write(Profile(machine: sampleMachine(), kernels: kernels, provenance: Provenance(runs: [sampleRun()])), to: path)
+    let notes = try ProfileStore.merge(machine: sampleMachine(fingerprint: "fedcba9876543210"), run: sampleRun(100), into: path)
+    let merged = try ProfileStore.read(path)
+    #expect(merged.kernels == kernels)
+    #expect(merged.machine?.fingerprint == "fedcba9876543210")
+    #expect(merged.provenance.runs.count == 2)
+    #expect(notes.count == 1 && notes[0].contains("0123456789abcdef"))
+  }
+
+  @Test func mergeNeverOverwritesAMalformedProfile() throws {
+    let path = try temporaryDirectory() + "/broken.json"
+    try Data("{\"schema\": \"scaletune.profile/1\", \"machine\": ".utf8).write(to: URL(fileURLWithPath: path))
+    #expect(throws: ProfileError.self) { try ProfileStore.merge(machine: sampleMachine(), run: sampleRun(), into: path) }
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == "{\"schema\": \"scaletune.profile/1\", \"machine\": ")
+  }
+
+  @Test func statisticsTakeTheMedianOfOddAndEvenCounts() {
+    #expect(Statistics(samples: [3, 1, 2]).median == 2)
+    #expect(Statistics(samples: [4, 1, 2, 3]).median == 2.5)
+    #expect(Statistics(samples: [4, 1, 2, 3]).runs == 4)
+    #expect(Statistics(samples: [5, 1]).min == 1 && Statistics(samples: [5, 1]).max == 5)
+  }
+}
