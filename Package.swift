@@ -1,6 +1,12 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+/// Speed-critical Swift code is compiled for the CPU it runs on (each node builds its own), as
+/// SIMD conversions and kernels need the host's vector ISA (F16C, AVX2, AVX-512). Set
+/// SCALETUNE_TARGET_CPU (e.g. x86-64-v3) to build a binary for another machine.
+let targetCPU = Context.environment["SCALETUNE_TARGET_CPU"] ?? "native"
+let hostCPUFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
+
 /// Kernels are compiled for speed without bounds checks in release builds; everything else keeps
 /// Swift's checks. The C target compiles each ISA-specific function with its own `target`
 /// attribute, so one binary runs on any x86-64 and picks at run time what the CPU can do.
@@ -11,6 +17,7 @@ let package = Package(
     .executable(name: "tune", targets: ["tune"]),
     .library(name: "ScaleTuneProbe", targets: ["Probe"]),
     .library(name: "ScaleTuneProfile", targets: ["Profile"]),
+    .library(name: "ScaleTuneNumberFormats", targets: ["NumberFormats"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,18 +42,21 @@ let package = Package(
       dependencies: ["CHwloc", "CKernels"]
     ),
     .target(name: "Profile", resources: [.copy("Resources/profile.schema.json")]),
+    .target(name: "NumberFormats", swiftSettings: hostCPUFlags),
     .target(
       name: "Probe",
       dependencies: ["Platform", "Profile", "COpenBLAS", "CKernels"]
     ),
+    .target(name: "Bench", dependencies: ["NumberFormats", "Platform", "Profile"]),
     .executableTarget(
       name: "tune",
       dependencies: [
-        "Probe", "Profile",
+        "Probe", "Profile", "Bench", "NumberFormats",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(name: "ProfileTests", dependencies: ["Profile"]),
+    .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.
     .testTarget(name: "CLITests", dependencies: ["tune", "Profile", "Platform"]),
