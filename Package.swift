@@ -47,11 +47,17 @@ let package = Package(
       name: "Probe",
       dependencies: ["Platform", "Profile", "COpenBLAS", "CKernels"]
     ),
+    .target(
+      name: "Kernels",
+      dependencies: ["Platform", "NumberFormats", "COpenBLAS"],
+      swiftSettings: hostCPUFlags + [.unsafeFlags(["-Ounchecked"])]
+    ),
     .target(name: "Bench", dependencies: ["NumberFormats", "Platform", "Profile"]),
+    .target(name: "Tuning", dependencies: ["Kernels", "NumberFormats", "Platform", "Profile", "COpenBLAS"]),
     .executableTarget(
       name: "tune",
       dependencies: [
-        "Probe", "Profile", "Bench", "NumberFormats",
+        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

@@ -12,15 +12,28 @@ public struct NVFP4Tensor: Sendable, Equatable {
 }
 
 public enum NVFP4Quantizer {
-  public static func quantize(_ values: UnsafeBufferPointer<Float>) -> NVFP4Tensor {
-    let e4m3 = MiniFloatCodec(.e4m3)
-    let e2m1 = MiniFloatCodec(.e2m1)
-    // The tensor amax over finite values: a non-finite element poisons its own block only.
+  /// The largest finite magnitude: a non-finite element poisons its own block only, not the
+  /// tensor scale.
+  public static func finiteAmax(_ values: UnsafeBufferPointer<Float>) -> Float {
     var amax: Float = 0
     for value in values where value.isFinite { amax = max(amax, value.magnitude) }
+    return amax
+  }
+
+  /// The per-tensor decode scale amax / (448 · 6) that brings block scales into E4M3's range.
+  public static func tensorScale(amax: Float) -> Float {
+    amax > 0 ? amax / (MiniFloatFormat.e4m3.maxFinite * MiniFloatFormat.e2m1.maxFinite) : 1
+  }
+
+  public static func quantize(_ values: UnsafeBufferPointer<Float>) -> NVFP4Tensor {
+    quantize(values, tensorScale: tensorScale(amax: finiteAmax(values)))
+  }
+
+  /// Quantizes with a given tensor scale (a matrix quantized row by row shares one).
+  public static func quantize(_ values: UnsafeBufferPointer<Float>, tensorScale: Float) -> NVFP4Tensor {
+    let e4m3 = MiniFloatCodec(.e4m3)
+    let e2m1 = MiniFloatCodec(.e2m1)
     let elementMax = MiniFloatFormat.e2m1.maxFinite
-    let scaleMax = MiniFloatFormat.e4m3.maxFinite
-    let tensorScale: Float = amax > 0 ? amax / (scaleMax * elementMax) : 1
     let blocks = (values.count + NVFP4Tensor.blockSize - 1) / NVFP4Tensor.blockSize
     var blockScales: [UInt8] = []
     blockScales.reserveCapacity(blocks)

@@ -1,0 +1,204 @@
+import Foundation
+import Platform
+
+public enum KernelError: Error, Equatable, CustomStringConvertible {
+  case unknownMicroKernel(name: String, known: [String])
+  case invalidParameters(String)
+  case unsupported(backend: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .unknownMicroKernel(let name, let known):
+      return "unknown micro-kernel \"\(name)\"; this CPU can run: \(known.joined(separator: ", "))"
+    case .invalidParameters(let reason):
+      return "invalid blocking parameters: \(reason)"
+    case .unsupported(let backend, let reason):
+      return "backend \(backend) cannot run here: \(reason)"
+    }
+  }
+}
+
+/// Where GEMM threads run: one hardware thread each, cycling over `pus` when there are more threads.
+public struct ThreadPlacement: Sendable {
+  public let topology: Topology?
+  public let pus: [Int]
+
+  public init(topology: Topology?, pus: [Int]) {
+    self.topology = topology
+    self.pus = pus
+  }
+
+  /// One thread per core, in topology order.
+  public static func perCore(_ topology: Topology) -> ThreadPlacement {
+    ThreadPlacement(topology: topology, pus: topology.firstThreadOfEachCore)
+  }
+
+  func pus(for threads: Int) -> [Int] {
+    guard !pus.isEmpty, topology != nil else { return [] }
+    return (0..<threads).map { pus[$0 % pus.count] }
+  }
+}
+
+/// The BLIS-style GEMM: loops NC → KC → MC → NR → MR around a micro-kernel, packing A and B into
+/// contiguous micro-panels. Threads split C's rows (ic) or columns (jc), each running the serial
+/// loops on its part with its own packing buffers, so they share nothing but C's disjoint tiles.
+public enum NativeGEMM {
+  // Concrete entry points: the generic driver below is specialised for each inside this module
+  // (a generic call from another module would run unspecialised, several times slower).
+
+  /// fp32 operands in memory. a: op(A) source (`DenseSource.a`), b: op(B)ᵀ source (`DenseSource.b`).
+  public static func run(
+    _ problem: GEMMProblem, a: DenseSource<Float>, b: DenseSource<Float>, c: MutableMatrixPointer<Float>,
+    parameters: BlockingParameters, kernel: MicroKernel<Float>, placement: ThreadPlacement? = nil
+  ) throws {
+    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, placement: placement)
+  }
+
+  /// fp64 operands in memory.
+  public static func run(
+    _ problem: GEMMProblem, a: DenseSource<Double>, b: DenseSource<Double>, c: MutableMatrixPointer<Double>,
+    parameters: BlockingParameters, kernel: MicroKernel<Double>, placement: ThreadPlacement? = nil
+  ) throws {
+    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, placement: placement)
+  }
+
+  /// Low-precision operands (A: M×K, Bᵀ: N×K), decoded to fp32 while packing.
+  public static func run(
+    _ problem: GEMMProblem, a: QuantizedSource, b: QuantizedSource, c: MutableMatrixPointer<Float>,
+    parameters: BlockingParameters, kernel: MicroKernel<Float>, placement: ThreadPlacement? = nil
+  ) throws {
+    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, placement: placement)
+  }
+
+  static func drive<T: GEMMScalar, A: PanelSource, B: PanelSource>(
+    _ problem: GEMMProblem, a: A, b: B, c: MutableMatrixPointer<T>, parameters: BlockingParameters,
+    kernel: MicroKernel<T>, placement: ThreadPlacement? = nil
+  ) throws where A.Scalar == T, B.Scalar == T {
+    if let reason = parameters.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
+    let shape = problem.shape
+    if shape.m == 0 || shape.n == 0 { return }
+    if shape.k == 0 {
+      scale(c, rows: 0..<shape.m, columns: 0..<shape.n, by: T(problem.beta))
+      return
+    }
+    let along = parameters.parallelLoop == .ic ? shape.m : shape.n
+    let unit = parameters.parallelLoop == .ic ? kernel.mr : kernel.nr
+    let units = (along + unit - 1) / unit
+    let threads = max(1, min(parameters.threads, units))
+    let parts: [Range<Int>] = (0..<threads).map { t in
+      let start = units * t / threads * unit
+      let end = min(along, units * (t + 1) / threads * unit)
+      return start..<end
+    }
+    let work: @Sendable (Int) -> Void = { index in
+      let part = parts[index]
+      let rows = parameters.parallelLoop == .ic ? part : 0..<shape.m
+      let columns = parameters.parallelLoop == .jc ? part : 0..<shape.n
+      PackBuffers.withBuffers(thread: index, T.self, parameters: parameters, kernel: kernel) { buffers in
+        serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, buffers: buffers)
+      }
+    }
+    if threads == 1 {
+      work(0)
+    } else {
+      let pus = placement?.pus(for: threads) ?? []
+      _ = ThreadTeam.run(threads: threads, pinnedTo: pus, topology: pus.isEmpty ? nil : placement?.topology, work)
+    }
+  }
+
+  static func serial<T: GEMMScalar, A: PanelSource, B: PanelSource>(
+    _ problem: GEMMProblem, rows: Range<Int>, columns: Range<Int>, a: A, b: B, c: MutableMatrixPointer<T>,
+    parameters: BlockingParameters, kernel: MicroKernel<T>, buffers: PackBuffers.Set<T>
+  ) where A.Scalar == T, B.Scalar == T {
+    let (mr, nr) = (kernel.mr, kernel.nr)
+    let k = problem.shape.k
+    let alpha = T(problem.alpha)
+    let ldc = c.ld
+    let run = kernel.run
+    for jc in stride(from: columns.lowerBound, to: columns.upperBound, by: parameters.nc) {
+      let ncHere = min(parameters.nc, columns.upperBound - jc)
+      for pc in stride(from: 0, to: k, by: parameters.kc) {
+        let kcHere = min(parameters.kc, k - pc)
+        b.pack(rows: jc, count: ncHere, k: pc, depth: kcHere, width: nr, into: buffers.b, scratch: buffers.scratch)
+        let beta = pc == 0 ? T(problem.beta) : 1
+        for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: parameters.mc) {
+          let mcHere = min(parameters.mc, rows.upperBound - ic)
+          a.pack(rows: ic, count: mcHere, k: pc, depth: kcHere, width: mr, into: buffers.a, scratch: buffers.scratch)
+          for jr in stride(from: 0, to: ncHere, by: nr) {
+            let nrHere = min(nr, ncHere - jr)
+            let bPanel = UnsafePointer(buffers.b + (jr / nr) * kcHere * nr)
+            for ir in stride(from: 0, to: mcHere, by: mr) {
+              let mrHere = min(mr, mcHere - ir)
+              let aPanel = UnsafePointer(buffers.a + (ir / mr) * kcHere * mr)
+              let tile = c.base + (ic + ir) * ldc + jc + jr
+              if mrHere == mr && nrHere == nr {
+                run(kcHere, aPanel, bPanel, tile, ldc, alpha, beta)
+              } else {
+                // Edge tile: compute the full MR×NR into scratch, then write only what exists.
+                run(kcHere, aPanel, bPanel, buffers.edge, nr, 1, 0)
+                for i in 0..<mrHere {
+                  for j in 0..<nrHere {
+                    let product = alpha * buffers.edge[i * nr + j]
+                    tile[i * ldc + j] = beta == 0 ? product : product + beta * tile[i * ldc + j]
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  static func scale<T: GEMMScalar>(_ c: MutableMatrixPointer<T>, rows: Range<Int>, columns: Range<Int>, by beta: T) {
+    for i in rows {
+      for j in columns { c.base[i * c.ld + j] = beta == 0 ? 0 : beta * c.base[i * c.ld + j] }
+    }
+  }
+}
+
+/// Packing buffers kept per thread index and reused across calls: allocating megabytes per call
+/// would cost page faults on every GEMM.
+enum PackBuffers {
+  struct Set<T> {
+    let a: UnsafeMutablePointer<T>
+    let b: UnsafeMutablePointer<T>
+    let edge: UnsafeMutablePointer<T>
+    let scratch: UnsafeMutablePointer<Float>
+  }
+
+  final class Slot: @unchecked Sendable {
+    let lock = NSLock()
+    var memory: UnsafeMutableRawPointer?
+    var bytes = 0
+  }
+
+  static let slots: [Slot] = (0..<256).map { _ in Slot() }
+
+  static func withBuffers<T: GEMMScalar, R>(
+    thread: Int, _ type: T.Type, parameters: BlockingParameters, kernel: MicroKernel<T>, _ body: (Set<T>) -> R
+  ) -> R {
+    let stride = MemoryLayout<T>.stride
+    func rounded(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
+    let aBytes = rounded(((parameters.mc + kernel.mr - 1) / kernel.mr * kernel.mr) * parameters.kc * stride)
+    let bBytes = rounded(((parameters.nc + kernel.nr - 1) / kernel.nr * kernel.nr) * parameters.kc * stride)
+    let edgeBytes = rounded(kernel.mr * kernel.nr * stride)
+    let scratchBytes = rounded(parameters.kc * MemoryLayout<Float>.stride)
+    let total = aBytes + bBytes + edgeBytes + scratchBytes
+    let slot = slots[thread % slots.count]
+    slot.lock.lock()
+    defer { slot.lock.unlock() }
+    if slot.bytes < total {
+      slot.memory?.deallocate()
+      slot.memory = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 4096)
+      slot.bytes = total
+    }
+    let base = slot.memory!
+    let set = Set<T>(
+      a: (base).bindMemory(to: T.self, capacity: aBytes / stride),
+      b: (base + aBytes).bindMemory(to: T.self, capacity: bBytes / stride),
+      edge: (base + aBytes + bBytes).bindMemory(to: T.self, capacity: edgeBytes / stride),
+      scratch: (base + aBytes + bBytes + edgeBytes).bindMemory(to: Float.self, capacity: scratchBytes / 4))
+    return body(set)
+  }
+}

@@ -1,0 +1,104 @@
+import Kernels
+import NumberFormats
+import Platform
+import Profile
+
+/// `tune bench gemm`: one candidate, verified then timed.
+public struct GEMMBenchmarkResult: Codable, Sendable {
+  /// Set when compared with another candidate in the same run: this one's median GFLOP/s over the
+  /// other's, measured interleaved.
+  public var shape: String
+  public var precision: String
+  public var candidate: GEMMCandidate
+  public var verificationError: Double
+  public var tolerance: Double
+  public var passed: Bool
+  public var gflops: Statistics?
+  public var ratioToVersus: Double?
+  public var versus: GEMMCandidate?
+
+  public var text: String {
+    var line = "\(precision) \(shape) \(candidate): verification error \(String(format: "%.2e", verificationError)) (tolerance \(String(format: "%.2e", tolerance))) \(passed ? "ok" : "WRONG")"
+    if let g = gflops { line += String(format: "; %.1f GFLOP/s [%.1f-%.1f] over %d runs", g.median, g.min, g.max, g.runs) }
+    if let ratio = ratioToVersus, let versus { line += String(format: "; %.3fx %@", ratio, versus.description) }
+    return line
+  }
+}
+
+public enum BenchmarkError: Error, CustomStringConvertible {
+  case unknownParameter(String, known: [String])
+  case badValue(String, String)
+
+  public var description: String {
+    switch self {
+    case .unknownParameter(let name, let known): return "unknown parameter \"\(name)\"; expected: \(known.joined(separator: ", "))"
+    case .badValue(let name, let value): return "parameter \(name)=\(value) is not valid"
+    }
+  }
+}
+
+public enum GEMMBenchmark {
+  /// Builds a candidate from `k=v` parameters, filling what is missing from the analytic model.
+  public static func candidate(
+    backend: GEMMBackend, precision: Precision, params: [String: String], threads: Int, features: ISAFeatures, caches: CacheSizes
+  ) throws -> GEMMCandidate {
+    guard backend == .native else { return GEMMCandidate(backend: backend, threads: threads) }
+    let known = ["kernel", "mc", "kc", "nc", "loop"]
+    if let unknown = params.keys.first(where: { !known.contains($0) }) { throw BenchmarkError.unknownParameter(unknown, known: known) }
+    var blocking: BlockingParameters
+    if precision == .fp64 {
+      let kernels = Double.usableMicroKernels(features)
+      guard let chosen = try params["kernel"].map({ try GEMMEvaluator.kernel(Double.self, named: $0, features: features) })
+        ?? BlockingModel.preferredKernel(kernels, lanes: kernels.first.map(BlockingModel.lanes) ?? 4)
+      else { throw KernelError.unsupported(backend: "native", reason: "no fp64 micro-kernel runs here") }
+      blocking = BlockingModel.blocking(for: chosen, caches: caches, threads: threads)
+    } else {
+      let kernels = Float.usableMicroKernels(features)
+      guard let chosen = try params["kernel"].map({ try GEMMEvaluator.kernel(Float.self, named: $0, features: features) })
+        ?? BlockingModel.preferredKernel(kernels, lanes: kernels.first.map(BlockingModel.lanes) ?? 8)
+      else { throw KernelError.unsupported(backend: "native", reason: "no fp32 micro-kernel runs here") }
+      blocking = BlockingModel.blocking(for: chosen, caches: caches, threads: threads)
+    }
+    func int(_ name: String) throws -> Int? {
+      guard let text = params[name] else { return nil }
+      guard let value = Int(text), value > 0 else { throw BenchmarkError.badValue(name, text) }
+      return value
+    }
+    blocking.mc = try int("mc") ?? blocking.mc
+    blocking.kc = try int("kc") ?? blocking.kc
+    blocking.nc = try int("nc") ?? blocking.nc
+    if let loop = params["loop"] {
+      guard let value = BlockingParameters.ParallelLoop(rawValue: loop) else { throw BenchmarkError.badValue("loop", loop) }
+      blocking.parallelLoop = value
+    }
+    return GEMMCandidate(backend: .native, blocking: blocking)
+  }
+
+  /// Verifies the candidate (and `versus`, when given), then times them interleaved.
+  public static func run(
+    problem: GEMMProblem, precision: Precision, candidate: GEMMCandidate, versus: GEMMCandidate? = nil, features: ISAFeatures,
+    placement: ThreadPlacement?, repeats: Int, minimumSeconds: Double = 0.2
+  ) throws -> [GEMMBenchmarkResult] {
+    let workspace = GEMMWorkspace(problem: problem, precision: precision)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
+    let candidates = [candidate] + (versus.map { [$0] } ?? [])
+    let runs = try candidates.map { try evaluator.runner(for: $0) }
+    let checks = runs.map { evaluator.verify($0) }
+    let passing = checks.allSatisfy(\.passed)
+    let timings: [Statistics?] = passing
+      ? Stopwatch.interleaved(repeats: repeats, minimumSeconds: minimumSeconds, runs).map { seconds in
+        Statistics(samples: seconds.map { problem.shape.flops / $0 / 1e9 })
+      }
+      : candidates.map { _ in nil }
+    var results = zip(candidates, zip(checks, timings)).map { candidate, outcome in
+      GEMMBenchmarkResult(
+        shape: problem.shape.description, precision: precision.rawValue, candidate: candidate,
+        verificationError: outcome.0.error, tolerance: outcome.0.tolerance, passed: outcome.0.passed, gflops: outcome.1)
+    }
+    if results.count == 2, let mine = results[0].gflops?.median, let theirs = results[1].gflops?.median, theirs > 0 {
+      results[0].ratioToVersus = mine / theirs
+      results[0].versus = results[1].candidate
+    }
+    return results
+  }
+}

@@ -1,0 +1,180 @@
+import COpenBLAS
+import Kernels
+import NumberFormats
+import Platform
+import Profile
+
+/// One configuration of one backend: what the tuner chooses between.
+public struct GEMMCandidate: Hashable, Codable, Sendable, CustomStringConvertible {
+  public var backend: GEMMBackend
+  /// Native blocking (micro-kernel, MC/KC/NC, threads, parallel loop); nil for other backends.
+  public var blocking: BlockingParameters?
+  /// Threads for OpenBLAS (native takes them from `blocking`).
+  public var threads: Int
+
+  public init(backend: GEMMBackend, blocking: BlockingParameters? = nil, threads: Int = 1) {
+    self.backend = backend
+    self.blocking = blocking
+    self.threads = blocking?.threads ?? threads
+  }
+
+  public var description: String {
+    if let blocking { return "\(backend.rawValue)[\(blocking)]" }
+    return "\(backend.rawValue)[threads=\(threads)]"
+  }
+}
+
+/// The outcome of checking one run against the reference.
+public struct Verification: Sendable, Equatable {
+  /// ‖C − C_ref‖ / (|α|·‖A‖·‖B‖) (or the random-vector residual's analogue for large shapes).
+  public var error: Double
+  public var tolerance: Double
+  public var method: String
+  public var passed: Bool { error <= tolerance }
+}
+
+/// Runs, verifies and times GEMM candidates on one workspace. It measures; it does not search.
+public final class GEMMEvaluator: @unchecked Sendable {
+  public let workspace: GEMMWorkspace
+  public let features: ISAFeatures
+  public let placement: ThreadPlacement?
+  private var residualVector: [Double] = []
+  private var referenceResidual: [Double] = []
+  private var norms: (a: Double, b: Double) = (0, 0)
+
+  public init(workspace: GEMMWorkspace, features: ISAFeatures, placement: ThreadPlacement?) {
+    self.workspace = workspace
+    self.features = features
+    self.placement = placement
+  }
+
+  /// A closure that performs one GEMM with this candidate into the workspace's C.
+  /// - Throws: `KernelError` when the candidate cannot run here (unsupported backend or
+  ///   precision, unknown micro-kernel, invalid blocking).
+  public func runner(for candidate: GEMMCandidate) throws -> () -> Void {
+    let w = workspace
+    if let reason = candidate.backend.unavailability(precision: w.precision, features: features) {
+      throw KernelError.unsupported(backend: candidate.backend.rawValue, reason: reason)
+    }
+    let p = w.effectiveProblem
+    switch candidate.backend {
+    case .naive:
+      if w.precision == .fp64 {
+        return { w.aDouble.withUnsafeBufferPointer { a in w.bDouble.withUnsafeBufferPointer { b in w.cDouble.withUnsafeMutableBufferPointer { c in
+          ReferenceGEMM.run(p, a: MatrixPointer(a.baseAddress!, ld: w.lda), b: MatrixPointer(b.baseAddress!, ld: w.ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
+        } } } }
+      }
+      let (a, b) = w.effectiveOperands()
+      let floatA = a.map(Float.init), floatB = b.map(Float.init)
+      let (lda, ldb) = w.effectiveLeadingDimensions
+      return { floatA.withUnsafeBufferPointer { a in floatB.withUnsafeBufferPointer { b in w.c.withUnsafeMutableBufferPointer { c in
+        ReferenceGEMM.run(p, a: MatrixPointer(a.baseAddress!, ld: lda), b: MatrixPointer(b.baseAddress!, ld: ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
+      } } } }
+    case .openblas:
+      let threads = candidate.threads
+      if w.precision == .fp64 {
+        return { OpenBLASGEMM.setThreads(threads)
+          w.aDouble.withUnsafeBufferPointer { a in w.bDouble.withUnsafeBufferPointer { b in w.cDouble.withUnsafeMutableBufferPointer { c in
+            OpenBLASGEMM.run(p, a: MatrixPointer(a.baseAddress!, ld: w.lda), b: MatrixPointer(b.baseAddress!, ld: w.ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
+          } } } }
+      }
+      return { OpenBLASGEMM.setThreads(threads)
+        w.a.withUnsafeBufferPointer { a in w.b.withUnsafeBufferPointer { b in w.c.withUnsafeMutableBufferPointer { c in
+          OpenBLASGEMM.run(p, a: MatrixPointer(a.baseAddress!, ld: w.lda), b: MatrixPointer(b.baseAddress!, ld: w.ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
+        } } } }
+    case .native:
+      guard let blocking = candidate.blocking else { throw KernelError.invalidParameters("the native backend needs blocking parameters") }
+      let placement = self.placement
+      if w.precision == .fp64 {
+        let kernel = try Self.kernel(Double.self, named: blocking.microKernel, features: features)
+        if let reason = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
+        return { w.aDouble.withUnsafeBufferPointer { a in w.bDouble.withUnsafeBufferPointer { b in w.cDouble.withUnsafeMutableBufferPointer { c in
+          try? NativeGEMM.run(p, a: DenseSource.a(MatrixPointer(a.baseAddress!, ld: w.lda), p), b: DenseSource.b(MatrixPointer(b.baseAddress!, ld: w.ldb), p),
+                              c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
+        } } } }
+      }
+      let kernel = try Self.kernel(Float.self, named: blocking.microKernel, features: features)
+      if let reason = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
+      if let qa = w.quantizedA, let qb = w.quantizedB {
+        return { w.c.withUnsafeMutableBufferPointer { c in
+          try? NativeGEMM.run(p, a: QuantizedSource(qa), b: QuantizedSource(qb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc),
+                              parameters: blocking, kernel: kernel, placement: placement)
+        } }
+      }
+      return { w.a.withUnsafeBufferPointer { a in w.b.withUnsafeBufferPointer { b in w.c.withUnsafeMutableBufferPointer { c in
+        try? NativeGEMM.run(p, a: DenseSource.a(MatrixPointer(a.baseAddress!, ld: w.lda), p), b: DenseSource.b(MatrixPointer(b.baseAddress!, ld: w.ldb), p),
+                            c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
+      } } } }
+    case .amx:
+      throw KernelError.unsupported(backend: "amx", reason: candidate.backend.unavailability(precision: w.precision, features: features) ?? "")
+    }
+  }
+
+  static func kernel<T: GEMMScalar>(_ type: T.Type, named name: String, features: ISAFeatures) throws -> MicroKernel<T> {
+    guard let kernel = T.microKernel(named: name), kernel.isUsable(on: features) else {
+      throw KernelError.unknownMicroKernel(name: name, known: T.usableMicroKernels(features).map(\.name))
+    }
+    return kernel
+  }
+
+  /// Unit roundoff of the arithmetic the kernels accumulate in.
+  var unitRoundoff: Double { workspace.precision == .fp64 ? 0x1p-53 : 0x1p-24 }
+
+  /// Runs the candidate once on a poisoned C and checks the result: against the full product for
+  /// small shapes, by a random-vector residual (C·x against α·A·(B·x) + β·C₀·x) for large ones.
+  /// The bound 2·K·u follows from the rounding-error analysis of a dot product of length K.
+  public func verify(_ run: () -> Void) -> Verification {
+    let w = workspace
+    w.poisonC()
+    run()
+    let shape = w.problem.shape
+    prepareResidual()
+    let x = residualVector
+    let result = w.result()
+    var difference = 0.0
+    for i in 0..<shape.m {
+      var y = 0.0
+      for j in 0..<shape.n { y += result[i * w.ldc + j] * x[j] }
+      let d = y - referenceResidual[i]
+      difference += d * d
+    }
+    let xNorm = x.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    let scale = abs(w.problem.alpha) * norms.a * norms.b * xNorm + abs(w.problem.beta) * ErrorMetrics.frobenius(w.cInitial) * xNorm
+    let error = difference.isNaN ? .nan : (scale > 0 ? difference.squareRoot() / scale : difference.squareRoot())
+    let tolerance = 2 * Double(max(shape.k, 1)) * unitRoundoff
+    return Verification(error: error, tolerance: tolerance, method: "random-vector residual")
+  }
+
+  /// r = α·op(A)·(op(B)·x) + β·C₀·x in Double, from the operands the kernel multiplies.
+  private func prepareResidual() {
+    guard residualVector.isEmpty else { return }
+    let w = workspace
+    let p = w.effectiveProblem
+    let (m, n, k) = (p.shape.m, p.shape.n, p.shape.k)
+    var random = SeededRandom(seed: 99)
+    residualVector = random.normal(n).map(Double.init)
+    let (a, b) = w.effectiveOperands()
+    let (lda, ldb) = w.effectiveLeadingDimensions
+    var bx = [Double](repeating: 0, count: k)
+    for pIndex in 0..<k {
+      var sum = 0.0
+      for j in 0..<n { sum += (p.transB ? b[j * ldb + pIndex] : b[pIndex * ldb + j]) * residualVector[j] }
+      bx[pIndex] = sum
+    }
+    referenceResidual = (0..<m).map { i in
+      var sum = 0.0
+      for pIndex in 0..<k { sum += (p.transA ? a[pIndex * lda + i] : a[i * lda + pIndex]) * bx[pIndex] }
+      var cx = 0.0
+      if w.problem.beta != 0 { for j in 0..<n { cx += Double(w.cInitial[i * w.ldc + j]) * residualVector[j] } }
+      return w.problem.alpha * sum + w.problem.beta * cx
+    }
+    norms = (ErrorMetrics.frobenius(a), ErrorMetrics.frobenius(b))
+  }
+
+  /// GFLOP/s over repeats (each sample at least `minimumSeconds` of calls), counting 2·M·N·K per
+  /// call, conversions included.
+  public func time(_ run: () -> Void, repeats: Int, minimumSeconds: Double) -> Statistics {
+    let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: minimumSeconds, run)
+    return Statistics(samples: seconds.map { workspace.problem.shape.flops / $0 / 1e9 })
+  }
+}

@@ -1,0 +1,124 @@
+import COpenBLAS
+import Kernels
+import NumberFormats
+
+/// Operands and output of one GEMM problem in one precision, with what verification needs.
+/// Operands are seeded standard-normal values (optionally with outliers a thousand times larger);
+/// low precisions store A as M×K and Bᵀ as N×K, so block scales run along K.
+public final class GEMMWorkspace: @unchecked Sendable {
+  public let problem: GEMMProblem
+  public let precision: Precision
+  /// Stored operands as fp32 (exact inputs for fp32/fp64 and the values a low precision quantizes).
+  let a: [Float]
+  let b: [Float]
+  let lda: Int
+  let ldb: Int
+  let ldc: Int
+  var aDouble: [Double] = []
+  var bDouble: [Double] = []
+  var quantizedA: QuantizedMatrix?
+  var quantizedB: QuantizedMatrix?
+  var c: [Float]
+  var cDouble: [Double]
+  /// β·C's initial value when β ≠ 0.
+  let cInitial: [Float]
+
+  /// - Parameters:
+  ///   - padding: extra columns on every leading dimension (lda > width).
+  ///   - outliers: values multiplied by 1000 in each operand.
+  public init(problem: GEMMProblem, precision: Precision, seed: UInt64 = 1, padding: Int = 0, outliers: Int = 0, mxRule: MXScaleRule = .specFloor) {
+    self.problem = problem
+    self.precision = precision
+    let quantized = ![.fp32, .fp64].contains(precision)
+    var p = problem
+    if quantized {
+      // Low precisions run in the TN layout (A: M×K, B stored as N×K).
+      p.transA = false
+      p.transB = true
+    }
+    lda = p.aWidth + padding
+    ldb = p.bWidth + padding
+    ldc = problem.shape.n + padding
+    var random = SeededRandom(seed: seed)
+    func matrix(_ rows: Int, _ columns: Int, _ ld: Int) -> [Float] {
+      var values = [Float](repeating: 0, count: rows * ld)
+      let normal = random.normal(rows * columns)
+      for r in 0..<rows { for c in 0..<columns { values[r * ld + c] = normal[r * columns + c] } }
+      if outliers > 0 {
+        for index in 0..<outliers {
+          let position = Int(random.next() % UInt64(rows * columns))
+          values[(position / columns) * ld + position % columns] *= 1000
+          _ = index
+        }
+      }
+      return values
+    }
+    a = matrix(p.aHeight, p.aWidth, lda)
+    b = matrix(p.bHeight, p.bWidth, ldb)
+    cInitial = matrix(problem.shape.m, problem.shape.n, ldc)
+    c = cInitial
+    cDouble = cInitial.map(Double.init)
+    if precision == .fp64 {
+      aDouble = a.map(Double.init)
+      bDouble = b.map(Double.init)
+    }
+    if quantized {
+      quantizedA = QuantizedMatrix(Self.compact(a, rows: p.aHeight, columns: p.aWidth, ld: lda), rows: p.aHeight, columns: p.aWidth, precision: precision, mxRule: mxRule)
+      quantizedB = QuantizedMatrix(Self.compact(b, rows: p.bHeight, columns: p.bWidth, ld: ldb), rows: p.bHeight, columns: p.bWidth, precision: precision, mxRule: mxRule)
+    }
+  }
+
+  /// The problem as the kernels see it (low precisions in the TN layout).
+  public var effectiveProblem: GEMMProblem {
+    var p = problem
+    if quantizedA != nil {
+      p.transA = false
+      p.transB = true
+    }
+    return p
+  }
+
+  static func compact(_ values: [Float], rows: Int, columns: Int, ld: Int) -> [Float] {
+    guard ld != columns else { return values }
+    var out = [Float](repeating: 0, count: rows * columns)
+    for r in 0..<rows { for c in 0..<columns { out[r * columns + c] = values[r * ld + c] } }
+    return out
+  }
+
+  /// Fills C with NaN when β = 0 (a kernel must then not read it, and an element it forgets to
+  /// write stays NaN and fails verification), else with its initial values.
+  public func poisonC() {
+    if problem.beta == 0 {
+      for i in c.indices { c[i] = .nan }
+      for i in cDouble.indices { cDouble[i] = .nan }
+    } else {
+      c = cInitial
+      cDouble = cInitial.map(Double.init)
+    }
+  }
+
+  /// Operands as the kernel multiplies them (dequantized for low precisions), in Double.
+  func effectiveOperands() -> (a: [Double], b: [Double]) {
+    if let qa = quantizedA, let qb = quantizedB {
+      return (qa.dequantized().map(Double.init), qb.dequantized().map(Double.init))
+    }
+    return (a.map(Double.init), b.map(Double.init))
+  }
+
+  /// The exact operands (before any quantization), in Double.
+  func originalOperands() -> (a: [Double], b: [Double]) {
+    if quantizedA != nil {
+      let p = effectiveProblem
+      return (Self.compact(a, rows: p.aHeight, columns: p.aWidth, ld: lda).map(Double.init),
+              Self.compact(b, rows: p.bHeight, columns: p.bWidth, ld: ldb).map(Double.init))
+    }
+    return (a.map(Double.init), b.map(Double.init))
+  }
+
+  var effectiveLeadingDimensions: (lda: Int, ldb: Int) {
+    quantizedA != nil ? (effectiveProblem.aWidth, effectiveProblem.bWidth) : (lda, ldb)
+  }
+
+  /// C as Double, whatever the precision computed in.
+  func result() -> [Double] { precision == .fp64 ? cDouble : c.map(Double.init) }
+}

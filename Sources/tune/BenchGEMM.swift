@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import NumberFormats
+import Platform
+import Profile
+import Tuning
+
+struct GEMMBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gemm",
+    abstract: "Verify and time one GEMM configuration (no search).")
+
+  @Option(help: "Backend: \(GEMMBackend.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var backend = "native"
+
+  @Option(help: "Precision: \(Precision.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var precision = "fp32"
+
+  @Option(help: "MxNxK.")
+  var shape = "1024x1024x1024"
+
+  @Option(help: "Native blocking as k=v,…: kernel=avx2-6x16,mc=…,kc=…,nc=…,loop=ic|jc. Unset ones come from the analytic model.")
+  var params: String?
+
+  @Option(help: "Threads (default: one per core).")
+  var threads: Int?
+
+  @Flag(name: .customLong("trans-a"), help: "A is stored K×M.")
+  var transA = false
+
+  @Flag(name: .customLong("trans-b"), help: "B is stored N×K.")
+  var transB = false
+
+  @Option(help: "Also run this backend (same precision, threads, defaults) interleaved with the first and print the ratio.")
+  var versus: String?
+
+  @Option(help: "Samples to take.")
+  var repeats = 5
+
+  @Flag(help: "Print JSON.")
+  var json = false
+
+  func validate() throws {
+    do {
+      _ = try GEMMBackend.parse(backend)
+      _ = try Precision.parse(precision)
+      _ = try GEMMShape.parse(shape)
+      if let versus { _ = try GEMMBackend.parse(versus) }
+    } catch let error as CustomStringConvertible {
+      throw ValidationError(error.description)
+    }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1; got \(threads)") }
+    if repeats < 1 { throw ValidationError("--repeats must be at least 1; got \(repeats)") }
+    if let params { _ = try ParameterList.parse(params) }
+  }
+
+  func run() throws {
+    let topology = try Topology()
+    let features = ISAFeatures(CPUIDReadings.current())
+    let problem = GEMMProblem(shape: try GEMMShape.parse(shape), transA: transA, transB: transB)
+    let precision = try Precision.parse(precision)
+    let backend = try GEMMBackend.parse(backend)
+    let threadCount = threads ?? max(1, topology.cores)
+    let candidate = try GEMMBenchmark.candidate(
+      backend: backend, precision: precision, params: try params.map(ParameterList.parse) ?? [:], threads: threadCount,
+      features: features, caches: CacheSizes(topology))
+    let other = try versus.map {
+      try GEMMBenchmark.candidate(
+        backend: try GEMMBackend.parse($0), precision: precision, params: [:], threads: threadCount, features: features,
+        caches: CacheSizes(topology))
+    }
+    let results = try GEMMBenchmark.run(
+      problem: problem, precision: precision, candidate: candidate, versus: other, features: features,
+      placement: .perCore(topology), repeats: repeats)
+    if json {
+      print(String(decoding: try ProfileStore.encode(results), as: UTF8.self))
+    } else {
+      for result in results { print(result.text) }
+    }
+    if results.contains(where: { !$0.passed }) { throw ExitCode(3) }
+  }
+}
+
+/// `k=v,k=v` lists.
+enum ParameterList {
+  static func parse(_ text: String) throws -> [String: String] {
+    var result: [String: String] = [:]
+    for item in text.split(separator: ",") {
+      let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard pair.count == 2, !pair[0].isEmpty, !pair[1].isEmpty else {
+        throw ValidationError("malformed --params item \"\(item)\"; expected key=value, e.g. kernel=avx2-6x16,mc=96,kc=256,nc=4096")
+      }
+      result[pair[0]] = pair[1]
+    }
+    return result
+  }
+}
