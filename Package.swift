@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "ScaleTuneProbe", targets: ["Probe"]),
     .library(name: "ScaleTuneProfile", targets: ["Profile"]),
     .library(name: "ScaleTuneNumberFormats", targets: ["NumberFormats"]),
+    .library(name: "ScaleTuneTuning", targets: ["Tuning", "Kernels", "Platform"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,17 +53,20 @@ let package = Package(
       dependencies: ["Platform", "NumberFormats", "COpenBLAS"],
       swiftSettings: hostCPUFlags + [.unsafeFlags(["-Ounchecked"])]
     ),
+    .target(name: "Autotune", dependencies: ["Platform", "Profile"]),
     .target(name: "Bench", dependencies: ["NumberFormats", "Platform", "Profile"]),
-    .target(name: "Tuning", dependencies: ["Kernels", "NumberFormats", "Platform", "Profile", "COpenBLAS"]),
+    .target(name: "Tuning", dependencies: ["Autotune", "Kernels", "NumberFormats", "Platform", "Profile", "Probe", "COpenBLAS"]),
     .executableTarget(
       name: "tune",
       dependencies: [
-        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform",
+        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform", "Autotune",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(name: "ProfileTests", dependencies: ["Profile"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
+    .testTarget(name: "AutotuneTests", dependencies: ["Autotune"]),
+    .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "NumberFormats", "Platform"]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.
     .testTarget(name: "CLITests", dependencies: ["tune", "Profile", "Platform"]),

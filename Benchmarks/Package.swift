@@ -13,6 +13,15 @@ let package = Package(
   ],
   targets: [
     .executableTarget(
+      name: "GEMMBenchmark",
+      dependencies: [
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "ScaleTuneTuning", package: "ScaleTune"),
+      ],
+      path: "Benchmarks/GEMMBenchmark",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    .executableTarget(
       name: "NumberFormatsBenchmark",
       dependencies: [
         .product(name: "Benchmark", package: "benchmark"),

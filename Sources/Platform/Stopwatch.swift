@@ -2,18 +2,26 @@
 /// least `minimumSeconds`, then `repeats` samples. Results are seconds per call, one per sample;
 /// the caller summarises them (median, min, max).
 public enum Stopwatch {
-  public static func secondsPerCall(repeats: Int, minimumSeconds: Double, _ body: () -> Void) -> [Double] {
-    withoutActuallyEscaping(body) { interleaved(repeats: repeats, minimumSeconds: minimumSeconds, [$0])[0] }
+  /// - Parameter warmedUp: the caller has just run `body` (to verify it, say), so no separate
+  ///   warm-up call is needed.
+  public static func secondsPerCall(repeats: Int, minimumSeconds: Double, warmedUp: Bool = false, _ body: () -> Void) -> [Double] {
+    withoutActuallyEscaping(body) { interleaved(repeats: repeats, minimumSeconds: minimumSeconds, warmedUp: warmedUp, [$0])[0] }
   }
 
   /// Times several bodies in turns (one sample of each per round), so that a slow phase of a
   /// shared machine hits all of them alike: the way to compare two implementations.
-  public static func interleaved(repeats: Int, minimumSeconds: Double, _ bodies: [() -> Void]) -> [[Double]] {
+  public static func interleaved(repeats: Int, minimumSeconds: Double, warmedUp: Bool = false, _ bodies: [() -> Void]) -> [[Double]] {
     precondition(repeats >= 1 && minimumSeconds >= 0, "repeats >= 1")
-    let calls = bodies.map { calibrate(minimumSeconds: minimumSeconds, $0) }
     var samples = Array(repeating: [Double](), count: bodies.count)
-    for _ in 0..<repeats {
-      for (index, body) in bodies.enumerated() {
+    var calls: [Int] = []
+    for (index, body) in bodies.enumerated() {
+      let (count, firstSample) = calibrate(minimumSeconds: minimumSeconds, warmedUp: warmedUp, body)
+      calls.append(count)
+      // A single call that already lasts a whole sample is a sample: no need to run it again.
+      if let firstSample { samples[index].append(firstSample) }
+    }
+    while samples.contains(where: { $0.count < repeats }) {
+      for (index, body) in bodies.enumerated() where samples[index].count < repeats {
         let start = monotonicSeconds()
         for _ in 0..<calls[index] { body() }
         samples[index].append((monotonicSeconds() - start) / Double(calls[index]))
@@ -22,15 +30,17 @@ public enum Stopwatch {
     return samples
   }
 
-  /// Calls per sample: doubled from one (after a warm-up call) until a sample lasts long enough.
-  static func calibrate(minimumSeconds: Double, _ body: () -> Void) -> Int {
-    body()
+  /// Calls per sample: grown from one (after a warm-up call, unless `warmedUp`) until a sample
+  /// lasts long enough. When the very first timed single call is long enough, it is returned as a
+  /// sample too.
+  static func calibrate(minimumSeconds: Double, warmedUp: Bool, _ body: () -> Void) -> (calls: Int, firstSample: Double?) {
+    if !warmedUp { body() }
     var calls = 1
     while true {
       let start = monotonicSeconds()
       for _ in 0..<calls { body() }
       let elapsed = monotonicSeconds() - start
-      if elapsed >= minimumSeconds || calls >= 1 << 20 { return calls }
+      if elapsed >= minimumSeconds || calls >= 1 << 20 { return (calls, calls == 1 ? elapsed : nil) }
       calls = max(calls * 2, Int(Double(calls) * minimumSeconds / max(elapsed, 1e-9) * 1.1))
     }
   }

@@ -81,6 +81,21 @@ public enum BLASRule {
     }
   }
 
+  /// OpenBLAS core types worth measuring on a CPU of this level: the best one and the next ones
+  /// down that use the same vector width.
+  public static func candidateCores(for level: ISALevel, vendor: String, libraryVersion: String) -> [String] {
+    var cores = [bestCore(for: level, vendor: vendor, libraryVersion: libraryVersion)]
+    switch level {
+    case .amx, .avx512bf16: cores += ["Cooperlake", "SkylakeX", "Haswell"]
+    case .avx512: cores += ["SkylakeX", "Haswell"]
+    case .avx2: cores += ["Haswell", "Zen"]
+    case .avx: cores += ["Sandybridge"]
+    case .sse2, .sse3: break
+    }
+    var seen = Set<String>()
+    return cores.filter { seen.insert($0).inserted }
+  }
+
   /// A mismatch when the selected core's level is below the CPU's; nil when they fit (or the core
   /// name is unknown, which is reported separately).
   public static func mismatch(

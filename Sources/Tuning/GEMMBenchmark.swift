@@ -16,9 +16,12 @@ public struct GEMMBenchmarkResult: Codable, Sendable {
   public var gflops: Statistics?
   public var ratioToVersus: Double?
   public var versus: GEMMCandidate?
+  /// The kernel family OpenBLAS loaded (for the openblas backend).
+  public var openblasCore: String?
 
   public var text: String {
-    var line = "\(precision) \(shape) \(candidate): verification error \(String(format: "%.2e", verificationError)) (tolerance \(String(format: "%.2e", tolerance))) \(passed ? "ok" : "WRONG")"
+    let core = openblasCore.map { " (core \($0))" } ?? ""
+    var line = "\(precision) \(shape) \(candidate)\(core): verification error \(String(format: "%.2e", verificationError)) (tolerance \(String(format: "%.2e", tolerance))) \(passed ? "ok" : "WRONG")"
     if let g = gflops { line += String(format: "; %.1f GFLOP/s [%.1f-%.1f] over %d runs", g.median, g.min, g.max, g.runs) }
     if let ratio = ratioToVersus, let versus { line += String(format: "; %.3fx %@", ratio, versus.description) }
     return line
@@ -93,7 +96,8 @@ public enum GEMMBenchmark {
     var results = zip(candidates, zip(checks, timings)).map { candidate, outcome in
       GEMMBenchmarkResult(
         shape: problem.shape.description, precision: precision.rawValue, candidate: candidate,
-        verificationError: outcome.0.error, tolerance: outcome.0.tolerance, passed: outcome.0.passed, gflops: outcome.1)
+        verificationError: outcome.0.error, tolerance: outcome.0.tolerance, passed: outcome.0.passed, gflops: outcome.1,
+        openblasCore: candidate.backend == .openblas ? OpenBLASGEMM.coreName : nil)
     }
     if results.count == 2, let mine = results[0].gflops?.median, let theirs = results[1].gflops?.median, theirs > 0 {
       results[0].ratioToVersus = mine / theirs

@@ -145,7 +145,8 @@ public final class GEMMEvaluator: @unchecked Sendable {
     return Verification(error: error, tolerance: tolerance, method: "random-vector residual")
   }
 
-  /// r = α·op(A)·(op(B)·x) + β·C₀·x in Double, from the operands the kernel multiplies.
+  /// r = α·op(A)·(op(B)·x) + β·C₀·x in Double, from the operands the kernel multiplies, one row
+  /// at a time (no Double copy of the operands), with ‖A‖_F and ‖B‖_F on the way.
   private func prepareResidual() {
     guard residualVector.isEmpty else { return }
     let w = workspace
@@ -153,28 +154,39 @@ public final class GEMMEvaluator: @unchecked Sendable {
     let (m, n, k) = (p.shape.m, p.shape.n, p.shape.k)
     var random = SeededRandom(seed: 99)
     residualVector = random.normal(n).map(Double.init)
-    let (a, b) = w.effectiveOperands()
-    let (lda, ldb) = w.effectiveLeadingDimensions
+    let x = residualVector
     var bx = [Double](repeating: 0, count: k)
-    for pIndex in 0..<k {
-      var sum = 0.0
-      for j in 0..<n { sum += (p.transB ? b[j * ldb + pIndex] : b[pIndex * ldb + j]) * residualVector[j] }
-      bx[pIndex] = sum
+    var normA = 0.0, normB = 0.0
+    var row = [Float](repeating: 0, count: max(k, n, m))
+    // op(B)·x: with op(B)ᵀ rows (N×K) as the logical layout, bx = Σ_j x_j · row_j.
+    for j in 0..<n {
+      w.operandRow(.b, j, into: &row, length: k)
+      for q in 0..<k {
+        let value = Double(row[q])
+        bx[q] += value * x[j]
+        normB += value * value
+      }
     }
     referenceResidual = (0..<m).map { i in
+      w.operandRow(.a, i, into: &row, length: k)
       var sum = 0.0
-      for pIndex in 0..<k { sum += (p.transA ? a[pIndex * lda + i] : a[i * lda + pIndex]) * bx[pIndex] }
+      for q in 0..<k {
+        let value = Double(row[q])
+        sum += value * bx[q]
+        normA += value * value
+      }
       var cx = 0.0
-      if w.problem.beta != 0 { for j in 0..<n { cx += Double(w.cInitial[i * w.ldc + j]) * residualVector[j] } }
+      if w.problem.beta != 0 { for j in 0..<n { cx += Double(w.cInitial[i * w.ldc + j]) * x[j] } }
       return w.problem.alpha * sum + w.problem.beta * cx
     }
-    norms = (ErrorMetrics.frobenius(a), ErrorMetrics.frobenius(b))
+    norms = (normA.squareRoot(), normB.squareRoot())
   }
 
   /// GFLOP/s over repeats (each sample at least `minimumSeconds` of calls), counting 2·M·N·K per
   /// call, conversions included.
+  /// Call it right after `verify`, which served as the warm-up.
   public func time(_ run: () -> Void, repeats: Int, minimumSeconds: Double) -> Statistics {
-    let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: minimumSeconds, run)
+    let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: minimumSeconds, warmedUp: true, run)
     return Statistics(samples: seconds.map { workspace.problem.shape.flops / $0 / 1e9 })
   }
 }

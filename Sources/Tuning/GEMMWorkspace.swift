@@ -42,7 +42,7 @@ public final class GEMMWorkspace: @unchecked Sendable {
     var random = SeededRandom(seed: seed)
     func matrix(_ rows: Int, _ columns: Int, _ ld: Int) -> [Float] {
       var values = [Float](repeating: 0, count: rows * ld)
-      let normal = random.normal(rows * columns)
+      let normal = random.tabulatedNormal(rows * columns)
       for r in 0..<rows { for c in 0..<columns { values[r * ld + c] = normal[r * columns + c] } }
       if outliers > 0 {
         for index in 0..<outliers {
@@ -103,6 +103,30 @@ public final class GEMMWorkspace: @unchecked Sendable {
       return (qa.dequantized().map(Double.init), qb.dequantized().map(Double.init))
     }
     return (a.map(Double.init), b.map(Double.init))
+  }
+
+  enum Operand { case a, b }
+
+  /// Row `index` of op(A) (M×K) or of op(B)ᵀ (N×K), as the kernel multiplies it (dequantized for
+  /// low precisions), into `row[0..<length]`.
+  func operandRow(_ operand: Operand, _ index: Int, into row: inout [Float], length: Int) {
+    let p = effectiveProblem
+    if let quantized = operand == .a ? quantizedA : quantizedB {
+      row.withUnsafeMutableBufferPointer { quantized.decodeRow(index, columns: 0..<length, into: $0.baseAddress!) }
+      return
+    }
+    // Logical row `index` of op(A) is stored as a row unless A is transposed; of op(B)ᵀ, as a row
+    // only when B is transposed.
+    let asRow = operand == .a ? !p.transA : p.transB
+    let ld = operand == .a ? lda : ldb
+    if precision == .fp64 {
+      let values = operand == .a ? aDouble : bDouble
+      for q in 0..<length { row[q] = Float(asRow ? values[index * ld + q] : values[q * ld + index]) }
+      // fp64 operands hold exactly the fp32 values they were made from, so Float loses nothing.
+    } else {
+      let values = operand == .a ? a : b
+      for q in 0..<length { row[q] = asRow ? values[index * ld + q] : values[q * ld + index] }
+    }
   }
 
   /// The exact operands (before any quantization), in Double.

@@ -1,4 +1,5 @@
 import Foundation
+import Probe
 
 enum ResultsPath {
   /// results/<host>-<UTC time>.json under the current directory.
@@ -7,8 +8,18 @@ enum ResultsPath {
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "UTC")
     formatter.dateFormat = "yyyyMMdd-HHmmss"
-    let host = hostname.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }
-    return "results/\(String(host))-\(formatter.string(from: date)).json"
+    return "results/\(safe(hostname))-\(formatter.string(from: date)).json"
+  }
+
+  /// The newest profile of this host under results/, by the timestamp in its name.
+  static func latest(hostname: String = MachineProbe.hostname()) -> String? {
+    let prefix = safe(hostname) + "-"
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "results") else { return nil }
+    return names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }.sorted().last.map { "results/\($0)" }
+  }
+
+  static func safe(_ hostname: String) -> String {
+    String(hostname.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" })
   }
 
   /// The commit of the source tree the tool runs from, when it runs inside a git checkout.

@@ -7,9 +7,9 @@ struct TuneCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tune",
     abstract: "Measure a training node and write what it can do into a profile (results/<host>-<time>.json).",
-    discussion: "With no subcommand, runs every stage that exists (today: the hardware probe) and writes the profile.",
+    discussion: "With no subcommand, runs every stage that exists (today: the hardware probe and GEMM tuning) and writes the profile.",
     version: ScaleTuneVersion.string,
-    subcommands: [RunAll.self, ProbeCommand.self, BenchCommand.self],
+    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, BenchCommand.self],
     defaultSubcommand: RunAll.self
   )
 }
@@ -40,12 +40,17 @@ struct CommonOptions: ParsableArguments {
 
 struct RunAll: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "run", abstract: "Run every stage (probe) and write the profile.")
+    commandName: "run", abstract: "Run every stage (probe, gemm) and write the profile.")
 
   @OptionGroup var options: CommonOptions
+  @OptionGroup var gemm: GEMMOptions
 
   func run() throws {
+    var options = options
+    let path = options.output ?? ResultsPath.default(hostname: MachineProbe.hostname(), date: Date())
+    options.output = path
     try ProbeStage.execute(options: options, stages: ["probe"])
+    try GEMMStage.execute(options: options, gemm: gemm, stages: ["gemm"])
   }
 }
 

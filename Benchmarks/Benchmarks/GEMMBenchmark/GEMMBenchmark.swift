@@ -1,0 +1,58 @@
+import Benchmark
+import Foundation
+import Kernels
+import NumberFormats
+import Platform
+import Tuning
+
+/// native, openblas and amx GEMM side by side: square fp32 1024, 2048, 4096 on one thread and on
+/// every core, GFLOP/s as a custom metric. The native blocking is the analytic model's unless
+/// SCALETUNE_GEMM_PARAMS gives one (k=v,… as `tune bench gemm --params`); `tune gemm` finds the
+/// tuned one. amx runs only where the CPU has AMX-BF16 (it is skipped, and says so, elsewhere).
+let benchmarks: @Sendable () -> Void = {
+  Benchmark.defaultConfiguration = .init(
+    metrics: [.wallClock, .custom("GFLOP/s", polarity: .prefersLarger, useScalingFactor: false)],
+    timeUnits: .milliseconds, warmupIterations: 1, maxDuration: .seconds(4), maxIterations: 20)
+
+  guard let topology = try? Topology() else { return }
+  let features = ISAFeatures(CPUIDReadings.current())
+  let caches = CacheSizes(topology)
+  var params: [String: String] = [:]
+  if let text = ProcessInfo.processInfo.environment["SCALETUNE_GEMM_PARAMS"] {
+    for item in text.split(separator: ",") {
+      let pair = item.split(separator: "=", maxSplits: 1)
+      if pair.count == 2 { params[String(pair[0])] = String(pair[1]) }
+    }
+  }
+
+  for size in [1024, 2048, 4096] {
+    for threads in Set([1, max(1, topology.cores)]).sorted() {
+      let problem = GEMMProblem(shape: GEMMShape(m: size, n: size, k: size))
+      let workspace = GEMMWorkspace(problem: problem, precision: .fp32)
+      let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: .perCore(topology))
+      for backend in [GEMMBackend.native, .openblas, .amx] {
+        let name = "\(backend.rawValue) fp32 \(size)^3 \(threads) thread(s)"
+        guard let candidate = try? GEMMBenchmark.candidate(
+          backend: backend, precision: .fp32, params: backend == .native ? params : [:], threads: threads, features: features, caches: caches),
+          let run = try? evaluator.runner(for: candidate)
+        else {
+          print("skipped \(name): \(backend.unavailability(precision: .fp32, features: features) ?? "cannot run")")
+          continue
+        }
+        guard evaluator.verify(run).passed else {
+          print("skipped \(name): its result failed verification")
+          continue
+        }
+        Benchmark(name) { benchmark in
+          let start = ContinuousClock.now
+          benchmark.startMeasurement()
+          run()
+          benchmark.stopMeasurement()
+          let elapsed = (ContinuousClock.now - start).components
+          let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+          benchmark.measurement(.custom("GFLOP/s"), Int(problem.shape.flops / seconds / 1e9))
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// Results as they arrive, one JSON line each, flushed to disk before the next measurement starts:
+/// a killed run loses nothing it measured, and the next run reuses every line whose key matches
+/// (machine fingerprint, kernel, shape, precision, configuration). A last line cut off by the kill
+/// is skipped and counted.
+public final class Journal: @unchecked Sendable {
+  public struct Record: Codable, Sendable, Equatable {
+    public var fingerprint: String
+    public var kernel: String
+    public var shape: String
+    public var precision: String
+    public var configuration: Configuration
+    public var outcome: Outcome
+    public var effort: Int
+    public var recordedAt: Date
+
+    public init(
+      fingerprint: String, kernel: String, shape: String, precision: String, configuration: Configuration, outcome: Outcome,
+      effort: Int, recordedAt: Date = Date()
+    ) {
+      self.fingerprint = fingerprint
+      self.kernel = kernel
+      self.shape = shape
+      self.precision = precision
+      self.configuration = configuration
+      self.outcome = outcome
+      self.effort = effort
+      self.recordedAt = recordedAt
+    }
+
+    public var key: String { Journal.key(fingerprint: fingerprint, kernel: kernel, shape: shape, precision: precision, configuration: configuration) }
+  }
+
+  public enum JournalError: Error, CustomStringConvertible {
+    case unwritable(path: String, reason: String)
+    public var description: String {
+      guard case .unwritable(let path, let reason) = self else { return "" }
+      return "\(path): the tuning journal cannot be written (\(reason)); pass --journal PATH to put it elsewhere"
+    }
+  }
+
+  public let path: String
+  private var records: [String: Record] = [:]
+  private let handle: FileHandle
+  private let lock = NSLock()
+  /// Lines that could not be read back (a line cut short by a kill, or foreign text).
+  public private(set) var skippedLines = 0
+  public var count: Int { lock.withLock { records.count } }
+
+  public static func key(fingerprint: String, kernel: String, shape: String, precision: String, configuration: Configuration) -> String {
+    "\(fingerprint)|\(kernel)|\(shape)|\(precision)|\(configuration)"
+  }
+
+  /// Opens (creating) the journal at `path`; `fresh` ignores what it holds (and starts it anew).
+  public init(path: String, fresh: Bool = false) throws {
+    self.path = path
+    let url = URL(fileURLWithPath: path)
+    do {
+      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+      if fresh || !FileManager.default.fileExists(atPath: path) {
+        try Data().write(to: url)
+      }
+    } catch {
+      throw JournalError.unwritable(path: path, reason: error.localizedDescription)
+    }
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .iso8601
+    if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+      for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        if let record = try? decoder.decode(Record.self, from: Data(line.utf8)) {
+          records[record.key] = record
+        } else {
+          skippedLines += 1
+        }
+      }
+    }
+    guard let handle = FileHandle(forWritingAtPath: path) else {
+      throw JournalError.unwritable(path: path, reason: "cannot open for appending")
+    }
+    self.handle = handle
+    handle.seekToEndOfFile()
+    // A line cut short by a kill has no newline: start on a fresh line so the next record is whole.
+    if let data = FileManager.default.contents(atPath: path), let last = data.last, last != UInt8(ascii: "\n") {
+      handle.write(Data("\n".utf8))
+    }
+  }
+
+  deinit { try? handle.close() }
+
+  public func lookup(_ key: String) -> Record? { lock.withLock { records[key] } }
+
+  /// Appends and syncs one record.
+  public func append(_ record: Record) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    var line = try encoder.encode(record)
+    line.append(UInt8(ascii: "\n"))
+    try lock.withLock {
+      do {
+        try handle.write(contentsOf: line)
+        try handle.synchronize()
+      } catch {
+        throw JournalError.unwritable(path: path, reason: error.localizedDescription)
+      }
+      records[record.key] = record
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import Profile
+
+/// What became of one candidate: a typed outcome, never a sentinel or an exception that stops the
+/// search. Only `.ok` candidates can be chosen.
+public enum Outcome: Codable, Sendable, Equatable {
+  /// Verified, then measured: the score's statistics (higher is better).
+  case ok(Statistics)
+  /// Its output differed from the reference beyond the tolerance; error nil when the output held
+  /// NaN or Inf (an element never written, or an overflow).
+  case wrong(error: Double?, tolerance: Double)
+  /// It cannot run here, or it failed while running.
+  case failed(reason: String)
+  /// Not run: excluded before measuring (a constraint, a backend the machine lacks).
+  case pruned(reason: String)
+  /// Not run, or stopped, because the budget ran out.
+  case timeout
+
+  public var score: Double? {
+    if case .ok(let statistics) = self { return statistics.median }
+    return nil
+  }
+
+  /// The status word the profile uses.
+  public var status: String {
+    switch self {
+    case .ok: return "ok"
+    case .wrong: return "wrong"
+    case .failed: return "failed"
+    case .pruned: return "pruned"
+    case .timeout: return "timeout"
+    }
+  }
+
+  public var reason: String? {
+    switch self {
+    case .ok: return nil
+    case .wrong(let error?, let tolerance): return "error \(error) above tolerance \(tolerance)"
+    case .wrong(nil, _): return "output held NaN or Inf (an element left unwritten, or an overflow)"
+    case .failed(let reason), .pruned(let reason): return reason
+    case .timeout: return "budget exhausted before it ran"
+    }
+  }
+}
+
+/// One evaluated configuration.
+public struct Trial: Codable, Sendable, Equatable {
+  public var configuration: Configuration
+  public var outcome: Outcome
+  /// The measurement effort it was evaluated at (successive halving raises it for survivors).
+  public var effort: Int
+  /// True when the result came from the journal rather than a new measurement.
+  public var fromJournal: Bool
+
+  public init(configuration: Configuration, outcome: Outcome, effort: Int = 1, fromJournal: Bool = false) {
+    self.configuration = configuration
+    self.outcome = outcome
+    self.effort = effort
+    self.fromJournal = fromJournal
+  }
+}

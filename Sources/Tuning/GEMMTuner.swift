@@ -1,0 +1,330 @@
+import Autotune
+import Foundation
+import Kernels
+import NumberFormats
+import Platform
+import Profile
+
+/// Which strategy searches the native blocking on the reference shape.
+public enum StrategyChoice: String, CaseIterable, Sendable {
+  case model, exhaustive, random, halving
+}
+
+public struct GEMMTuningOptions: Sendable {
+  public var shapes: [GEMMShape]
+  public var precisions: [Precision]
+  public var budgetSeconds: Double
+  public var quick: Bool
+  public var threads: Int
+  public var fingerprint: String
+  /// All-core peaks by unit ("fp32", "fp64"), GFLOP/s, for percent of peak.
+  public var peaks: [String: Double]
+  /// OpenBLAS core types to measure in child processes (empty: only the loaded one).
+  public var coreTypes: [String]
+  /// This program, for those child processes.
+  public var executable: String?
+  public var strategy: StrategyChoice
+  /// Precisions are swept on every shape when true, else on the reference shape only.
+  public var sweepAllShapes: Bool
+
+  public init(
+    shapes: [GEMMShape], precisions: [Precision], budgetSeconds: Double, quick: Bool, threads: Int, fingerprint: String,
+    peaks: [String: Double], coreTypes: [String], executable: String?, strategy: StrategyChoice, sweepAllShapes: Bool
+  ) {
+    self.shapes = shapes
+    self.precisions = precisions
+    self.budgetSeconds = budgetSeconds
+    self.quick = quick
+    self.threads = threads
+    self.fingerprint = fingerprint
+    self.peaks = peaks
+    self.coreTypes = coreTypes
+    self.executable = executable
+    self.strategy = strategy
+    self.sweepAllShapes = sweepAllShapes
+  }
+
+  /// Squares 512–4096, a tall-skinny 4096×128×4096, and a transformer's QKV, output, MLP-up and
+  /// MLP-down GEMMs at hidden 1024, 2048 and 4096 for 2048 tokens.
+  public static let defaultShapes: [GEMMShape] = {
+    var shapes = [512, 1024, 2048, 4096].map { GEMMShape(m: $0, n: $0, k: $0) }
+    shapes.append(GEMMShape(m: 4096, n: 128, k: 4096))
+    for hidden in [1024, 2048, 4096] {
+      shapes.append(GEMMShape(m: 2048, n: 3 * hidden, k: hidden))
+      shapes.append(GEMMShape(m: 2048, n: hidden, k: hidden))
+      shapes.append(GEMMShape(m: 2048, n: 4 * hidden, k: hidden))
+      shapes.append(GEMMShape(m: 2048, n: hidden, k: 4 * hidden))
+    }
+    return Array(Set(shapes)).sorted()
+  }()
+
+  public static let quickShapes = [GEMMShape(m: 256, n: 256, k: 256), GEMMShape(m: 97, n: 131, k: 61)]
+}
+
+/// `tune gemm`: searches the native blocking on a reference shape, checks every shape's candidates
+/// (the search's winner, the model's seed, OpenBLAS per core type), and sweeps precisions,
+/// recording speed and accuracy. Every candidate is verified before it is timed.
+public final class GEMMTuner {
+  let options: GEMMTuningOptions
+  let features: ISAFeatures
+  let placement: ThreadPlacement?
+  let caches: CacheSizes
+  let journal: Journal?
+  let progress: (String) -> Void
+  let budget: Budget
+
+  public init(
+    options: GEMMTuningOptions, features: ISAFeatures, placement: ThreadPlacement?, caches: CacheSizes, journal: Journal?,
+    progress: @escaping (String) -> Void
+  ) {
+    self.options = options
+    self.features = features
+    self.placement = placement
+    self.caches = caches
+    self.journal = journal
+    self.progress = progress
+    budget = Budget(seconds: options.budgetSeconds)
+  }
+
+  var referenceShape: GEMMShape {
+    let preferred = options.quick ? GEMMShape(m: 256, n: 256, k: 256) : GEMMShape(m: 2048, n: 2048, k: 2048)
+    return options.shapes.contains(preferred) ? preferred : options.shapes[0]
+  }
+
+  var repeats: Int { options.quick ? 2 : 3 }
+  var minimumSeconds: Double { options.quick ? 0.005 : 0.05 }
+
+  /// In order of what matters most: the search on the reference shape (at most 40% of the
+  /// budget), the precision sweep there, then the other shapes. Whatever the budget does not reach
+  /// is recorded as `timeout`, never silently left out.
+  public func run() -> GEMMSection {
+    var entries: [GEMMEntry] = []
+    var environment: [String: String] = ["OPENBLAS_NUM_THREADS": String(options.threads)]
+    let reference = referenceShape
+    var searchSummary: SearchSummary?
+    var bestBlocking: Configuration?
+
+    if options.precisions.contains(.fp32) {
+      let (entry, summary, best, core) = tuneReference(reference)
+      entries.append(entry)
+      searchSummary = summary
+      bestBlocking = best
+      if let core { environment["OPENBLAS_CORETYPE"] = core }
+    }
+    let sweepShapes = options.sweepAllShapes ? options.shapes : [reference]
+    for shape in sweepShapes {
+      for precision in options.precisions where precision != .fp32 || shape != reference {
+        guard !budget.exhausted else {
+          entries.append(timedOut(shape, precision))
+          continue
+        }
+        if precision == .fp64 {
+          entries.append(tuneFP64(shape))
+        } else {
+          entries.append(checkShape(shape, precision: precision, configurations: [bestBlocking, seed(Float.self)].compactMap { $0 }, accuracy: true))
+        }
+      }
+    }
+    if options.precisions.contains(.fp32) {
+      for shape in options.shapes where !sweepShapes.contains(shape) {
+        guard !budget.exhausted else {
+          entries.append(timedOut(shape, .fp32))
+          continue
+        }
+        entries.append(checkShape(shape, precision: .fp32, configurations: [bestBlocking, seed(Float.self)].compactMap { $0 }, accuracy: false))
+      }
+    }
+    return GEMMSection(
+      fingerprint: options.fingerprint, strategy: strategy(seed: seed(Float.self)).name, budgetSeconds: options.budgetSeconds,
+      tuningSeconds: budget.elapsed, environment: environment, search: searchSummary, entries: entries)
+  }
+
+  func timedOut(_ shape: GEMMShape, _ precision: Precision) -> GEMMEntry {
+    GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, winner: nil,
+              candidates: [GEMMCandidateRecord(backend: "native", parameters: [:], status: "timeout", reason: "the budget ran out before this shape")])
+  }
+
+  /// Fewer samples for shapes whose single run already takes long.
+  func repeats(_ shape: GEMMShape) -> Int { shape.flops > 4e10 ? 2 : repeats }
+
+  func seed<T: GEMMScalar>(_ type: T.Type) -> Configuration? {
+    GEMMSearchSpace.modelSeed(T.self, features: features, caches: caches, threads: options.threads)
+  }
+
+  func strategy(seed: Configuration?) -> SearchStrategy {
+    switch options.strategy {
+    case .exhaustive: return ExhaustiveSearch()
+    case .random: return RandomSearch(count: max(4, GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick).count / 5))
+    case .halving: return SuccessiveHalving(initial: options.quick ? 8 : 32)
+    case .model:
+      let size = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick).count
+      return ModelSeededLocalSearch(seed: seed ?? Configuration([:]), maxEvaluations: max(4, size / 5 - 3))
+    }
+  }
+
+  func session(space: SearchSpace, objective: GEMMObjective, shape: GEMMShape, precision: Precision, budget: Budget) -> TuningSession {
+    let fingerprint = options.fingerprint
+    return TuningSession(
+      space: space, objective: objective, budget: budget, journal: journal,
+      journalRecord: { configuration, outcome, effort in
+        Journal.Record(fingerprint: fingerprint, kernel: "gemm-native", shape: shape.description, precision: precision.rawValue,
+                       configuration: configuration, outcome: outcome, effort: effort)
+      }, progress: { [progress] in progress("gemm \(precision) \(shape): \($0)") })
+  }
+
+  func tuneReference(_ shape: GEMMShape) -> (GEMMEntry, SearchSummary, Configuration?, String?) {
+    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: .fp32)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
+    let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats, minimumSeconds: minimumSeconds)
+    let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)
+    let search = session(space: space, objective: objective, shape: shape, precision: .fp32, budget: budget.share(0.4))
+    strategy(seed: seed(Float.self)).run(search)
+    // The closest few get a second, longer measurement: noise decides less.
+    let finalists = search.trials.filter { $0.outcome.score != nil }.sorted { $0.outcome.score! > $1.outcome.score! }.prefix(3)
+    for finalist in finalists where !budget.exhausted { search.evaluate(finalist.configuration, effort: 2) }
+    let best = search.best?.configuration
+    var records = search.trials.map { record($0, objective: objective, precision: .fp32) }
+    let (openblas, core) = openblasCandidates(shape, evaluator: evaluator, precision: .fp32)
+    records += openblas
+    records.append(amxRecord(.fp32))
+    let summary = SearchSummary(
+      shape: shape.description, precision: "fp32", spaceSize: space.count, evaluated: search.trials.count,
+      fromJournal: search.trials.filter(\.fromJournal).count)
+    return (finish(shape: shape, precision: .fp32, records: records, workspace: workspace, evaluator: evaluator, accuracy: true), summary, best, core)
+  }
+
+  func tuneFP64(_ shape: GEMMShape) -> GEMMEntry {
+    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: .fp64)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
+    let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats, minimumSeconds: minimumSeconds)
+    let space = GEMMSearchSpace.native(Double.self, features: features, threads: options.threads, quick: options.quick)
+    let search = session(space: space, objective: objective, shape: shape, precision: .fp64, budget: budget.share(0.15))
+    if let start = seed(Double.self) {
+      ModelSeededLocalSearch(seed: start, maxEvaluations: options.quick ? 3 : 8).run(search)
+    }
+    var records = search.trials.map { record($0, objective: objective, precision: .fp64) }
+    records += openblasCandidates(shape, evaluator: evaluator, precision: .fp64).0
+    return finish(shape: shape, precision: .fp64, records: records, workspace: workspace, evaluator: evaluator, accuracy: true)
+  }
+
+  func checkShape(_ shape: GEMMShape, precision: Precision, configurations: [Configuration], accuracy: Bool) -> GEMMEntry {
+    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: precision)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
+    let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats(shape), minimumSeconds: minimumSeconds)
+    let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)
+    let check = session(space: SearchSpace(parameters: space.parameters), objective: objective, shape: shape, precision: precision, budget: budget)
+    for configuration in Set(configurations).sorted() { check.evaluate(configuration) }
+    var records = check.trials.map { record($0, objective: objective, precision: precision) }
+    if precision == .fp32 { records += openblasCandidates(shape, evaluator: evaluator, precision: precision).0 }
+    if [.bf16, .fp8e4m3, .fp8e5m2, .mxfp8e4m3, .mxfp8e5m2, .mxfp4, .nvfp4].contains(precision) { records.append(amxRecord(precision)) }
+    return finish(shape: shape, precision: precision, records: records, workspace: workspace, evaluator: evaluator, accuracy: accuracy)
+  }
+
+  /// OpenBLAS in this process, and each other core type in a child process on the reference shape.
+  func openblasCandidates(_ shape: GEMMShape, evaluator: GEMMEvaluator, precision: Precision) -> ([GEMMCandidateRecord], String?) {
+    let loaded = OpenBLASGEMM.coreName
+    let candidate = GEMMCandidate(backend: .openblas, threads: options.threads)
+    var records: [GEMMCandidateRecord] = []
+    guard !budget.exhausted else {
+      return ([GEMMCandidateRecord(backend: "openblas", parameters: ["threads": String(options.threads), "core": loaded], status: "timeout", reason: "budget exhausted")], nil)
+    }
+    progress("gemm \(precision) \(shape): openblas (core \(loaded))")
+    var best: (core: String, gflops: Double)?
+    do {
+      let run = try evaluator.runner(for: candidate)
+      let check = evaluator.verify(run)
+      if check.passed {
+        let gflops = evaluator.time(run, repeats: repeats(shape), minimumSeconds: minimumSeconds)
+        records.append(GEMMCandidateRecord(backend: "openblas", parameters: ["threads": String(options.threads), "core": loaded], status: "ok", gflops: gflops,
+                                           percentOfPeak: percent(gflops.median, precision)))
+        best = (loaded, gflops.median)
+      } else {
+        records.append(GEMMCandidateRecord(backend: "openblas", parameters: ["threads": String(options.threads), "core": loaded], status: "wrong",
+                                           reason: "error \(check.error) above tolerance \(check.tolerance)"))
+      }
+    } catch {
+      records.append(GEMMCandidateRecord(backend: "openblas", parameters: [:], status: "pruned", reason: "\(error)"))
+    }
+    if shape == referenceShape, let executable = options.executable {
+      for core in options.coreTypes where core.lowercased() != loaded.lowercased() && !budget.exhausted {
+        progress("gemm \(precision) \(shape): openblas with OPENBLAS_CORETYPE=\(core) (child process)")
+        let measured = OpenBLASCoreTypes.measure(coreTypes: [core], executable: executable, shape: shape, precision: precision.rawValue,
+                                                 threads: options.threads, repeats: repeats)[0]
+        let parameters = ["threads": String(options.threads), "core": measured.result?.openblasCore ?? core, "OPENBLAS_CORETYPE": core]
+        if let result = measured.result, result.passed, let gflops = result.gflops {
+          records.append(GEMMCandidateRecord(backend: "openblas", parameters: parameters, status: "ok", gflops: gflops, percentOfPeak: percent(gflops.median, precision)))
+          if gflops.median > best?.gflops ?? 0 { best = (core, gflops.median) }
+        } else if let result = measured.result {
+          records.append(GEMMCandidateRecord(backend: "openblas", parameters: parameters, status: "wrong", reason: "error \(result.verificationError)"))
+        } else {
+          records.append(GEMMCandidateRecord(backend: "openblas", parameters: parameters, status: "failed", reason: measured.failure))
+        }
+      }
+    }
+    return (records, best?.core)
+  }
+
+  func amxRecord(_ precision: Precision) -> GEMMCandidateRecord {
+    let reason = GEMMBackend.amx.unavailability(precision: .bf16, features: features) ?? "unavailable"
+    return GEMMCandidateRecord(backend: "amx", parameters: [:], status: "pruned", reason: reason)
+  }
+
+  func record(_ trial: Trial, objective: GEMMObjective, precision: Precision) -> GEMMCandidateRecord {
+    var parameters = trial.configuration.values
+    if let blocking = try? objective.candidate(for: trial.configuration).blocking {
+      parameters["mc"] = String(blocking.mc)
+      parameters["nc"] = String(blocking.nc)
+    }
+    if trial.fromJournal { parameters["journal"] = "reused" }
+    let gflops: Statistics? = if case .ok(let statistics) = trial.outcome { statistics } else { nil }
+    return GEMMCandidateRecord(
+      backend: "native", parameters: parameters, status: trial.outcome.status, reason: trial.outcome.reason, gflops: gflops,
+      percentOfPeak: gflops.map { percent($0.median, precision) } ?? nil)
+  }
+
+  func percent(_ gflops: Double, _ precision: Precision) -> Double? {
+    guard let peak = options.peaks[precision == .fp64 ? "fp64" : "fp32"], peak > 0 else { return nil }
+    return 100 * gflops / peak
+  }
+
+  /// Picks the winner and measures its accuracy on normal and outlier inputs against FP64.
+  func finish(
+    shape: GEMMShape, precision: Precision, records: [GEMMCandidateRecord], workspace: GEMMWorkspace, evaluator: GEMMEvaluator, accuracy: Bool
+  ) -> GEMMEntry {
+    var records = records
+    guard let index = records.indices.filter({ records[$0].status == "ok" }).max(by: { records[$0].gflops!.median < records[$1].gflops!.median }) else {
+      return GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, winner: nil, candidates: records)
+    }
+    if accuracy && !budget.exhausted {
+      let winner = records[index]
+      let candidate = candidateFromRecord(winner, precision: precision)
+      if let candidate, let run = try? evaluator.runner(for: candidate) {
+        workspace.poisonC()
+        run()
+        records[index].errorNormal = workspace.errorAgainstFP64()
+        let outliers = GEMMWorkspace(problem: workspace.problem, precision: precision, outliers: 8)
+        if let runOutliers = try? GEMMEvaluator(workspace: outliers, features: features, placement: placement).runner(for: candidate) {
+          outliers.poisonC()
+          runOutliers()
+          records[index].errorOutliers = outliers.errorAgainstFP64()
+        }
+      }
+    }
+    return GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, winner: records[index], candidates: records)
+  }
+
+  func candidateFromRecord(_ record: GEMMCandidateRecord, precision: Precision) -> GEMMCandidate? {
+    switch record.backend {
+    case "openblas":
+      // Another core type's numbers come from a child; accuracy is the same computation.
+      return GEMMCandidate(backend: .openblas, threads: options.threads)
+    case "native":
+      let configuration = Configuration(record.parameters.filter { ["kernel", "mcPanels", "kc", "nc", "loop", "threads"].contains($0.key) })
+      let blocking = precision == .fp64
+        ? try? GEMMSearchSpace.blocking(configuration, Double.self) : try? GEMMSearchSpace.blocking(configuration, Float.self)
+      return blocking.map { GEMMCandidate(backend: .native, blocking: $0) }
+    default:
+      return nil
+    }
+  }
+}

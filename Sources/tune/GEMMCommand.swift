@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import Autotune
+import Kernels
+import NumberFormats
+import Platform
+import Probe
+import Profile
+import Tuning
+
+struct GEMMCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gemm",
+    abstract: "Tune GEMM: search the native blocking, check every shape's candidates, sweep precisions; merge kernels.gemm into the profile.")
+
+  @OptionGroup var options: CommonOptions
+  @OptionGroup var gemm: GEMMOptions
+
+  func run() throws {
+    try GEMMStage.execute(options: options, gemm: gemm, stages: ["gemm"])
+  }
+}
+
+struct GEMMOptions: ParsableArguments {
+  @Option(help: "Comma-separated precisions (default: every one). Known: \(Precision.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var precision: String?
+
+  @Option(help: "Comma-separated MxNxK shapes (default: squares 512-4096, 4096x128x4096, transformer projections and MLPs at hidden 1024-4096, 2048 tokens).")
+  var shapes: String?
+
+  @Option(help: "Seconds for the whole GEMM stage (default 240, 30 with --quick).")
+  var budget: Double?
+
+  @Option(help: "Search strategy on the reference shape: \(StrategyChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var strategy = "model"
+
+  @Option(help: "Threads (default: one per core).")
+  var threads: Int?
+
+  @Option(help: "Tuning journal (default: results/journal/<fingerprint>.jsonl).")
+  var journal: String?
+
+  @Flag(help: "Ignore the journal's earlier results.")
+  var fresh = false
+
+  func validate() throws {
+    do {
+      _ = try parsedPrecisions()
+      _ = try parsedShapes()
+    } catch let error as CustomStringConvertible {
+      throw ValidationError(error.description)
+    }
+    if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of seconds; got \(budget)") }
+    if StrategyChoice(rawValue: strategy) == nil {
+      throw ValidationError("unknown --strategy \"\(strategy)\"; expected one of: \(StrategyChoice.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1; got \(threads)") }
+  }
+
+  func parsedPrecisions() throws -> [Precision]? {
+    try precision.map { try $0.split(separator: ",").map { try Precision.parse(String($0).trimmingCharacters(in: .whitespaces)) } }
+  }
+
+  func parsedShapes() throws -> [GEMMShape]? {
+    try shapes.map { try $0.split(separator: ",").map { try GEMMShape.parse(String($0).trimmingCharacters(in: .whitespaces)) } }
+  }
+}
+
+enum GEMMStage {
+  /// Runs the GEMM stage for `machine` and merges its section into the profile at `path`.
+  static func tune(machine: MachineSection, options: CommonOptions, gemm: GEMMOptions) throws -> GEMMSection {
+    let topology = try Topology()
+    let features = ISAFeatures(CPUIDReadings.current())
+    let threads = gemm.threads ?? max(1, topology.cores)
+    let journalPath = gemm.journal ?? "results/journal/\(machine.fingerprint).jsonl"
+    let journal = try Journal(path: journalPath, fresh: gemm.fresh)
+    if journal.skippedLines > 0 { options.progress("journal \(journalPath): skipped \(journal.skippedLines) unreadable line(s) (a run killed mid-write)") }
+    if journal.count > 0 { options.progress("journal \(journalPath): reusing \(journal.count) earlier result(s); --fresh ignores them") }
+    var peaks: [String: Double] = [:]
+    for peak in machine.peaks where peak.precision == "fp32" || peak.precision == "fp64" {
+      peaks[peak.precision] = max(peaks[peak.precision] ?? 0, peak.allCoresGflops.median * Double(threads) / Double(max(1, peak.threads)))
+    }
+    let level = BLASRule.isa(of: features)
+    let coreTypes = options.quick ? [] : BLASRule.candidateCores(for: level, vendor: machine.cpu.vendor, libraryVersion: machine.blas.version)
+    let tuningOptions = GEMMTuningOptions(
+      shapes: try gemm.parsedShapes() ?? (options.quick ? GEMMTuningOptions.quickShapes : GEMMTuningOptions.defaultShapes),
+      precisions: try gemm.parsedPrecisions() ?? Precision.allCases,
+      budgetSeconds: gemm.budget ?? (options.quick ? 30 : 240), quick: options.quick, threads: threads, fingerprint: machine.fingerprint,
+      peaks: peaks, coreTypes: coreTypes, executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+      strategy: StrategyChoice(rawValue: gemm.strategy) ?? .model, sweepAllShapes: gemm.shapes != nil)
+    let tuner = GEMMTuner(
+      options: tuningOptions, features: features, placement: .perCore(topology), caches: CacheSizes(topology), journal: journal,
+      progress: options.progress)
+    return tuner.run()
+  }
+
+  static func execute(options: CommonOptions, gemm: GEMMOptions, stages: [String]) throws {
+    let started = Date()
+    let path = options.output ?? ResultsPath.latest() ?? ResultsPath.default(hostname: MachineProbe.hostname(), date: started)
+    var profile = FileManager.default.fileExists(atPath: path) ? try ProfileStore.read(path) : nil
+    let machine: MachineSection
+    if let existing = profile?.machine, existing.fingerprint == (try MachineProbe.run(ProbeOptions(measure: false))).fingerprint {
+      machine = existing
+    } else {
+      options.progress("no probe of this machine in \(path): probing first")
+      machine = try MachineProbe.run(ProbeOptions(quick: options.quick), progress: options.progress)
+    }
+    let section = try tune(machine: machine, options: options, gemm: gemm)
+    let run = Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started, finishedAt: Date(), stages: stages)
+    if profile == nil { profile = Profile(machine: machine, provenance: Provenance(runs: [])) }
+    profile!.machine = machine
+    var kernels = profile!.kernels ?? KernelsSection()
+    kernels.gemm = section
+    profile!.kernels = kernels
+    profile!.provenance.runs.append(run)
+    try ProfileStore.write(profile!, to: path)
+    if options.json {
+      print(String(decoding: try ProfileStore.encode(section), as: UTF8.self))
+    } else {
+      print(GEMMSummary.text(section))
+    }
+    options.progress("profile written to \(path)")
+  }
+}
