@@ -65,7 +65,7 @@ let package = Package(
     ),
     .testTarget(name: "ProfileTests", dependencies: ["Profile"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
-    .testTarget(name: "AutotuneTests", dependencies: ["Autotune"]),
+    .testTarget(name: "AutotuneTests", dependencies: ["Autotune"], resources: [.copy("Fixtures")]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "NumberFormats", "Platform"]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.

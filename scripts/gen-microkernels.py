@@ -15,6 +15,9 @@ SHAPES = [
     ("Double", "SIMD8<Double>", 8, "avx512", ["avx512f"], [(12, 16), (8, 24), (14, 16)]),
 ]
 
+UNROLL = 4
+
+
 def kernel(scalar, vec, lanes, isa, mr, nr):
     nv = nr // lanes
     name = f"microKernel_{scalar.lower()}_{isa}_{mr}x{nr}"
@@ -29,14 +32,28 @@ def kernel(scalar, vec, lanes, isa, mr, nr):
         out.append("  " + " ".join(f"var c{i}_{j} = V();" for j in range(nv)))
     out.append("  var ap = a")
     out.append("  var bp = UnsafeRawPointer(b)")
-    out.append("  for _ in 0..<k {")
-    for j in range(nv):
-        out.append(f"    let b{j} = bp.loadUnaligned(fromByteOffset: {j * lanes} * MemoryLayout<{scalar}>.stride, as: V.self)")
-    for i in range(mr):
-        out.append(f"    let a{i} = V(repeating: ap[{i}])")
-        out.append("    " + " ".join(f"c{i}_{j}.addProduct(a{i}, b{j});" for j in range(nv)))
+    def step(s, indent):
+        lines = []
+        for j in range(nv):
+            lines.append(f"{indent}let b{j}_{s} = bp.loadUnaligned(fromByteOffset: {s * nr + j * lanes} * MemoryLayout<{scalar}>.stride, as: V.self)")
+        for i in range(mr):
+            lines.append(f"{indent}let a{i}_{s} = V(repeating: ap[{s * mr + i}])")
+            lines.append(indent + " ".join(f"c{i}_{j}.addProduct(a{i}_{s}, b{j}_{s});" for j in range(nv)))
+        return lines
+    out.append("  var remaining = k")
+    out.append(f"  // Unrolled by {UNROLL}: fewer pointer updates and loop branches per FMA.")
+    out.append(f"  while remaining >= {UNROLL} {{")
+    for s_ in range(UNROLL):
+        out.extend(step(s_, "    "))
+    out.append(f"    ap += {UNROLL * mr}")
+    out.append(f"    bp += {UNROLL * nr} * MemoryLayout<{scalar}>.stride")
+    out.append(f"    remaining -= {UNROLL}")
+    out.append("  }")
+    out.append("  while remaining > 0 {")
+    out.extend(step(0, "    "))
     out.append(f"    ap += {mr}")
     out.append(f"    bp += {nr} * MemoryLayout<{scalar}>.stride")
+    out.append("    remaining -= 1")
     out.append("  }")
     out.append("  let va = V(repeating: alpha)")
     out.append("  if beta == 0 {")

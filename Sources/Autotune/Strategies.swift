@@ -38,8 +38,10 @@ public struct RandomSearch: SearchStrategy {
   }
 }
 
-/// Starts from a model's prediction and climbs: evaluate every neighbour of the best so far, move
-/// to the best one that improves, stop when none does (or after `maxEvaluations`).
+/// Starts from a model's prediction and climbs, best first: it expands the best configuration that
+/// still has unmeasured neighbours, measuring all of them, so that when the climb reaches a local
+/// optimum it carries on from the next best one instead of stopping. Ends after `maxEvaluations`
+/// measurements or when nothing is left to expand.
 public struct ModelSeededLocalSearch: SearchStrategy {
   public var seed: Configuration
   public var maxEvaluations: Int
@@ -53,22 +55,19 @@ public struct ModelSeededLocalSearch: SearchStrategy {
 
   public func run(_ session: TuningSession) {
     guard let start = session.space.snap(seed) else { return }
-    var evaluations = 0
-    var current = session.evaluate(start)
-    evaluations += 1
-    while evaluations < maxEvaluations, !session.budget.exhausted {
-      var improved: Trial?
-      for neighbour in session.space.neighbours(of: current.configuration) {
-        if evaluations >= maxEvaluations || session.budget.exhausted { break }
-        let alreadyKnown = session.trials.contains { $0.configuration == neighbour }
-        let trial = session.evaluate(neighbour)
-        if !alreadyKnown { evaluations += 1 }
-        if let score = trial.outcome.score, score > (improved?.outcome.score ?? current.outcome.score ?? -.infinity) {
-          improved = trial
-        }
+    var evaluated: Set<Configuration> = [start]
+    var expanded: Set<Configuration> = []
+    session.evaluate(start)
+    while evaluated.count < maxEvaluations, !session.budget.exhausted {
+      // The best measured configuration not yet expanded.
+      let candidates = session.trials.filter { $0.outcome.score != nil && !expanded.contains($0.configuration) }
+      guard let next = candidates.max(by: { $0.outcome.score! < $1.outcome.score! }) else { return }
+      expanded.insert(next.configuration)
+      for neighbour in session.space.neighbours(of: next.configuration) where !evaluated.contains(neighbour) {
+        if evaluated.count >= maxEvaluations || session.budget.exhausted { return }
+        evaluated.insert(neighbour)
+        session.evaluate(neighbour)
       }
-      guard let next = improved else { return }
-      current = next
     }
   }
 }

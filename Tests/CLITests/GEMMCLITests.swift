@@ -1,0 +1,62 @@
+import Foundation
+import Profile
+import Testing
+
+@Suite struct GEMMCLITests {
+  @Test func badFlagsAreRejectedWithTheExpectedForm() throws {
+    let precision = try tune(["gemm", "--precision", "fp7"])
+    #expect(precision.status != 0 && precision.stderr.contains("fp7") && precision.stderr.contains("mxfp8-e4m3"))
+    let shape = try tune(["gemm", "--shapes", "1024x1024"])
+    #expect(shape.status != 0 && shape.stderr.contains("MxNxK"))
+    let budget = try tune(["gemm", "--budget", "-3"])
+    #expect(budget.status != 0 && budget.stderr.contains("--budget"))
+    let backend = try tune(["bench", "gemm", "--backend", "cublas"])
+    #expect(backend.status != 0 && backend.stderr.contains("cublas") && backend.stderr.contains("openblas"))
+    let params = try tune(["bench", "gemm", "--params", "kernel"])
+    #expect(params.status != 0 && params.stderr.contains("key=value"))
+  }
+
+  @Test func aBackendTheMachineCannotRunSaysWhy() throws {
+    let result = try tune(["bench", "gemm", "--backend", "amx", "--precision", "bf16", "--shape", "64x64x64"])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains("amx") && (result.stderr.contains("AMX") || result.stderr.contains("not implemented")))
+    let fp = try tune(["bench", "gemm", "--backend", "openblas", "--precision", "bf16", "--shape", "64x64x64"])
+    #expect(fp.status != 0 && fp.stderr.contains("fp32 or fp64"))
+  }
+
+  @Test func benchVerifiesAndTimesOneConfiguration() throws {
+    let result = try tune(["bench", "gemm", "--backend", "native", "--shape", "67x45x31", "--threads", "2", "--repeats", "2", "--versus", "openblas", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+    #expect(rows.count == 2)
+    #expect(rows.allSatisfy { $0["passed"] as? Bool == true })
+    #expect(rows[0]["ratioToVersus"] is Double)
+  }
+
+  /// A run killed mid-tuning loses nothing it measured: the next run reuses the journal.
+  @Test func theJournalSurvivesAKilledRun() throws {
+    let directory = try scratch()
+    let journal = directory + "/journal.jsonl"
+    let process = Process()
+    process.executableURL = try tuneBinary()
+    process.arguments = ["gemm", "--quick", "--precision", "fp32,bf16", "--journal", journal, "--output", directory + "/p.json", "--quiet"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(60)
+    var lines = 0
+    while Date() < deadline && process.isRunning {
+      lines = ((try? String(contentsOfFile: journal, encoding: .utf8)) ?? "").split(separator: "\n").count
+      if lines >= 2 { break }
+      usleep(2000)
+    }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    #expect(lines >= 1, "the journal had results before the kill")
+    let again = try tune(["gemm", "--quick", "--precision", "fp32,bf16", "--journal", journal, "--output", directory + "/p.json"])
+    #expect(again.status == 0, "\(again.stderr)")
+    #expect(again.stderr.contains("reusing"), "the second run reuses what the first measured")
+    let profile = try ProfileStore.read(directory + "/p.json")
+    #expect(profile.kernels?.gemm?.entries.contains { $0.precision == "bf16" && $0.winner != nil } == true)
+  }
+}
