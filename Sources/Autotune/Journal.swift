@@ -2,11 +2,13 @@ import Foundation
 
 /// Results as they arrive, one JSON line each, flushed to disk before the next measurement starts:
 /// a killed run loses nothing it measured, and the next run reuses every line whose key matches
-/// (machine fingerprint, kernel, shape, precision, configuration). A last line cut off by the kill
+/// (machine fingerprint, build, kernel, shape, precision, configuration). A last line cut off by the kill
 /// is skipped and counted.
 public final class Journal: @unchecked Sendable {
   public struct Record: Codable, Sendable, Equatable {
     public var fingerprint: String
+    /// The build that measured it: a changed kernel makes old measurements stale.
+    public var build: String
     public var kernel: String
     public var shape: String
     public var precision: String
@@ -16,10 +18,11 @@ public final class Journal: @unchecked Sendable {
     public var recordedAt: Date
 
     public init(
-      fingerprint: String, kernel: String, shape: String, precision: String, configuration: Configuration, outcome: Outcome,
-      effort: Int, recordedAt: Date = Date()
+      fingerprint: String, build: String, kernel: String, shape: String, precision: String, configuration: Configuration,
+      outcome: Outcome, effort: Int, recordedAt: Date = Date()
     ) {
       self.fingerprint = fingerprint
+      self.build = build
       self.kernel = kernel
       self.shape = shape
       self.precision = precision
@@ -29,7 +32,9 @@ public final class Journal: @unchecked Sendable {
       self.recordedAt = recordedAt
     }
 
-    public var key: String { Journal.key(fingerprint: fingerprint, kernel: kernel, shape: shape, precision: precision, configuration: configuration) }
+    public var key: String {
+      Journal.key(fingerprint: fingerprint, build: build, kernel: kernel, shape: shape, precision: precision, configuration: configuration)
+    }
   }
 
   public enum JournalError: Error, CustomStringConvertible {
@@ -48,8 +53,8 @@ public final class Journal: @unchecked Sendable {
   public private(set) var skippedLines = 0
   public var count: Int { lock.withLock { records.count } }
 
-  public static func key(fingerprint: String, kernel: String, shape: String, precision: String, configuration: Configuration) -> String {
-    "\(fingerprint)|\(kernel)|\(shape)|\(precision)|\(configuration)"
+  public static func key(fingerprint: String, build: String, kernel: String, shape: String, precision: String, configuration: Configuration) -> String {
+    "\(fingerprint)|\(build)|\(kernel)|\(shape)|\(precision)|\(configuration)"
   }
 
   /// Opens (creating) the journal at `path`; `fresh` ignores what it holds (and starts it anew).

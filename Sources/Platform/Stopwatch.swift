@@ -8,6 +8,20 @@ public enum Stopwatch {
     withoutActuallyEscaping(body) { interleaved(repeats: repeats, minimumSeconds: minimumSeconds, warmedUp: warmedUp, [$0])[0] }
   }
 
+  /// Takes `repeats` samples, then more (up to `maxRepeats`) until the fastest `repeats` of them
+  /// lie within `spread` of each other: a noisy phase costs more samples instead of a wrong figure.
+  public static func secondsPerCallSettled(
+    repeats: Int, maxRepeats: Int, spread: Double, minimumSeconds: Double, warmedUp: Bool = false, _ body: () -> Void
+  ) -> [Double] {
+    var samples = secondsPerCall(repeats: repeats, minimumSeconds: minimumSeconds, warmedUp: warmedUp, body)
+    while samples.count < maxRepeats {
+      let best = samples.sorted().prefix(repeats)
+      if let low = best.first, let high = best.last, low > 0, (high - low) / low <= spread { break }
+      samples += secondsPerCall(repeats: 1, minimumSeconds: minimumSeconds, warmedUp: true, body)
+    }
+    return samples
+  }
+
   /// Times several bodies in turns (one sample of each per round), so that a slow phase of a
   /// shared machine hits all of them alike: the way to compare two implementations.
   public static func interleaved(repeats: Int, minimumSeconds: Double, warmedUp: Bool = false, _ bodies: [() -> Void]) -> [[Double]] {

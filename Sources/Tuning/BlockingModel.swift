@@ -10,11 +10,14 @@ public struct CacheSizes: Sendable, Equatable {
   public var l2: Int
   /// The last-level cache available to one core (its share of a shared L3).
   public var l3PerCore: Int
+  /// All of the last-level cache (every instance): what operands must exceed to be timed cold.
+  public var lastLevel: Int
 
-  public init(l1: Int, l2: Int, l3PerCore: Int) {
+  public init(l1: Int, l2: Int, l3PerCore: Int, lastLevel: Int? = nil) {
     self.l1 = l1
     self.l2 = l2
     self.l3PerCore = l3PerCore
+    self.lastLevel = lastLevel ?? l3PerCore
   }
 
   /// From hwloc: data L1, L2, and the L3 divided by the cores sharing it.
@@ -28,6 +31,8 @@ public struct CacheSizes: Sendable, Equatable {
     } else {
       l3PerCore = 2 << 20
     }
+    let deepest = caches.map(\.level).max() ?? 0
+    lastLevel = caches.filter { $0.level == deepest }.reduce(0) { $0 + Int($1.sizeBytes) * $1.instances }
   }
 }
 

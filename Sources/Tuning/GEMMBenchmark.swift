@@ -80,9 +80,9 @@ public enum GEMMBenchmark {
   /// Verifies the candidate (and `versus`, when given), then times them interleaved.
   public static func run(
     problem: GEMMProblem, precision: Precision, candidate: GEMMCandidate, versus: GEMMCandidate? = nil, features: ISAFeatures,
-    placement: ThreadPlacement?, repeats: Int, minimumSeconds: Double = 0.2
+    placement: ThreadPlacement?, repeats: Int, minimumSeconds: Double = 0.2, lastLevelCacheBytes: Int = 0
   ) throws -> [GEMMBenchmarkResult] {
-    let workspace = GEMMWorkspace(problem: problem, precision: precision)
+    let workspace = GEMMWorkspace(problem: problem, precision: precision, lastLevelCacheBytes: lastLevelCacheBytes)
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
     let candidates = [candidate] + (versus.map { [$0] } ?? [])
     let runs = try candidates.map { try evaluator.runner(for: $0) }

@@ -74,24 +74,24 @@ public final class GEMMEvaluator: @unchecked Sendable {
       let threads = candidate.threads
       if w.precision == .fp64 {
         return { OpenBLASGEMM.setThreads(threads)
-          w.aDouble.withUnsafeBufferPointer { a in w.bDouble.withUnsafeBufferPointer { b in w.cDouble.withUnsafeMutableBufferPointer { c in
-            OpenBLASGEMM.run(p, a: MatrixPointer(a.baseAddress!, ld: w.lda), b: MatrixPointer(b.baseAddress!, ld: w.ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
-          } } } }
+          w.withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
+            OpenBLASGEMM.run(p, a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc))
+          } }
       }
       return { OpenBLASGEMM.setThreads(threads)
-        w.a.withUnsafeBufferPointer { a in w.b.withUnsafeBufferPointer { b in w.c.withUnsafeMutableBufferPointer { c in
-          OpenBLASGEMM.run(p, a: MatrixPointer(a.baseAddress!, ld: w.lda), b: MatrixPointer(b.baseAddress!, ld: w.ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
-        } } } }
+        w.withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
+          OpenBLASGEMM.run(p, a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc))
+        } }
     case .native:
       guard let blocking = candidate.blocking else { throw KernelError.invalidParameters("the native backend needs blocking parameters") }
       let placement = self.placement
       if w.precision == .fp64 {
         let kernel = try Self.kernel(Double.self, named: blocking.microKernel, features: features)
         if let reason = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
-        return { w.aDouble.withUnsafeBufferPointer { a in w.bDouble.withUnsafeBufferPointer { b in w.cDouble.withUnsafeMutableBufferPointer { c in
-          try? NativeGEMM.run(p, a: DenseSource.a(MatrixPointer(a.baseAddress!, ld: w.lda), p), b: DenseSource.b(MatrixPointer(b.baseAddress!, ld: w.ldb), p),
-                              c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
-        } } } }
+        return { w.withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
+          try? NativeGEMM.run(p, a: DenseSource.a(MatrixPointer(a, ld: w.lda), p), b: DenseSource.b(MatrixPointer(b, ld: w.ldb), p),
+                              c: MutableMatrixPointer(c, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
+        } }
       }
       let kernel = try Self.kernel(Float.self, named: blocking.microKernel, features: features)
       if let reason = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
@@ -101,10 +101,10 @@ public final class GEMMEvaluator: @unchecked Sendable {
                               parameters: blocking, kernel: kernel, placement: placement)
         } }
       }
-      return { w.a.withUnsafeBufferPointer { a in w.b.withUnsafeBufferPointer { b in w.c.withUnsafeMutableBufferPointer { c in
-        try? NativeGEMM.run(p, a: DenseSource.a(MatrixPointer(a.baseAddress!, ld: w.lda), p), b: DenseSource.b(MatrixPointer(b.baseAddress!, ld: w.ldb), p),
-                            c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
-      } } } }
+      return { w.withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
+        try? NativeGEMM.run(p, a: DenseSource.a(MatrixPointer(a, ld: w.lda), p), b: DenseSource.b(MatrixPointer(b, ld: w.ldb), p),
+                            c: MutableMatrixPointer(c, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
+      } }
     case .amx:
       throw KernelError.unsupported(backend: "amx", reason: candidate.backend.unavailability(precision: w.precision, features: features) ?? "")
     }
@@ -184,9 +184,11 @@ public final class GEMMEvaluator: @unchecked Sendable {
 
   /// GFLOP/s over repeats (each sample at least `minimumSeconds` of calls), counting 2·M·N·K per
   /// call, conversions included.
-  /// Call it right after `verify`, which served as the warm-up.
+  /// Call it right after `verify`, which served as the warm-up. Takes `repeats` samples, and up to
+  /// twice as many while the fastest `repeats` disagree by more than 3%.
   public func time(_ run: () -> Void, repeats: Int, minimumSeconds: Double) -> Statistics {
-    let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: minimumSeconds, warmedUp: true, run)
+    let seconds = Stopwatch.secondsPerCallSettled(
+      repeats: repeats, maxRepeats: 2 * repeats, spread: 0.03, minimumSeconds: minimumSeconds, warmedUp: true, run)
     return Statistics(samples: seconds.map { workspace.problem.shape.flops / $0 / 1e9 })
   }
 }

@@ -17,6 +17,8 @@ public struct GEMMTuningOptions: Sendable {
   public var quick: Bool
   public var threads: Int
   public var fingerprint: String
+  /// Identifies the build whose kernels are measured (journal entries of other builds are stale).
+  public var build: String
   /// All-core peaks by unit ("fp32", "fp64"), GFLOP/s, for percent of peak.
   public var peaks: [String: Double]
   /// OpenBLAS core types to measure in child processes (empty: only the loaded one).
@@ -29,7 +31,7 @@ public struct GEMMTuningOptions: Sendable {
 
   public init(
     shapes: [GEMMShape], precisions: [Precision], budgetSeconds: Double, quick: Bool, threads: Int, fingerprint: String,
-    peaks: [String: Double], coreTypes: [String], executable: String?, strategy: StrategyChoice, sweepAllShapes: Bool
+    build: String, peaks: [String: Double], coreTypes: [String], executable: String?, strategy: StrategyChoice, sweepAllShapes: Bool
   ) {
     self.shapes = shapes
     self.precisions = precisions
@@ -37,6 +39,7 @@ public struct GEMMTuningOptions: Sendable {
     self.quick = quick
     self.threads = threads
     self.fingerprint = fingerprint
+    self.build = build
     self.peaks = peaks
     self.coreTypes = coreTypes
     self.executable = executable
@@ -164,16 +167,17 @@ public final class GEMMTuner {
 
   func session(space: SearchSpace, objective: GEMMObjective, shape: GEMMShape, precision: Precision, budget: Budget) -> TuningSession {
     let fingerprint = options.fingerprint
+    let build = options.build
     return TuningSession(
       space: space, objective: objective, budget: budget, journal: journal,
       journalRecord: { configuration, outcome, effort in
-        Journal.Record(fingerprint: fingerprint, kernel: "gemm-native", shape: shape.description, precision: precision.rawValue,
+        Journal.Record(fingerprint: fingerprint, build: build, kernel: "gemm-native", shape: shape.description, precision: precision.rawValue,
                        configuration: configuration, outcome: outcome, effort: effort)
       }, progress: { [progress] in progress("gemm \(precision) \(shape): \($0)") })
   }
 
   func tuneReference(_ shape: GEMMShape) -> (GEMMEntry, SearchSummary, Configuration?, String?) {
-    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: .fp32)
+    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: .fp32, lastLevelCacheBytes: caches.lastLevel)
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
     let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats, minimumSeconds: minimumSeconds)
     let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)
@@ -194,7 +198,7 @@ public final class GEMMTuner {
   }
 
   func tuneFP64(_ shape: GEMMShape) -> GEMMEntry {
-    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: .fp64)
+    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: .fp64, lastLevelCacheBytes: caches.lastLevel)
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
     let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats, minimumSeconds: minimumSeconds)
     let space = GEMMSearchSpace.native(Double.self, features: features, threads: options.threads, quick: options.quick)
@@ -208,7 +212,7 @@ public final class GEMMTuner {
   }
 
   func checkShape(_ shape: GEMMShape, precision: Precision, configurations: [Configuration], accuracy: Bool) -> GEMMEntry {
-    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: precision)
+    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: precision, lastLevelCacheBytes: caches.lastLevel)
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
     let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats(shape), minimumSeconds: minimumSeconds)
     let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)

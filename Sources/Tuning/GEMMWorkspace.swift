@@ -22,11 +22,24 @@ public final class GEMMWorkspace: @unchecked Sendable {
   var cDouble: [Double]
   /// β·C's initial value when β ≠ 0.
   let cInitial: [Float]
+  /// Copies of A and B (back to back) that successive timed calls cycle through when the operands
+  /// would otherwise stay in the last-level cache between calls: one copy for big problems.
+  let rotations: Int
+  private var rotatedA: [Float] = []
+  private var rotatedB: [Float] = []
+  private var rotatedADouble: [Double] = []
+  private var rotatedBDouble: [Double] = []
+  private var turn = 0
 
   /// - Parameters:
   ///   - padding: extra columns on every leading dimension (lda > width).
   ///   - outliers: values multiplied by 1000 in each operand.
-  public init(problem: GEMMProblem, precision: Precision, seed: UInt64 = 1, padding: Int = 0, outliers: Int = 0, mxRule: MXScaleRule = .specFloor) {
+  ///   - lastLevelCacheBytes: when A and B together are smaller than twice this, timed calls rotate
+  ///     through enough copies of them to leave the cache (at most 16).
+  public init(
+    problem: GEMMProblem, precision: Precision, seed: UInt64 = 1, padding: Int = 0, outliers: Int = 0, mxRule: MXScaleRule = .specFloor,
+    lastLevelCacheBytes: Int = 0
+  ) {
     self.problem = problem
     self.precision = precision
     let quantized = ![.fp32, .fp64].contains(precision)
@@ -62,9 +75,47 @@ public final class GEMMWorkspace: @unchecked Sendable {
       aDouble = a.map(Double.init)
       bDouble = b.map(Double.init)
     }
+    let operandBytes = (a.count + b.count) * (precision == .fp64 ? 8 : 4)
+    rotations = quantized || operandBytes == 0 ? 1 : max(1, min(16, (2 * lastLevelCacheBytes + operandBytes - 1) / operandBytes))
+    if rotations > 1 {
+      if precision == .fp64 {
+        rotatedADouble = Array((0..<rotations).map { _ in aDouble }.joined())
+        rotatedBDouble = Array((0..<rotations).map { _ in bDouble }.joined())
+      } else {
+        rotatedA = Array((0..<rotations).map { _ in a }.joined())
+        rotatedB = Array((0..<rotations).map { _ in b }.joined())
+      }
+    }
     if quantized {
       quantizedA = QuantizedMatrix(Self.compact(a, rows: p.aHeight, columns: p.aWidth, ld: lda), rows: p.aHeight, columns: p.aWidth, precision: precision, mxRule: mxRule)
       quantizedB = QuantizedMatrix(Self.compact(b, rows: p.bHeight, columns: p.bWidth, ld: ldb), rows: p.bHeight, columns: p.bWidth, precision: precision, mxRule: mxRule)
+    }
+  }
+
+  /// Calls `body` with the next rotation's A and B (every copy holds the same values) and C.
+  func withOperands<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> R) -> R {
+    let index = turn % rotations
+    turn += 1
+    return c.withUnsafeMutableBufferPointer { cp in
+      if rotations == 1 {
+        return a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in body(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!) } }
+      }
+      return rotatedA.withUnsafeBufferPointer { ap in
+        rotatedB.withUnsafeBufferPointer { bp in body(ap.baseAddress! + index * a.count, bp.baseAddress! + index * b.count, cp.baseAddress!) }
+      }
+    }
+  }
+
+  func withOperands<R>(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> R) -> R {
+    let index = turn % rotations
+    turn += 1
+    return cDouble.withUnsafeMutableBufferPointer { cp in
+      if rotations == 1 {
+        return aDouble.withUnsafeBufferPointer { ap in bDouble.withUnsafeBufferPointer { bp in body(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!) } }
+      }
+      return rotatedADouble.withUnsafeBufferPointer { ap in
+        rotatedBDouble.withUnsafeBufferPointer { bp in body(ap.baseAddress! + index * aDouble.count, bp.baseAddress! + index * bDouble.count, cp.baseAddress!) }
+      }
     }
   }
 

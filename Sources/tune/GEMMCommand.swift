@@ -66,6 +66,18 @@ struct GEMMOptions: ParsableArguments {
   }
 }
 
+/// A hash of this executable: measurements journaled by another build of the kernels are stale.
+enum BuildIdentity {
+  static let current: String = {
+    guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+      let data = FileManager.default.contents(atPath: path)
+    else { return ScaleTuneVersion.string }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in data { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    return String(hash, radix: 16)
+  }()
+}
+
 enum GEMMStage {
   /// Runs the GEMM stage for `machine` and merges its section into the profile at `path`.
   static func tune(machine: MachineSection, options: CommonOptions, gemm: GEMMOptions) throws -> GEMMSection {
@@ -86,6 +98,7 @@ enum GEMMStage {
       shapes: try gemm.parsedShapes() ?? (options.quick ? GEMMTuningOptions.quickShapes : GEMMTuningOptions.defaultShapes),
       precisions: try gemm.parsedPrecisions() ?? Precision.allCases,
       budgetSeconds: gemm.budget ?? (options.quick ? 30 : 240), quick: options.quick, threads: threads, fingerprint: machine.fingerprint,
+      build: BuildIdentity.current,
       peaks: peaks, coreTypes: coreTypes, executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
       strategy: StrategyChoice(rawValue: gemm.strategy) ?? .model, sweepAllShapes: gemm.shapes != nil)
     let tuner = GEMMTuner(

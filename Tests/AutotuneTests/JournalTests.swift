@@ -8,7 +8,7 @@ import Testing
   func path() -> String { NSTemporaryDirectory() + "scaletune-journal-\(UUID().uuidString)/j.jsonl" }
 
   func record(_ kc: Int, _ score: Double) -> Journal.Record {
-    Journal.Record(fingerprint: "0123456789abcdef", kernel: "gemm-native", shape: "64x64x64", precision: "fp32",
+    Journal.Record(fingerprint: "0123456789abcdef", build: "test", kernel: "gemm-native", shape: "64x64x64", precision: "fp32",
                    configuration: Configuration(["kc": String(kc)]), outcome: ok(score), effort: 1)
   }
 
@@ -26,7 +26,7 @@ import Testing
     let space = SearchSpace(parameters: [Parameter("kc", [64, 128, 256])])
     let objective = RecordedObjective([Configuration(["kc": "256"]): ok(30)])
     let session = TuningSession(space: space, objective: objective, journal: reopened, journalRecord: { configuration, outcome, effort in
-      Journal.Record(fingerprint: "0123456789abcdef", kernel: "gemm-native", shape: "64x64x64", precision: "fp32",
+      Journal.Record(fingerprint: "0123456789abcdef", build: "test", kernel: "gemm-native", shape: "64x64x64", precision: "fp32",
                      configuration: configuration, outcome: outcome, effort: effort)
     })
     ExhaustiveSearch().run(session)

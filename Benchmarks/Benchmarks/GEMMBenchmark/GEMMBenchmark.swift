@@ -28,22 +28,21 @@ let benchmarks: @Sendable () -> Void = {
   for size in [1024, 2048, 4096] {
     for threads in Set([1, max(1, topology.cores)]).sorted() {
       let problem = GEMMProblem(shape: GEMMShape(m: size, n: size, k: size))
-      let workspace = GEMMWorkspace(problem: problem, precision: .fp32)
-      let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: .perCore(topology))
       for backend in [GEMMBackend.native, .openblas, .amx] {
         let name = "\(backend.rawValue) fp32 \(size)^3 \(threads) thread(s)"
         guard let candidate = try? GEMMBenchmark.candidate(
           backend: backend, precision: .fp32, params: backend == .native ? params : [:], threads: threads, features: features, caches: caches),
-          let run = try? evaluator.runner(for: candidate)
+          backend.unavailability(precision: .fp32, features: features) == nil
         else {
           print("skipped \(name): \(backend.unavailability(precision: .fp32, features: features) ?? "cannot run")")
           continue
         }
-        guard evaluator.verify(run).passed else {
-          print("skipped \(name): its result failed verification")
-          continue
-        }
         Benchmark(name) { benchmark in
+          // Operands are made and the result verified once per process, outside the measurement.
+          guard let run = Runners.shared.runner(problem: problem, candidate: candidate, features: features, placement: .perCore(topology)) else {
+            print("skipped \(name): its result failed verification")
+            return
+          }
           let start = ContinuousClock.now
           benchmark.startMeasurement()
           run()
@@ -54,5 +53,23 @@ let benchmarks: @Sendable () -> Void = {
         }
       }
     }
+  }
+}
+
+/// Verified runners, made on first use and kept for the process.
+final class Runners: @unchecked Sendable {
+  static let shared = Runners()
+  private var cache: [String: () -> Void] = [:]
+  private let lock = NSLock()
+
+  func runner(problem: GEMMProblem, candidate: GEMMCandidate, features: ISAFeatures, placement: ThreadPlacement) -> (() -> Void)? {
+    lock.lock()
+    defer { lock.unlock() }
+    let key = "\(problem.shape) \(candidate)"
+    if let run = cache[key] { return run }
+    let evaluator = GEMMEvaluator(workspace: GEMMWorkspace(problem: problem, precision: .fp32), features: features, placement: placement)
+    guard let run = try? evaluator.runner(for: candidate), evaluator.verify(run).passed else { return nil }
+    cache[key] = run
+    return run
   }
 }
