@@ -185,10 +185,10 @@ public final class GEMMEvaluator: @unchecked Sendable {
   /// GFLOP/s over repeats (each sample at least `minimumSeconds` of calls), counting 2·M·N·K per
   /// call, conversions included.
   /// Call it right after `verify`, which served as the warm-up. Takes `repeats` samples, and up to
-  /// twice as many while the fastest `repeats` disagree by more than 3%.
-  public func time(_ run: () -> Void, repeats: Int, minimumSeconds: Double) -> Statistics {
+  /// `maxRepeats` (default twice as many) while the fastest `repeats` disagree by more than 3%.
+  public func time(_ run: () -> Void, repeats: Int, maxRepeats: Int? = nil, minimumSeconds: Double) -> Statistics {
     let seconds = Stopwatch.secondsPerCallSettled(
-      repeats: repeats, maxRepeats: 2 * repeats, spread: 0.03, minimumSeconds: minimumSeconds, warmedUp: true, run)
+      repeats: repeats, maxRepeats: maxRepeats ?? 2 * repeats, spread: 0.03, minimumSeconds: minimumSeconds, warmedUp: true, run)
     return Statistics(samples: seconds.map { workspace.problem.shape.flops / $0 / 1e9 })
   }
 }

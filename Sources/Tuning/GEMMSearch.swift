@@ -60,13 +60,16 @@ public final class GEMMObjective: Objective {
   let evaluator: GEMMEvaluator
   let baseRepeats: Int
   let minimumSeconds: Double
+  /// Whether to take extra samples while the spread is wide (worth it where candidates are compared).
+  let settle: Bool
   /// Verification errors by configuration, for the record.
   public private(set) var verificationErrors: [Configuration: Double] = [:]
 
-  public init(evaluator: GEMMEvaluator, baseRepeats: Int = 3, minimumSeconds: Double = 0.05) {
+  public init(evaluator: GEMMEvaluator, baseRepeats: Int = 3, minimumSeconds: Double = 0.05, settle: Bool = true) {
     self.evaluator = evaluator
     self.baseRepeats = baseRepeats
     self.minimumSeconds = minimumSeconds
+    self.settle = settle
   }
 
   public func candidate(for configuration: Configuration) throws -> GEMMCandidate {
@@ -88,6 +91,7 @@ public final class GEMMObjective: Objective {
     let check = evaluator.verify(run)
     verificationErrors[configuration] = check.error
     guard check.passed else { return .wrong(error: check.error.isFinite ? check.error : nil, tolerance: check.tolerance) }
-    return .ok(evaluator.time(run, repeats: baseRepeats * effort, minimumSeconds: minimumSeconds))
+    let repeats = baseRepeats * effort
+    return .ok(evaluator.time(run, repeats: repeats, maxRepeats: settle ? 2 * repeats : repeats, minimumSeconds: minimumSeconds))
   }
 }

@@ -181,7 +181,7 @@ public final class GEMMTuner {
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
     let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats, minimumSeconds: minimumSeconds)
     let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)
-    let search = session(space: space, objective: objective, shape: shape, precision: .fp32, budget: budget.share(0.4))
+    let search = session(space: space, objective: objective, shape: shape, precision: .fp32, budget: budget.share(0.35))
     strategy(seed: seed(Float.self)).run(search)
     // The closest few get a second, longer measurement: noise decides less.
     let finalists = search.trials.filter { $0.outcome.score != nil }.sorted { $0.outcome.score! > $1.outcome.score! }.prefix(3)
@@ -214,7 +214,8 @@ public final class GEMMTuner {
   func checkShape(_ shape: GEMMShape, precision: Precision, configurations: [Configuration], accuracy: Bool) -> GEMMEntry {
     let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: precision, lastLevelCacheBytes: caches.lastLevel)
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
-    let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats(shape), minimumSeconds: minimumSeconds)
+    // Only the sweep compares close candidates; elsewhere a fixed number of samples will do.
+    let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats(shape), minimumSeconds: minimumSeconds, settle: accuracy)
     let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)
     let check = session(space: SearchSpace(parameters: space.parameters), objective: objective, shape: shape, precision: precision, budget: budget)
     for configuration in Set(configurations).sorted() { check.evaluate(configuration) }
@@ -238,7 +239,7 @@ public final class GEMMTuner {
       let run = try evaluator.runner(for: candidate)
       let check = evaluator.verify(run)
       if check.passed {
-        let gflops = evaluator.time(run, repeats: repeats(shape), minimumSeconds: minimumSeconds)
+        let gflops = evaluator.time(run, repeats: repeats(shape), maxRepeats: shape == referenceShape ? nil : repeats(shape), minimumSeconds: minimumSeconds)
         records.append(GEMMCandidateRecord(backend: "openblas", parameters: ["threads": String(options.threads), "core": loaded], status: "ok", gflops: gflops,
                                            percentOfPeak: percent(gflops.median, precision)))
         best = (loaded, gflops.median)
