@@ -54,18 +54,20 @@ let package = Package(
       swiftSettings: hostCPUFlags + [.unsafeFlags(["-Ounchecked"])]
     ),
     .target(name: "Autotune", dependencies: ["Platform", "Profile"]),
+    .target(name: "Report", dependencies: ["Profile"]),
     .target(name: "Bench", dependencies: ["NumberFormats", "Platform", "Profile"]),
     .target(name: "Tuning", dependencies: ["Autotune", "Kernels", "NumberFormats", "Platform", "Profile", "Probe", "COpenBLAS"]),
     .executableTarget(
       name: "tune",
       dependencies: [
-        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform", "Autotune",
+        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform", "Autotune", "Report",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(name: "ProfileTests", dependencies: ["Profile"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
     .testTarget(name: "AutotuneTests", dependencies: ["Autotune"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "ReportTests", dependencies: ["Report", "Profile"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "NumberFormats", "Platform"]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.

@@ -9,7 +9,7 @@ struct TuneCommand: ParsableCommand {
     abstract: "Measure a training node and write what it can do into a profile (results/<host>-<time>.json).",
     discussion: "With no subcommand, runs every stage that exists (today: the hardware probe and GEMM tuning) and writes the profile.",
     version: ScaleTuneVersion.string,
-    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, BenchCommand.self],
+    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, BenchCommand.self, CompareCommand.self, ReportCommand.self],
     defaultSubcommand: RunAll.self
   )
 }

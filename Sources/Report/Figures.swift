@@ -1,0 +1,102 @@
+import Profile
+
+/// One comparable number of a profile: a name, a unit, a value (a median) and, when measured,
+/// its spread. `higherIsBetter` says which way is slow.
+public struct Figure: Codable, Equatable, Sendable {
+  public var name: String
+  public var unit: String
+  public var value: Double
+  public var min: Double?
+  public var max: Double?
+  public var higherIsBetter: Bool
+  /// Percent of the machine's own peak, where that means something.
+  public var percentOfPeak: Double?
+
+  public init(name: String, unit: String, value: Double, min: Double? = nil, max: Double? = nil, higherIsBetter: Bool = true, percentOfPeak: Double? = nil) {
+    self.name = name
+    self.unit = unit
+    self.value = value
+    self.min = min
+    self.max = max
+    self.higherIsBetter = higherIsBetter
+    self.percentOfPeak = percentOfPeak
+  }
+
+  init(name: String, unit: String, statistics: Statistics, percentOfPeak: Double? = nil) {
+    self.init(name: name, unit: unit, value: statistics.median, min: statistics.min, max: statistics.max, percentOfPeak: percentOfPeak)
+  }
+}
+
+/// What a profile says about its machine, flattened for comparison: facts (text) and figures
+/// (numbers), in a stable order. A section the profile lacks contributes nothing, so it shows as
+/// absent, never as zero.
+public struct ProfileSummary: Codable, Equatable, Sendable {
+  public var label: String
+  public var path: String
+  public var hostname: String
+  public var fingerprint: String
+  public var facts: [String: String]
+  public var figures: [Figure]
+  public var sections: [String]
+
+  public static let factOrder = ["cpu", "cores", "caches", "memory", "gpus", "blas", "fingerprint"]
+
+  public init(profile: Profile, path: String, label: String? = nil) {
+    self.path = path
+    let machine = profile.machine
+    hostname = machine?.hostname ?? "unknown"
+    fingerprint = machine?.fingerprint ?? "-"
+    self.label = label ?? (path.split(separator: "/").last.map(String.init) ?? path)
+    var facts: [String: String] = [:]
+    var figures: [Figure] = []
+    var sections: [String] = []
+    if let m = machine {
+      sections.append("machine")
+      facts["cpu"] = "\(m.cpu.modelName) (\(m.cpu.vendor) \(m.cpu.family)/\(m.cpu.model)/\(m.cpu.stepping))"
+      facts["cores"] = "\(m.topology.packages) pkg, \(m.topology.cores) cores, \(m.topology.hardwareThreads) threads"
+      facts["caches"] = m.topology.caches.map { "L\($0.level)\($0.kind == .unified ? "" : String($0.kind.rawValue.prefix(1))) \($0.sizeBytes >> 10) KiB x\($0.instances)" }.joined(separator: ", ")
+      facts["memory"] = String(format: "%.1f GiB usable (%@)", Double(m.memory.usableBytes) / Double(1 << 30), m.memory.limitedBy.rawValue)
+      facts["gpus"] = m.gpus.isEmpty ? "none" : m.gpus.map(\.name).joined(separator: ", ")
+      facts["blas"] = "\(m.blas.library) \(m.blas.version), core \(m.blas.coreName)"
+      facts["fingerprint"] = m.fingerprint
+      for peak in m.peaks {
+        figures.append(Figure(name: "peak \(peak.precision) \(peak.isa), 1 core", unit: "GFLOP/s", statistics: peak.perCoreGflops))
+        figures.append(Figure(name: "peak \(peak.precision) \(peak.isa), all cores", unit: "GFLOP/s", statistics: peak.allCoresGflops))
+      }
+      if let bandwidth = m.memoryBandwidth {
+        figures.append(Figure(name: "STREAM triad", unit: "GB/s", statistics: bandwidth.triadGBPerSecond))
+      }
+    }
+    if let gemm = profile.kernels?.gemm {
+      sections.append("kernels.gemm")
+      // The best GEMM per precision, over the shapes that were measured.
+      var best: [String: (GEMMEntry, GEMMCandidateRecord)] = [:]
+      for entry in gemm.entries {
+        guard let winner = entry.winner, let g = winner.gflops else { continue }
+        if g.median > best[entry.precision]?.1.gflops?.median ?? -1 { best[entry.precision] = (entry, winner) }
+      }
+      for precision in best.keys.sorted(by: Self.precisionOrder) {
+        let (entry, winner) = best[precision]!
+        figures.append(Figure(name: "best GEMM \(precision)", unit: "GFLOP/s", statistics: winner.gflops!, percentOfPeak: winner.percentOfPeak))
+        _ = entry
+      }
+      for entry in gemm.entries where entry.shape == "2048x2048x2048" {
+        if let winner = entry.winner, let g = winner.gflops {
+          figures.append(Figure(name: "GEMM \(entry.precision) 2048³", unit: "GFLOP/s", statistics: g, percentOfPeak: winner.percentOfPeak))
+        }
+      }
+    }
+    if profile.kernels?.attention != nil { sections.append("kernels.attention") }
+    if profile.parallel != nil { sections.append("parallel") }
+    self.facts = facts
+    self.figures = figures
+    self.sections = sections
+  }
+
+  static let precisionRank = ["fp64", "fp32", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "mxfp8-e4m3", "mxfp8-e5m2", "mxfp6-e2m3", "mxfp6-e3m2", "mxfp4", "nvfp4"]
+  static func precisionOrder(_ a: String, _ b: String) -> Bool {
+    (precisionRank.firstIndex(of: a) ?? 99, a) < (precisionRank.firstIndex(of: b) ?? 99, b)
+  }
+
+  public func figure(_ name: String) -> Figure? { figures.first { $0.name == name } }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Probe
+import Profile
+import Report
+import Tuning
+
+struct CompareCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "compare",
+    abstract: "Set profiles side by side: flag a peer slower than its peers, show run-to-run spread, give ratios between machines.")
+
+  @Argument(help: "Profiles to compare (at least two).")
+  var profiles: [String]
+
+  @Option(help: "text, markdown, json or html.")
+  var format = "text"
+
+  @Option(help: "How much worse than its peers' median a figure may be before the node is flagged (0.10 = 10%).")
+  var threshold = 0.10
+
+  @Option(help: "Write to this file instead of standard output.")
+  var output: String?
+
+  func validate() throws {
+    guard profiles.count >= 2 else { throw ValidationError("compare needs at least two profiles; got \(profiles.count)") }
+    guard Comparison.Format(rawValue: format) != nil else {
+      throw ValidationError("unknown --format \"\(format)\"; expected one of: \(Comparison.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    guard threshold > 0 && threshold < 1 else { throw ValidationError("--threshold must be between 0 and 1 (0.10 = 10%); got \(threshold)") }
+  }
+
+  func run() throws {
+    // Every file is read before anything is printed: one bad profile stops the comparison with
+    // its own error, and none is skipped silently.
+    let summaries = try profiles.map { path in ProfileSummary(profile: try ProfileStore.read(path), path: path) }
+    let text = try Comparison(summaries, threshold: threshold).render(Comparison.Format(rawValue: format)!)
+    try Output.write(text, to: output)
+  }
+}
+
+struct ReportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "report",
+    abstract: "Summarise profiles; --html writes one self-contained page of pictures (roofline, GEMM by shape and precision, accuracy against speed, the tuner's candidates).")
+
+  @Argument(help: "One or more profiles (several are drawn side by side).")
+  var profiles: [String]
+
+  @Option(help: "Write the HTML page here.")
+  var html: String?
+
+  func validate() throws {
+    guard !profiles.isEmpty else { throw ValidationError("report needs a profile, e.g. results/<host>-<time>.json") }
+  }
+
+  func run() throws {
+    let loaded = try profiles.map { (path: $0, profile: try ProfileStore.read($0)) }
+    if let html {
+      try Output.write(HTMLPage.report(loaded), to: html)
+      FileHandle.standardError.write(Data("report written to \(html)\n".utf8))
+      return
+    }
+    for (path, profile) in loaded {
+      print("== \(path)")
+      if let machine = profile.machine { print(MachineSummary.text(machine)) }
+      if let gemm = profile.kernels?.gemm { print(GEMMSummary.text(gemm)) }
+    }
+  }
+}
+
+enum Output {
+  static func write(_ text: String, to path: String?) throws {
+    guard let path else {
+      print(text)
+      return
+    }
+    do {
+      try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+      throw ValidationError("\(path): cannot be written (\(error.localizedDescription))")
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+@testable import Profile
+@testable import Report
+
+/// Fixture profiles made in code: a fleet of same-fingerprint nodes, one of them slow.
+enum Fleet {
+  static func machine(host: String, fingerprint: String = "00000000000000aa", scale: Double) -> MachineSection {
+    func stats(_ value: Double) -> Statistics { Statistics(samples: [value * 0.98, value, value * 1.01]) }
+    return MachineSection(
+      hostname: host, fingerprint: fingerprint, fingerprintFacts: ["cpu=test"],
+      cpu: CPUSection(vendor: "GenuineIntel", modelName: "Xeon Test", family: 6, model: 143, stepping: 8, hypervisor: false, features: []),
+      topology: TopologySection(source: "test", packages: 1, numaNodes: [], cores: 16, hardwareThreads: 32,
+                                caches: [Cache(level: 3, kind: .unified, sizeBytes: 60 << 20, lineSizeBytes: 64, associativity: 15, sharedByCores: 16, instances: 1)]),
+      memory: MemorySection(totalBytes: 128 << 30, numaTotalBytes: 128 << 30, cgroupMemoryLimitBytes: nil, cgroupCPUQuotaCores: nil,
+                            affinityCPUs: "0-31", affinityCount: 32, usableBytes: 128 << 30, limitedBy: .physical, explanation: ""),
+      pciDevices: [], gpus: [], blas: BLASSection(library: "OpenBLAS", version: "0.3.26", config: "OpenBLAS 0.3.26", coreName: "SapphireRapids", threads: 16, coreISA: "amx", cpuISA: "amx", mismatch: nil),
+      peaks: [Peak(precision: "fp32", isa: "avx512f", instruction: "vfmadd231ps zmm", perCoreGflops: stats(190 * scale), allCoresGflops: stats(2900 * scale), threads: 16)],
+      peaksNotMeasured: [], memoryBandwidth: Bandwidth(kernel: "triad", triadGBPerSecond: stats(250 * scale), arrayBytes: 1 << 28, threads: 16, sizing: "test"),
+      environment: EnvironmentFacts(frequencyGovernor: "performance", smtActive: true, transparentHugePages: "always", variables: [:]),
+      warnings: [], probeSeconds: 1, quick: false)
+  }
+
+  static func profile(host: String, fingerprint: String = "00000000000000aa", scale: Double, gemmScale: Double? = nil) -> Profile {
+    let gemm = GEMMSection(
+      fingerprint: fingerprint, strategy: "test", budgetSeconds: 1, tuningSeconds: 1, environment: [:], search: nil,
+      entries: [GEMMEntry(shape: "2048x2048x2048", m: 2048, n: 2048, k: 2048, precision: "fp32",
+                          winner: GEMMCandidateRecord(backend: "native", parameters: [:], status: "ok", gflops: Statistics(samples: [2500 * (gemmScale ?? scale)]), percentOfPeak: 86, errorNormal: 1e-8),
+                          candidates: [])])
+    return Profile(machine: machine(host: host, fingerprint: fingerprint, scale: scale), kernels: KernelsSection(gemm: gemm),
+                   provenance: Provenance(runs: [Provenance.Run(commandLine: ["test"], gitCommit: nil, startedAt: Date(timeIntervalSince1970: 0), finishedAt: Date(timeIntervalSince1970: 1), stages: ["probe"])]))
+  }
+
+  static func summaries(_ profiles: [Profile]) -> [ProfileSummary] {
+    profiles.enumerated().map { ProfileSummary(profile: $1, path: "p\($0).json") }
+  }
+}
+
+@Suite struct CompareTests {
+  @Test func aPlantedSlowNodeIsFlaggedWithTheFiguresThatDeviate() throws {
+    let fleet = [Fleet.profile(host: "node1", scale: 1.00), Fleet.profile(host: "node2", scale: 1.02), Fleet.profile(host: "node3", scale: 0.99),
+                 Fleet.profile(host: "node4", scale: 1.0, gemmScale: 0.70)]
+    let comparison = Comparison(Fleet.summaries(fleet), threshold: 0.10)
+    #expect(comparison.suspects.map(\.hostname) == ["node4"])
+    let figures = comparison.suspects[0].deviations.map(\.figure)
+    #expect(figures.contains("GEMM fp32 2048³") && !figures.contains("STREAM triad"))
+    let shortfall = comparison.suspects[0].deviations.first { $0.figure == "GEMM fp32 2048³" }!.shortfall
+    #expect(abs(shortfall - 0.30) < 0.02)
+    #expect(try comparison.render(.text).contains("SUSPECT NODE node4"))
+  }
+
+  @Test func noiseWithinTheThresholdStaysQuiet() throws {
+    let fleet = [1.0, 1.04, 0.97, 1.02, 0.95].enumerated().map { Fleet.profile(host: "node\($0)", scale: $1) }
+    let comparison = Comparison(Fleet.summaries(fleet), threshold: 0.10)
+    #expect(comparison.suspects.isEmpty)
+    #expect(try comparison.render(.text).contains("No suspect node"))
+  }
+
+  @Test func runsOfOneMachineShowTheirSpread() {
+    let runs = [Fleet.profile(host: "node1", scale: 1.0), Fleet.profile(host: "node1", scale: 1.05)]
+    let comparison = Comparison(Fleet.summaries(runs))
+    #expect(comparison.spreads.count == 1 && comparison.spreads[0].runs == 2)
+    let triad = comparison.spreads[0].items.first { $0.figure == "STREAM triad" }!
+    #expect(abs(triad.relativeSpread - 0.05 / 1.025) < 1e-9)
+    #expect(comparison.suspects.isEmpty, "runs of one machine are not peers of each other")
+  }
+
+  @Test func differentMachinesGetRatiosAndAbsentSectionsShowAsAbsent() throws {
+    var other = Fleet.profile(host: "gpu-box", fingerprint: "00000000000000bb", scale: 2.0)
+    other.kernels = nil
+    let comparison = Comparison(Fleet.summaries([Fleet.profile(host: "node1", scale: 1.0), other]))
+    let ratio = try #require(comparison.ratios["p1.json"]?["STREAM triad"])
+    #expect(abs(ratio - 2.0) < 1e-9)
+    #expect(comparison.ratios["p1.json"]?["GEMM fp32 2048³"] == nil)
+    let text = try comparison.render(.text)
+    #expect(text.contains("absent") && text.contains("2.00x"))
+  }
+
+  @Test func everyFormatIsProducedAndParses() throws {
+    let comparison = Comparison(Fleet.summaries([Fleet.profile(host: "a", scale: 1), Fleet.profile(host: "b", scale: 0.5)]))
+    let json = try comparison.render(.json)
+    let decoded = try JSONDecoder().decode(Comparison.self, from: Data(json.utf8))
+    #expect(decoded == comparison)
+    let markdown = try comparison.render(.markdown)
+    #expect(markdown.split(separator: "\n").first?.hasPrefix("| ") == true && markdown.contains("|---|"))
+    for html in [try comparison.render(.html), HTMLPage.report([("a.json", Fleet.profile(host: "a", scale: 1)), ("b.json", Fleet.profile(host: "b", scale: 0.5))])] {
+      let parser = XMLParser(data: Data(html.utf8))
+      #expect(parser.parse(), "HTML is well-formed XML: \(parser.parserError.map { "\($0)" } ?? "")")
+      #expect(html.contains("<svg") || html.contains("<table"))
+      #expect(!html.contains("http://") || html.contains("xmlns"), "no network resources")
+    }
+  }
+}
