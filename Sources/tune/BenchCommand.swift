@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure one configuration with no search.",
-    subcommands: [FormatsBench.self, GEMMBench.self])
+    subcommands: [FormatsBench.self, GEMMBench.self, AttentionBench.self])
 }
 
 struct FormatsBench: ParsableCommand {

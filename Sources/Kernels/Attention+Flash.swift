@@ -1,0 +1,247 @@
+import Foundation
+import Platform
+
+/// Tile sizes and threads of the flash kernels.
+public struct FlashParameters: Codable, Hashable, Sendable, CustomStringConvertible {
+  /// Query rows per block.
+  public var br: Int
+  /// Key/value rows per block.
+  public var bc: Int
+  public var threads: Int
+  /// The GEMM micro-kernel for the two block products (nil: the first this CPU can run).
+  public var microKernel: String?
+
+  public init(br: Int = 64, bc: Int = 64, threads: Int = 1, microKernel: String? = nil) {
+    self.br = br
+    self.bc = bc
+    self.threads = threads
+    self.microKernel = microKernel
+  }
+
+  public var description: String { "br=\(br),bc=\(bc),threads=\(threads)" + (microKernel.map { ",kernel=\($0)" } ?? "") }
+}
+
+/// FlashAttention-2-style attention in fp32: query blocks of Br rows against key/value blocks of
+/// Bc rows with an online softmax (running max and sum), so the extra memory per thread is
+/// O((Br + Bc)·headDim + Br·Bc), never O(seq²). Causal blocks that are entirely masked are
+/// skipped. The backward recomputes each block's probabilities from the saved log-sum-exp.
+public enum FlashAttention {
+  @inline(__always)
+  static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    var i = 0
+    while i + 16 <= n {
+      acc0.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self), UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self))
+      acc1.addProduct(UnsafeRawPointer(a + i + 8).loadUnaligned(as: SIMD8<Float>.self), UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float>.self))
+      i += 16
+    }
+    var sum = (acc0 + acc1).sum()
+    while i < n {
+      sum += a[i] * b[i]
+      i += 1
+    }
+    return sum
+  }
+
+  /// y[0..<n] = y·scale + x·factor
+  @inline(__always)
+  static func scaleAdd(_ y: UnsafeMutablePointer<Float>, _ scale: Float, _ x: UnsafePointer<Float>, _ factor: Float, _ n: Int) {
+    for i in 0..<n { y[i] = y[i] * scale + x[i] * factor }
+  }
+
+  /// y[0..<n] += x·factor
+  @inline(__always)
+  static func axpy(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ factor: Float, _ n: Int) {
+    for i in 0..<n { y[i] += x[i] * factor }
+  }
+
+  static func run(items: Int, threads: Int, placement: ThreadPlacement?, _ body: @escaping @Sendable (Int, Int) -> Void) {
+    let count = max(1, min(threads, items))
+    if count == 1 {
+      body(0, 1)
+      return
+    }
+    let pus = placement?.pus(for: count) ?? []
+    _ = ThreadTeam.run(threads: count, pinnedTo: pus, topology: pus.isEmpty ? nil : placement?.topology) { body($0, count) }
+  }
+
+  static func kernel(_ parameters: FlashParameters) throws -> MicroKernel<Float> {
+    let usable = Float.usableMicroKernels(ISAFeatures(CPUIDReadings.current()))
+    if let name = parameters.microKernel {
+      guard let kernel = usable.first(where: { $0.name == name }) else {
+        throw KernelError.unknownMicroKernel(name: name, known: usable.map(\.name))
+      }
+      return kernel
+    }
+    guard let kernel = usable.first(where: { $0.name.hasSuffix("6x16") }) ?? usable.first else {
+      throw KernelError.unsupported(backend: "flash", reason: "no fp32 micro-kernel runs on this CPU")
+    }
+    return kernel
+  }
+
+  /// o: like q; lse: (batch, heads, seq), the log-sum-exp of each query row's scaled scores.
+  /// Both block products (S = Q·Kᵀ, then O += P·V) run on the native GEMM's micro-kernels.
+  public static func forward(
+    _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
+  ) throws {
+    if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
+    guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
+      throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
+    }
+    let kernel = try kernel(parameters)
+    let (s, d, br, bc) = (shape.seq, shape.headDim, parameters.br, parameters.bc)
+    let blocks = (s + br - 1) / br
+    let items = shape.batch * shape.heads * blocks
+    let scale = shape.scale
+    let pointers = SendablePointers(q: q, k: k, v: v, o: o, lse: lse)
+    // One blocking that covers both products: M = Br, K = D or Bc, N = Bc or D.
+    let blocking = BlockingParameters(
+      microKernel: kernel.name, mc: (br + kernel.mr - 1) / kernel.mr * kernel.mr, kc: max(d, bc),
+      nc: (max(bc, d) + kernel.nr - 1) / kernel.nr * kernel.nr)
+    run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
+      let scores = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
+      let acc = UnsafeMutablePointer<Float>.allocate(capacity: br * d)
+      var m = [Float](repeating: 0, count: br), l = [Float](repeating: 0, count: br)
+      defer {
+        scores.deallocate()
+        acc.deallocate()
+      }
+      PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
+        // Items interleave over threads, so causal rows of different lengths spread evenly.
+        for item in stride(from: thread, to: items, by: threads) {
+          let block = item % blocks, bh = item / blocks
+          let (b, h) = (bh / shape.heads, bh % shape.heads)
+          let q0 = block * br, rows = min(br, s - q0)
+          let qBlock = DenseSource(MatrixPointer(pointers.q + shape.qOffset(b, h) + q0 * d, ld: d), transposed: false)
+          let kBase = pointers.k + shape.kvOffset(b, h), vBase = pointers.v + shape.kvOffset(b, h)
+          acc.initialize(repeating: 0, count: rows * d)
+          for r in 0..<rows {
+            m[r] = -.infinity
+            l[r] = 0
+          }
+          let lastKey = shape.causal ? q0 + rows - 1 : s - 1
+          for k0 in stride(from: 0, through: lastKey, by: bc) {
+            let cols = min(bc, s - k0)
+            // S = scale · Q_block · K_blockᵀ
+            NativeGEMM.serial(
+              GEMMProblem(shape: GEMMShape(m: rows, n: cols, k: d), alpha: scale, beta: 0), rows: 0..<rows, columns: 0..<cols,
+              a: qBlock, b: DenseSource(MatrixPointer(kBase + k0 * d, ld: d), transposed: false),
+              c: MutableMatrixPointer(scores, ld: bc), parameters: blocking, kernel: kernel, buffers: buffers)
+            // Online softmax: P overwrites S; the accumulator rows are rescaled to the new max.
+            for r in 0..<rows {
+              let row = scores + r * bc
+              if shape.causal && k0 + cols - 1 > q0 + r {
+                for c in max(0, q0 + r - k0 + 1)..<cols { row[c] = -.infinity }
+              }
+              let (rowMax, sawNaN) = rowMaximum(row, count: cols)
+              let mNew: Float = sawNaN ? .nan : max(m[r], rowMax)
+              if mNew == -.infinity {
+                // Every key of this block is masked for this row: it contributes nothing.
+                for c in 0..<cols { row[c] = 0 }
+                continue
+              }
+              let correction = m[r] == -.infinity ? 0 : Foundation.exp(m[r] - mNew)
+              let sum = exponentiate(row, count: cols, shift: mNew)
+              let out = acc + r * d
+              for i in 0..<d { out[i] *= correction }
+              l[r] = l[r] * correction + sum
+              m[r] = mNew
+            }
+            // acc += P · V_block
+            NativeGEMM.serial(
+              GEMMProblem(shape: GEMMShape(m: rows, n: d, k: cols), alpha: 1, beta: 1), rows: 0..<rows, columns: 0..<d,
+              a: DenseSource(MatrixPointer(scores, ld: bc), transposed: false), b: DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true),
+              c: MutableMatrixPointer(acc, ld: d), parameters: blocking, kernel: kernel, buffers: buffers)
+          }
+          for r in 0..<rows {
+            let out = pointers.o + shape.qOffset(b, h) + (q0 + r) * d
+            let inverse = 1 / l[r]
+            for i in 0..<d { out[i] = acc[r * d + i] * inverse }
+            pointers.lse[(b * shape.heads + h) * s + q0 + r] = m[r] + Foundation.log(l[r])
+          }
+        }
+      }
+    }
+  }
+
+  /// dQ (like q), dK and dV (like k) from dO, with O and the log-sum-exp of the forward. Threads
+  /// split batch × key/value heads, so no two threads write the same gradient.
+  public static func backward(
+    _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, o: UnsafePointer<Float>,
+    lse: UnsafePointer<Float>, dO: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+    dV: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
+  ) throws {
+    if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
+    guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
+      throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
+    }
+    let (s, d, br, bc) = (shape.seq, shape.headDim, parameters.br, parameters.bc)
+    let scale = Float(shape.scale)
+    let items = shape.batch * shape.kvHeads
+    let pointers = BackwardPointers(q: q, k: k, v: v, o: o, lse: lse, dO: dO, dQ: dQ, dK: dK, dV: dV)
+    dQ.initialize(repeating: 0, count: shape.qCount)
+    dK.initialize(repeating: 0, count: shape.kvCount)
+    dV.initialize(repeating: 0, count: shape.kvCount)
+    run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
+      let p = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
+      let dS = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
+      var rowTerm = [Float](repeating: 0, count: s)
+      defer {
+        p.deallocate()
+        dS.deallocate()
+      }
+      for item in stride(from: thread, to: items, by: threads) {
+        let (b, kvHead) = (item / shape.kvHeads, item % shape.kvHeads)
+        for h in (kvHead * shape.groupSize)..<((kvHead + 1) * shape.groupSize) {
+          let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
+          let lseRow = pointers.lse + (b * shape.heads + h) * s
+          // D_i = Σ_c dO_i·O_i, the softmax backward's row term.
+          for i in 0..<s { rowTerm[i] = dot(pointers.dO + qo + i * d, pointers.o + qo + i * d, d) }
+          for k0 in stride(from: 0, to: s, by: bc) {
+            let cols = min(bc, s - k0)
+            let firstQuery = shape.causal ? k0 / br * br : 0
+            for q0 in stride(from: firstQuery, to: s, by: br) {
+              let rows = min(br, s - q0)
+              // P = exp(S − lse), dP = dO·Vᵀ, dS = P ∘ (dP − D)
+              for r in 0..<rows {
+                let qRow = pointers.q + qo + (q0 + r) * d, dORow = pointers.dO + qo + (q0 + r) * d
+                for c in 0..<cols {
+                  let masked = shape.causal && k0 + c > q0 + r
+                  let prob = masked ? 0 : Foundation.exp(dot(qRow, pointers.k + ko + (k0 + c) * d, d) * scale - lseRow[q0 + r])
+                  p[r * bc + c] = prob
+                  dS[r * bc + c] = masked ? 0 : prob * (dot(dORow, pointers.v + ko + (k0 + c) * d, d) - rowTerm[q0 + r]) * scale
+                }
+              }
+              for c in 0..<cols {
+                let dVRow = pointers.dV + ko + (k0 + c) * d, dKRow = pointers.dK + ko + (k0 + c) * d
+                for r in 0..<rows {
+                  let weight = p[r * bc + c], gradient = dS[r * bc + c]
+                  if weight != 0 || weight.isNaN { axpy(dVRow, pointers.dO + qo + (q0 + r) * d, weight, d) }
+                  if gradient != 0 || gradient.isNaN { axpy(dKRow, pointers.q + qo + (q0 + r) * d, gradient, d) }
+                }
+              }
+              for r in 0..<rows {
+                let dQRow = pointers.dQ + qo + (q0 + r) * d
+                for c in 0..<cols where dS[r * bc + c] != 0 || dS[r * bc + c].isNaN {
+                  axpy(dQRow, pointers.k + ko + (k0 + c) * d, dS[r * bc + c], d)
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+struct SendablePointers: @unchecked Sendable {
+  let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
+  let o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>
+}
+
+struct BackwardPointers: @unchecked Sendable {
+  let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, o: UnsafePointer<Float>, lse: UnsafePointer<Float>
+  let dO: UnsafePointer<Float>
+  let dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+@testable import Kernels
+@testable import NumberFormats
+
+@Suite struct AttentionTests {
+  struct Case: CustomTestStringConvertible, Sendable {
+    var shape: AttentionShape
+    var parameters: FlashParameters
+    var testDescription: String { "\(shape) \(parameters)" }
+  }
+
+  static let cases: [Case] = [
+    Case(shape: AttentionShape(batch: 1, heads: 1, seq: 1, headDim: 8, causal: false), parameters: FlashParameters(br: 4, bc: 4)),
+    Case(shape: AttentionShape(batch: 1, heads: 2, seq: 13, headDim: 16, causal: true), parameters: FlashParameters(br: 4, bc: 5, threads: 2)),
+    Case(shape: AttentionShape(batch: 2, heads: 3, seq: 31, headDim: 24, causal: false), parameters: FlashParameters(br: 8, bc: 7, threads: 2)),
+    Case(shape: AttentionShape(batch: 1, heads: 4, kvHeads: 2, seq: 37, headDim: 32, causal: true), parameters: FlashParameters(br: 16, bc: 8, threads: 3)),
+    Case(shape: AttentionShape(batch: 2, heads: 6, kvHeads: 1, seq: 17, headDim: 19, causal: false), parameters: FlashParameters(br: 5, bc: 16, threads: 2)),
+    Case(shape: AttentionShape(batch: 1, heads: 2, seq: 64, headDim: 64, causal: true), parameters: FlashParameters(br: 64, bc: 64, threads: 2)),
+  ]
+
+  static func inputs(_ shape: AttentionShape, seed: UInt64) -> (q: [Float], k: [Float], v: [Float], dO: [Float]) {
+    var random = SeededRandom(seed: seed)
+    return (random.normal(shape.qCount), random.normal(shape.kvCount), random.normal(shape.kvCount), random.normal(shape.qCount))
+  }
+
+  static func flash(_ shape: AttentionShape, _ parameters: FlashParameters, q: [Float], k: [Float], v: [Float]) throws -> (o: [Float], lse: [Float]) {
+    var o = [Float](repeating: .nan, count: shape.qCount)
+    var lse = [Float](repeating: .nan, count: shape.batch * shape.heads * shape.seq)
+    try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
+      try o.withUnsafeMutableBufferPointer { op in try lse.withUnsafeMutableBufferPointer { lp in
+        try FlashAttention.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!, parameters: parameters)
+      } }
+    } } }
+    return (o, lse)
+  }
+
+  static func close(_ a: [Float], _ b: [Float], _ tolerance: Float, _ label: String) {
+    var worst: Float = 0
+    for (x, y) in zip(a, b) { worst = max(worst, abs(x - y).isNaN ? .infinity : abs(x - y)) }
+    #expect(worst <= tolerance, "\(label): max difference \(worst)")
+  }
+
+  @Test(arguments: cases)
+  func forwardMatchesTheReference(_ c: Case) throws {
+    let (q, k, v, _) = Self.inputs(c.shape, seed: 5)
+    let reference = ReferenceAttention.forward(c.shape, q: q, k: k, v: v)
+    let (o, lse) = try Self.flash(c.shape, c.parameters, q: q, k: k, v: v)
+    Self.close(o, reference.o, 2e-5, "O")
+    Self.close(lse, reference.lse.map(Float.init), 2e-5, "log-sum-exp")
+  }
+
+  @Test(arguments: cases)
+  func backwardMatchesTheReference(_ c: Case) throws {
+    let (q, k, v, dO) = Self.inputs(c.shape, seed: 6)
+    let (o, lse) = try Self.flash(c.shape, c.parameters, q: q, k: k, v: v)
+    var dQ = [Float](repeating: .nan, count: c.shape.qCount)
+    var dK = [Float](repeating: .nan, count: c.shape.kvCount)
+    var dV = [Float](repeating: .nan, count: c.shape.kvCount)
+    try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
+      try o.withUnsafeBufferPointer { op in try lse.withUnsafeBufferPointer { lp in try dO.withUnsafeBufferPointer { gp in
+        try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { cc in
+          try FlashAttention.backward(c.shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!,
+                                      dO: gp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: cc.baseAddress!, parameters: c.parameters)
+        } } }
+      } } }
+    } } }
+    let reference = ReferenceAttention.backward(c.shape, q: q, k: k, v: v, dO: dO)
+    Self.close(dQ, reference.dQ, 1e-4, "dQ")
+    Self.close(dK, reference.dK, 1e-4, "dK")
+    Self.close(dV, reference.dV, 1e-4, "dV")
+  }
+
+  /// The reference backward against central finite differences of the reference forward, in fp64.
+  @Test func referenceGradientsMatchFiniteDifferences() {
+    let shape = AttentionShape(batch: 1, heads: 2, kvHeads: 1, seq: 5, headDim: 3, causal: true)
+    var random = SeededRandom(seed: 8)
+    let q = random.normal(shape.qCount).map(Double.init), k = random.normal(shape.kvCount).map(Double.init)
+    let v = random.normal(shape.kvCount).map(Double.init), dO = random.normal(shape.qCount).map(Double.init)
+    func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
+      zip(ReferenceAttention.forward(shape, q: q, k: k, v: v).o, dO).reduce(0) { $0 + $1.0 * $1.1 }
+    }
+    let (dQ, dK, dV) = ReferenceAttention.backward(shape, q: q, k: k, v: v, dO: dO)
+    let h = 1e-6
+    for (index, analytic) in dQ.enumerated() {
+      var plus = q, minus = q
+      plus[index] += h
+      minus[index] -= h
+      #expect(abs((loss(plus, k, v) - loss(minus, k, v)) / (2 * h) - analytic) < 1e-6, "dQ[\(index)]")
+    }
+    for (index, analytic) in dK.enumerated() {
+      var plus = k, minus = k
+      plus[index] += h
+      minus[index] -= h
+      #expect(abs((loss(q, plus, v) - loss(q, minus, v)) / (2 * h) - analytic) < 1e-6, "dK[\(index)]")
+    }
+    for (index, analytic) in dV.enumerated() {
+      var plus = v, minus = v
+      plus[index] += h
+      minus[index] -= h
+      #expect(abs((loss(q, k, plus) - loss(q, k, minus)) / (2 * h) - analytic) < 1e-6, "dV[\(index)]")
+    }
+  }
+
+  @Test func veryLargeScoresStayFinite() throws {
+    let shape = AttentionShape(batch: 1, heads: 1, seq: 9, headDim: 8, causal: false)
+    var (q, k, v, _) = Self.inputs(shape, seed: 3)
+    q = q.map { $0 * 300 }
+    k = k.map { $0 * 300 }
+    let (o, lse) = try Self.flash(shape, FlashParameters(br: 4, bc: 3), q: q, k: k, v: v)
+    #expect(o.allSatisfy { $0.isFinite } && lse.allSatisfy { $0.isFinite })
+    // Each output is a convex combination of V's rows.
+    #expect(o.allSatisfy { abs($0) <= v.map(abs).max()! + 1e-4 })
+  }
+
+  @Test func nanInTheInputComesOutAsNaN() throws {
+    let shape = AttentionShape(batch: 1, heads: 1, seq: 8, headDim: 8, causal: true)
+    var (q, k, v, _) = Self.inputs(shape, seed: 4)
+    k[3 * 8 + 2] = .nan  // key 3: every query that sees it (3...7) must be NaN
+    let (o, _) = try Self.flash(shape, FlashParameters(br: 4, bc: 4), q: q, k: k, v: v)
+    for row in 0..<8 {
+      let values = o[(row * 8)..<(row * 8 + 8)]
+      if row >= 3 { #expect(values.allSatisfy { $0.isNaN }, "row \(row) sees key 3") } else { #expect(values.allSatisfy { $0.isFinite }, "row \(row) does not") }
+    }
+    v[0] = .nan
+    let (o2, _) = try Self.flash(shape, FlashParameters(br: 4, bc: 4), q: q, k: k, v: v)
+    #expect(o2[0].isNaN)
+  }
+
+  @Test func badShapesAreRejected() {
+    #expect(AttentionShape(batch: 1, heads: 6, kvHeads: 4, seq: 8, headDim: 8, causal: false).problem?.contains("multiple") == true)
+    #expect(throws: KernelError.self) { try Self.flash(AttentionShape(batch: 1, heads: 1, seq: 4, headDim: 4, causal: false), FlashParameters(br: 0, bc: 4), q: [Float](repeating: 0, count: 16), k: [Float](repeating: 0, count: 16), v: [Float](repeating: 0, count: 16)) }
+  }
+}
