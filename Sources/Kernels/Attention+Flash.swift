@@ -80,7 +80,10 @@ public enum FlashAttention {
   }
 
   /// o: like q; lse: (batch, heads, seq), the log-sum-exp of each query row's scaled scores.
-  /// Both block products (S = Q·Kᵀ, then O += P·V) run on the native GEMM's micro-kernels.
+  /// Both block products (S = Q·Kᵀ, then O += P·V) run on the native GEMM's micro-kernels. Each
+  /// thread takes whole (batch, head) pairs and packs that head's K and V once (O(seq·headDim)
+  /// extra memory), then reuses the packed panels for every query block; Bc is rounded up to a
+  /// multiple of the micro-kernel's NR so key blocks start on panel boundaries.
   public static func forward(
     _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
@@ -90,31 +93,41 @@ public enum FlashAttention {
       throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
     }
     let kernel = try kernel(parameters)
-    let (s, d, br, bc) = (shape.seq, shape.headDim, parameters.br, parameters.bc)
-    let blocks = (s + br - 1) / br
-    let items = shape.batch * shape.heads * blocks
-    let scale = shape.scale
+    let (mr, nr) = (kernel.mr, kernel.nr)
+    let (s, d, br) = (shape.seq, shape.headDim, parameters.br)
+    let bc = (parameters.bc + nr - 1) / nr * nr
+    let keyBlocks = (s + bc - 1) / bc
+    let items = shape.batch * shape.heads
+    let scale = Float(shape.scale)
     let pointers = SendablePointers(q: q, k: k, v: v, o: o, lse: lse)
-    // One blocking that covers both products: M = Br, K = D or Bc, N = Bc or D.
-    let blocking = BlockingParameters(
-      microKernel: kernel.name, mc: (br + kernel.mr - 1) / kernel.mr * kernel.mr, kc: max(d, bc),
-      nc: (max(bc, d) + kernel.nr - 1) / kernel.nr * kernel.nr)
+    let roundedBr = (br + mr - 1) / mr * mr, roundedD = (d + nr - 1) / nr * nr
     run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
       let scores = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
       let acc = UnsafeMutablePointer<Float>.allocate(capacity: br * d)
+      let qPacked = UnsafeMutablePointer<Float>.allocate(capacity: roundedBr * d)
+      let pPacked = UnsafeMutablePointer<Float>.allocate(capacity: roundedBr * bc)
+      let kPacked = UnsafeMutablePointer<Float>.allocate(capacity: keyBlocks * bc * d)
+      let vPacked = UnsafeMutablePointer<Float>.allocate(capacity: keyBlocks * roundedD * bc)
+      let edge = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
+      let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(d, bc))
       var m = [Float](repeating: 0, count: br), l = [Float](repeating: 0, count: br)
       defer {
-        scores.deallocate()
-        acc.deallocate()
+        for buffer in [scores, acc, qPacked, pPacked, kPacked, vPacked, edge, scratch] { buffer.deallocate() }
       }
-      PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
-        // Items interleave over threads, so causal rows of different lengths spread evenly.
-        for item in stride(from: thread, to: items, by: threads) {
-          let block = item % blocks, bh = item / blocks
-          let (b, h) = (bh / shape.heads, bh % shape.heads)
-          let q0 = block * br, rows = min(br, s - q0)
-          let qBlock = DenseSource(MatrixPointer(pointers.q + shape.qOffset(b, h) + q0 * d, ld: d), transposed: false)
-          let kBase = pointers.k + shape.kvOffset(b, h), vBase = pointers.v + shape.kvOffset(b, h)
+      for item in stride(from: thread, to: items, by: threads) {
+        let (b, h) = (item / shape.heads, item % shape.heads)
+        let kBase = pointers.k + shape.kvOffset(b, h), vBase = pointers.v + shape.kvOffset(b, h)
+        // K as NR-key panels of depth D; V per key block as NR-column panels (of O) of depth Bc.
+        DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: nr, into: kPacked, scratch: scratch)
+        for block in 0..<keyBlocks {
+          let k0 = block * bc, cols = min(bc, s - k0)
+          DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true)
+            .pack(rows: 0, count: d, k: 0, depth: cols, width: nr, into: vPacked + block * roundedD * bc, scratch: scratch)
+        }
+        for q0 in stride(from: 0, to: s, by: br) {
+          let rows = min(br, s - q0)
+          DenseSource(MatrixPointer(pointers.q + shape.qOffset(b, h) + q0 * d, ld: d), transposed: false)
+            .pack(rows: 0, count: rows, k: 0, depth: d, width: mr, into: qPacked, scratch: scratch)
           acc.initialize(repeating: 0, count: rows * d)
           for r in 0..<rows {
             m[r] = -.infinity
@@ -124,19 +137,18 @@ public enum FlashAttention {
           for k0 in stride(from: 0, through: lastKey, by: bc) {
             let cols = min(bc, s - k0)
             // S = scale · Q_block · K_blockᵀ
-            NativeGEMM.serial(
-              GEMMProblem(shape: GEMMShape(m: rows, n: cols, k: d), alpha: scale, beta: 0), rows: 0..<rows, columns: 0..<cols,
-              a: qBlock, b: DenseSource(MatrixPointer(kBase + k0 * d, ld: d), transposed: false),
-              c: MutableMatrixPointer(scores, ld: bc), parameters: blocking, kernel: kernel, buffers: buffers)
+            NativeGEMM.macroKernel(
+              a: qPacked, b: kPacked + k0 * d, m: rows, n: cols, k: d, c: MutableMatrixPointer(scores, ld: bc),
+              alpha: scale, beta: 0, kernel: kernel, edge: edge)
             // Online softmax: P overwrites S; the accumulator rows are rescaled to the new max.
             for r in 0..<rows {
               let row = scores + r * bc
               if shape.causal && k0 + cols - 1 > q0 + r {
                 for c in max(0, q0 + r - k0 + 1)..<cols { row[c] = -.infinity }
               }
-              let (rowMax, sawNaN) = rowMaximum(row, count: cols)
-              let mNew: Float = sawNaN ? .nan : max(m[r], rowMax)
-              if mNew == -.infinity {
+              let rowMax = rowMaximum(row, count: cols)
+              let mNew: Float = rowMax.isNaN || m[r].isNaN ? .nan : max(m[r], rowMax)
+              if mNew == -.infinity && !(0..<cols).contains(where: { row[$0].isNaN }) {
                 // Every key of this block is masked for this row: it contributes nothing.
                 for c in 0..<cols { row[c] = 0 }
                 continue
@@ -149,10 +161,10 @@ public enum FlashAttention {
               m[r] = mNew
             }
             // acc += P · V_block
-            NativeGEMM.serial(
-              GEMMProblem(shape: GEMMShape(m: rows, n: d, k: cols), alpha: 1, beta: 1), rows: 0..<rows, columns: 0..<d,
-              a: DenseSource(MatrixPointer(scores, ld: bc), transposed: false), b: DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true),
-              c: MutableMatrixPointer(acc, ld: d), parameters: blocking, kernel: kernel, buffers: buffers)
+            DenseSource(MatrixPointer(scores, ld: bc), transposed: false).pack(rows: 0, count: rows, k: 0, depth: cols, width: mr, into: pPacked, scratch: scratch)
+            NativeGEMM.macroKernel(
+              a: pPacked, b: vPacked + (k0 / bc) * roundedD * bc, m: rows, n: d, k: cols, c: MutableMatrixPointer(acc, ld: d),
+              alpha: 1, beta: 1, kernel: kernel, edge: edge)
           }
           for r in 0..<rows {
             let out = pointers.o + shape.qOffset(b, h) + (q0 + r) * d

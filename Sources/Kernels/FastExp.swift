@@ -40,19 +40,16 @@ func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, shift: Float) 
   return sum
 }
 
-/// The largest of row[0..<count] and whether any is NaN, by integer reductions that vectorise: a
-/// float's bits, with the magnitude bits flipped for negatives, order like the floats.
+/// The largest of row[0..<count], by an integer max reduction that vectorises: a float's bits,
+/// with the magnitude bits flipped for negatives, order like the floats. A positive NaN sorts above
+/// +∞ and comes back as NaN; a negative one sorts below −∞ and is passed over here, but it still
+/// turns its own probability, and so the row's sum and output, into NaN.
 @inline(__always)
-func rowMaximum(_ row: UnsafePointer<Float>, count: Int) -> (max: Float, sawNaN: Bool) {
+func rowMaximum(_ row: UnsafePointer<Float>, count: Int) -> Float {
   var largest = Int32.min
-  var nan: UInt32 = 0
   for c in 0..<count {
-    let bits = row[c].bitPattern
-    let key = Int32(bitPattern: bits ^ ((bits >> 31) &* 0x7FFF_FFFF))
-    largest = key > largest ? key : largest
-    nan |= (bits & 0x7FFF_FFFF) > 0x7F80_0000 ? 1 : 0
+    let bits = Int32(bitPattern: row[c].bitPattern)
+    largest = max(largest, bits ^ ((bits >> 31) & 0x7FFF_FFFF))
   }
-  let bits = UInt32(bitPattern: largest)
-  let value = Float(bitPattern: bits ^ ((bits >> 31) &* 0x7FFF_FFFF))
-  return (count == 0 ? -.infinity : value, nan != 0)
+  return count == 0 ? -.infinity : Float(bitPattern: UInt32(bitPattern: largest ^ ((largest >> 31) & 0x7FFF_FFFF)))
 }

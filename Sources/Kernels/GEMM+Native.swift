@@ -114,7 +114,6 @@ public enum NativeGEMM {
     let k = problem.shape.k
     let alpha = T(problem.alpha)
     let ldc = c.ld
-    let run = kernel.run
     for jc in stride(from: columns.lowerBound, to: columns.upperBound, by: parameters.nc) {
       let ncHere = min(parameters.nc, columns.upperBound - jc)
       for pc in stride(from: 0, to: k, by: parameters.kc) {
@@ -124,25 +123,39 @@ public enum NativeGEMM {
         for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: parameters.mc) {
           let mcHere = min(parameters.mc, rows.upperBound - ic)
           a.pack(rows: ic, count: mcHere, k: pc, depth: kcHere, width: mr, into: buffers.a, scratch: buffers.scratch)
-          for jr in stride(from: 0, to: ncHere, by: nr) {
-            let nrHere = min(nr, ncHere - jr)
-            let bPanel = UnsafePointer(buffers.b + (jr / nr) * kcHere * nr)
-            for ir in stride(from: 0, to: mcHere, by: mr) {
-              let mrHere = min(mr, mcHere - ir)
-              let aPanel = UnsafePointer(buffers.a + (ir / mr) * kcHere * mr)
-              let tile = c.base + (ic + ir) * ldc + jc + jr
-              if mrHere == mr && nrHere == nr {
-                run(kcHere, aPanel, bPanel, tile, ldc, alpha, beta)
-              } else {
-                // Edge tile: compute the full MR×NR into scratch, then write only what exists.
-                run(kcHere, aPanel, bPanel, buffers.edge, nr, 1, 0)
-                for i in 0..<mrHere {
-                  for j in 0..<nrHere {
-                    let product = alpha * buffers.edge[i * nr + j]
-                    tile[i * ldc + j] = beta == 0 ? product : product + beta * tile[i * ldc + j]
-                  }
-                }
-              }
+          macroKernel(
+            a: buffers.a, b: buffers.b, m: mcHere, n: ncHere, k: kcHere, c: MutableMatrixPointer(c.base + ic * ldc + jc, ld: ldc),
+            alpha: alpha, beta: beta, kernel: kernel, edge: buffers.edge)
+        }
+      }
+    }
+  }
+
+  /// C[m×n] = α·A·B + β·C from packed operands: A as MR-row micro-panels of depth k, B as NR-column
+  /// micro-panels of depth k (the layout `PanelSource.pack` writes). Edge tiles go through `edge`
+  /// (MR×NR scratch), so only existing elements of C are read or written; with β = 0, C is not read.
+  @inline(__always)
+  static func macroKernel<T: GEMMScalar>(
+    a: UnsafeMutablePointer<T>, b: UnsafeMutablePointer<T>, m: Int, n: Int, k: Int, c: MutableMatrixPointer<T>, alpha: T, beta: T,
+    kernel: MicroKernel<T>, edge: UnsafeMutablePointer<T>
+  ) {
+    let (mr, nr, ldc, run) = (kernel.mr, kernel.nr, c.ld, kernel.run)
+    for jr in stride(from: 0, to: n, by: nr) {
+      let nrHere = min(nr, n - jr)
+      let bPanel = UnsafePointer(b + (jr / nr) * k * nr)
+      for ir in stride(from: 0, to: m, by: mr) {
+        let mrHere = min(mr, m - ir)
+        let aPanel = UnsafePointer(a + (ir / mr) * k * mr)
+        let tile = c.base + ir * ldc + jr
+        if mrHere == mr && nrHere == nr {
+          run(k, aPanel, bPanel, tile, ldc, alpha, beta)
+        } else {
+          // Edge tile: compute the full MR×NR into scratch, then write only what exists.
+          run(k, aPanel, bPanel, edge, nr, 1, 0)
+          for i in 0..<mrHere {
+            for j in 0..<nrHere {
+              let product = alpha * edge[i * nr + j]
+              tile[i * ldc + j] = beta == 0 ? product : product + beta * tile[i * ldc + j]
             }
           }
         }
