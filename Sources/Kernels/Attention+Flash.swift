@@ -80,10 +80,13 @@ public enum FlashAttention {
   }
 
   /// o: like q; lse: (batch, heads, seq), the log-sum-exp of each query row's scaled scores.
-  /// Both block products (S = Q·Kᵀ, then O += P·V) run on the native GEMM's micro-kernels. Each
-  /// thread takes whole (batch, head) pairs and packs that head's K and V once (O(seq·headDim)
-  /// extra memory), then reuses the packed panels for every query block; Bc is rounded up to a
-  /// multiple of the micro-kernel's NR so key blocks start on panel boundaries.
+  ///
+  /// Both block products run on the native GEMM's micro-kernels. The scores are computed
+  /// transposed, Sᵀ = K_block·Q_blockᵀ (keys × queries): the online softmax then runs along rows
+  /// of Sᵀ, eight queries per vector, and Pᵀ is already laid out as the packed A operand of
+  /// O += P·V needs it. Each thread takes whole (batch, head) pairs and packs that head's K and V
+  /// once (O(seq·headDim) extra memory); Bc is rounded up to a multiple of the micro-kernel's MR
+  /// so key blocks start on panel boundaries.
   public static func forward(
     _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
@@ -95,30 +98,33 @@ public enum FlashAttention {
     let kernel = try kernel(parameters)
     let (mr, nr) = (kernel.mr, kernel.nr)
     let (s, d, br) = (shape.seq, shape.headDim, parameters.br)
-    let bc = (parameters.bc + nr - 1) / nr * nr
+    let bc = (parameters.bc + mr - 1) / mr * mr
     let keyBlocks = (s + bc - 1) / bc
     let items = shape.batch * shape.heads
     let scale = Float(shape.scale)
     let pointers = SendablePointers(q: q, k: k, v: v, o: o, lse: lse)
-    let roundedBr = (br + mr - 1) / mr * mr, roundedD = (d + nr - 1) / nr * nr
+    let roundedBr = (br + nr - 1) / nr * nr, roundedD = (d + nr - 1) / nr * nr
+    let roundedKeys = keyBlocks * bc
     run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
-      let scores = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
+      let scoresT = UnsafeMutablePointer<Float>.allocate(capacity: bc * br)  // keys × queries, ld = br
       let acc = UnsafeMutablePointer<Float>.allocate(capacity: br * d)
       let qPacked = UnsafeMutablePointer<Float>.allocate(capacity: roundedBr * d)
-      let pPacked = UnsafeMutablePointer<Float>.allocate(capacity: roundedBr * bc)
-      let kPacked = UnsafeMutablePointer<Float>.allocate(capacity: keyBlocks * bc * d)
+      let pPacked = UnsafeMutablePointer<Float>.allocate(capacity: ((br + mr - 1) / mr * mr) * bc)
+      let kPacked = UnsafeMutablePointer<Float>.allocate(capacity: roundedKeys * d)
       let vPacked = UnsafeMutablePointer<Float>.allocate(capacity: keyBlocks * roundedD * bc)
       let edge = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
       let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(d, bc))
-      var m = [Float](repeating: 0, count: br), l = [Float](repeating: 0, count: br)
+      let m = UnsafeMutablePointer<Float>.allocate(capacity: br), l = UnsafeMutablePointer<Float>.allocate(capacity: br)
+      let mNew = UnsafeMutablePointer<Float>.allocate(capacity: br), correction = UnsafeMutablePointer<Float>.allocate(capacity: br)
       defer {
-        for buffer in [scores, acc, qPacked, pPacked, kPacked, vPacked, edge, scratch] { buffer.deallocate() }
+        for buffer in [scoresT, acc, qPacked, pPacked, kPacked, vPacked, edge, scratch, m, l, mNew, correction] { buffer.deallocate() }
       }
       for item in stride(from: thread, to: items, by: threads) {
         let (b, h) = (item / shape.heads, item % shape.heads)
         let kBase = pointers.k + shape.kvOffset(b, h), vBase = pointers.v + shape.kvOffset(b, h)
-        // K as NR-key panels of depth D; V per key block as NR-column panels (of O) of depth Bc.
-        DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: nr, into: kPacked, scratch: scratch)
+        // K as MR-key panels of depth D (the A operand of Sᵀ); V per key block as NR-column
+        // panels of depth Bc (the B operand of P·V).
+        DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
         for block in 0..<keyBlocks {
           let k0 = block * bc, cols = min(bc, s - k0)
           DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true)
@@ -127,41 +133,33 @@ public enum FlashAttention {
         for q0 in stride(from: 0, to: s, by: br) {
           let rows = min(br, s - q0)
           DenseSource(MatrixPointer(pointers.q + shape.qOffset(b, h) + q0 * d, ld: d), transposed: false)
-            .pack(rows: 0, count: rows, k: 0, depth: d, width: mr, into: qPacked, scratch: scratch)
+            .pack(rows: 0, count: rows, k: 0, depth: d, width: nr, into: qPacked, scratch: scratch)
           acc.initialize(repeating: 0, count: rows * d)
-          for r in 0..<rows {
-            m[r] = -.infinity
-            l[r] = 0
-          }
+          m.initialize(repeating: -.infinity, count: rows)
+          l.initialize(repeating: 0, count: rows)
           let lastKey = shape.causal ? q0 + rows - 1 : s - 1
           for k0 in stride(from: 0, through: lastKey, by: bc) {
             let cols = min(bc, s - k0)
-            // S = scale · Q_block · K_blockᵀ
+            // Sᵀ = scale · K_block · Q_blockᵀ
             NativeGEMM.macroKernel(
-              a: qPacked, b: kPacked + k0 * d, m: rows, n: cols, k: d, c: MutableMatrixPointer(scores, ld: bc),
+              a: kPacked + k0 * d, b: qPacked, m: cols, n: rows, k: d, c: MutableMatrixPointer(scoresT, ld: br),
               alpha: scale, beta: 0, kernel: kernel, edge: edge)
-            // Online softmax: P overwrites S; the accumulator rows are rescaled to the new max.
-            for r in 0..<rows {
-              let row = scores + r * bc
-              if shape.causal && k0 + cols - 1 > q0 + r {
-                for c in max(0, q0 + r - k0 + 1)..<cols { row[c] = -.infinity }
+            if shape.causal && k0 + cols - 1 > q0 {
+              // Key k0 + c is hidden from queries before it.
+              for c in 0..<cols where k0 + c > q0 {
+                let row = scoresT + c * br
+                for r in 0..<min(rows, k0 + c - q0) { row[r] = -.infinity }
               }
-              let rowMax = rowMaximum(row, count: cols)
-              let mNew: Float = rowMax.isNaN || m[r].isNaN ? .nan : max(m[r], rowMax)
-              if mNew == -.infinity && !(0..<cols).contains(where: { row[$0].isNaN }) {
-                // Every key of this block is masked for this row: it contributes nothing.
-                for c in 0..<cols { row[c] = 0 }
-                continue
-              }
-              let correction = m[r] == -.infinity ? 0 : Foundation.exp(m[r] - mNew)
-              let sum = exponentiate(row, count: cols, shift: mNew)
-              let out = acc + r * d
-              for i in 0..<d { out[i] *= correction }
-              l[r] = l[r] * correction + sum
-              m[r] = mNew
             }
-            // acc += P · V_block
-            DenseSource(MatrixPointer(scores, ld: bc), transposed: false).pack(rows: 0, count: rows, k: 0, depth: cols, width: mr, into: pPacked, scratch: scratch)
+            softmaxBlock(scoresT, ld: br, keys: cols, queries: rows, m: m, l: l, mNew: mNew, correction: correction)
+            for r in 0..<rows {
+              let out = acc + r * d
+              let factor = correction[r]
+              for i in 0..<d { out[i] *= factor }
+            }
+            // acc += P · V_block, with P read from Pᵀ (contiguous per key: the fast packing path).
+            DenseSource(MatrixPointer(scoresT, ld: br), transposed: true)
+              .pack(rows: 0, count: rows, k: 0, depth: cols, width: mr, into: pPacked, scratch: scratch)
             NativeGEMM.macroKernel(
               a: pPacked, b: vPacked + (k0 / bc) * roundedD * bc, m: rows, n: d, k: cols, c: MutableMatrixPointer(acc, ld: d),
               alpha: 1, beta: 1, kernel: kernel, edge: edge)
@@ -174,6 +172,46 @@ public enum FlashAttention {
           }
         }
       }
+    }
+  }
+
+  /// One block of the online softmax on Sᵀ (keys × queries, row stride `ld`): per query, the new
+  /// running max over this block's keys, Pᵀ = e^(Sᵀ − max) in place, the running sum, and the
+  /// factor that rescales the query's accumulator. Every loop runs along queries, so it vectorises.
+  /// NaN propagates: a NaN score makes its query's max, sum and output NaN.
+  @inline(__always)
+  static func softmaxBlock(
+    _ scoresT: UnsafeMutablePointer<Float>, ld: Int, keys: Int, queries: Int, m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
+    mNew: UnsafeMutablePointer<Float>, correction: UnsafeMutablePointer<Float>
+  ) {
+    for r in 0..<queries { mNew[r] = m[r] }
+    for c in 0..<keys {
+      let row = scoresT + c * ld
+      for r in 0..<queries {
+        let value = row[r]
+        // A NaN compares false both ways: `value > old` keeps old, so NaN is carried explicitly.
+        let old = mNew[r]
+        mNew[r] = value != value ? value : (value > old ? value : old)
+      }
+    }
+    for r in 0..<queries {
+      // A query that sees no key of this block keeps max −∞: its probabilities must come out 0.
+      correction[r] = m[r] == -.infinity ? 0 : fastExp(m[r] - mNew[r])
+      l[r] *= correction[r]
+    }
+    for c in 0..<keys {
+      let row = scoresT + c * ld
+      for r in 0..<queries {
+        let shift = mNew[r]
+        let p = shift == -.infinity ? 0 : fastExp(row[r] - shift)
+        row[r] = p
+        l[r] += p
+      }
+    }
+    for r in 0..<queries {
+      // Once NaN, always NaN (an older NaN must not be replaced by a later finite max).
+      m[r] = m[r] != m[r] ? m[r] : mNew[r]
+      if m[r] != m[r] { l[r] = .nan }
     }
   }
 
