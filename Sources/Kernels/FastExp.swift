@@ -1,14 +1,14 @@
 /// e^x, branch-free, in plain scalar arithmetic that the compiler vectorises in a loop (Swift's
-/// SIMD rounding and mask operations are done lane by lane): x·log2(e) = n + f with n an integer
-/// (rounded by the 1.5·2²³ trick) and |f| ≤ ½, e^(f·ln2) from a degree-6 polynomial, 2^n put into
-/// the exponent bits. Relative error below 3·10⁻⁷ for x in [−87, 88]; below −87 it flushes to 0,
-/// −∞ gives 0 and NaN stays NaN.
+/// SIMD rounding and mask operations are done lane by lane): n = round(x·log2 e) (by the 1.5·2²³
+/// trick), r = x − n·ln 2 in two steps (Cody–Waite, so the reduction loses nothing), e^r from a
+/// degree-6 polynomial, 2^n put into the exponent bits. Relative error below 5·10⁻⁷ for x in
+/// [−87, 88]; below −87 it flushes to 0, −∞ gives 0 and NaN stays NaN.
 @inline(__always)
 func fastExp(_ x: Float) -> Float {
   let clamped = x < -87.3 ? -87.3 : (x > 88.3 ? 88.3 : x)
-  let t = clamped * 1.442_695_040_888_963_4
-  let n = (t + 12_582_912) - 12_582_912
-  let f = (t - n) * 0.693_147_180_559_945_3
+  let n = (clamped * 1.442_695_040_888_963_4 + 12_582_912) - 12_582_912
+  // ln 2 split so that n·high is exact for |n| < 2^11.
+  let f = (clamped - n * 0.693_145_751_953_125) - n * 1.428_606_765_330_187_0e-6
   var p: Float = 1.0 / 720
   p = p * f + 1.0 / 120
   p = p * f + 1.0 / 24

@@ -133,3 +133,32 @@ import Testing
     #expect(throws: KernelError.self) { try Self.flash(AttentionShape(batch: 1, heads: 1, seq: 4, headDim: 4, causal: false), FlashParameters(br: 0, bc: 4), q: [Float](repeating: 0, count: 16), k: [Float](repeating: 0, count: 16), v: [Float](repeating: 0, count: 16)) }
   }
 }
+
+@Suite struct FastExpTests {
+  @Test func fastExpIsAccurateOverTheSoftmaxRange() {
+    var worst: Float = 0
+    var x: Float = -87
+    while x <= 88 {
+      let exact = Foundation.exp(Double(x))
+      let relative = Float(abs(Double(fastExp(x)) - exact) / exact)
+      worst = max(worst, relative)
+      x += 0.0137
+    }
+    #expect(worst < 5e-7, "worst relative error \(worst)")
+    #expect(fastExp(-.infinity) == 0 && fastExp(-100) == 0 && fastExp(0) == 1)
+    #expect(fastExp(.nan).isNaN)
+  }
+
+  @Test func rowMaximumAndExponentiateAgreeWithPlainLoops() {
+    var random = SeededRandom(seed: 2)
+    var row = random.normal(37).map { $0 * 10 }
+    row[5] = -.infinity
+    #expect(rowMaximum(row, count: row.count) == row.max()!)
+    #expect(rowMaximum(row, count: 0) == -.infinity)
+    let shift = row.max()!
+    let expected = row.map { Foundation.exp($0 - shift) }
+    let sum = row.withUnsafeMutableBufferPointer { exponentiate($0.baseAddress!, count: $0.count, shift: shift) }
+    #expect(abs(sum - expected.reduce(0, +)) < 1e-5)
+    #expect(zip(row, expected).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, $1) })
+  }
+}
