@@ -1,10 +1,9 @@
 /// The `kernels` section: what the kernel autotuner chose, per kernel.
 public struct KernelsSection: Codable, Equatable, Sendable {
   public var gemm: GEMMSection?
-  /// Written by `tune attention` (a later stage); carried through untouched.
-  public var attention: JSONValue?
+  public var attention: AttentionSection?
 
-  public init(gemm: GEMMSection? = nil, attention: JSONValue? = nil) {
+  public init(gemm: GEMMSection? = nil, attention: AttentionSection? = nil) {
     self.gemm = gemm
     self.attention = attention
   }
@@ -102,5 +101,89 @@ public struct GEMMCandidateRecord: Codable, Equatable, Sendable {
     self.percentOfPeak = percentOfPeak
     self.errorNormal = errorNormal
     self.errorOutliers = errorOutliers
+  }
+}
+
+/// `kernels.attention`: per problem (shape, causal, precision), the winner and every candidate.
+public struct AttentionSection: Codable, Equatable, Sendable {
+  public var fingerprint: String
+  public var strategy: String
+  public var budgetSeconds: Double
+  public var tuningSeconds: Double
+  /// The fp32 GEMM rate the attention figures are set against (GFLOP/s) and where it came from.
+  public var gemmGflops: Double
+  public var gemmSource: String
+  public var entries: [AttentionEntry]
+
+  public init(
+    fingerprint: String, strategy: String, budgetSeconds: Double, tuningSeconds: Double, gemmGflops: Double, gemmSource: String,
+    entries: [AttentionEntry]
+  ) {
+    self.fingerprint = fingerprint
+    self.strategy = strategy
+    self.budgetSeconds = budgetSeconds
+    self.tuningSeconds = tuningSeconds
+    self.gemmGflops = gemmGflops
+    self.gemmSource = gemmSource
+    self.entries = entries
+  }
+}
+
+public struct AttentionEntry: Codable, Equatable, Sendable {
+  public var shape: String
+  public var batch: Int
+  public var heads: Int
+  public var kvHeads: Int
+  public var seq: Int
+  public var headDim: Int
+  public var causal: Bool
+  public var precision: String
+  public var winner: AttentionCandidateRecord?
+  public var candidates: [AttentionCandidateRecord]
+
+  public init(
+    shape: String, batch: Int, heads: Int, kvHeads: Int, seq: Int, headDim: Int, causal: Bool, precision: String,
+    winner: AttentionCandidateRecord?, candidates: [AttentionCandidateRecord]
+  ) {
+    self.shape = shape
+    self.batch = batch
+    self.heads = heads
+    self.kvHeads = kvHeads
+    self.seq = seq
+    self.headDim = headDim
+    self.causal = causal
+    self.precision = precision
+    self.winner = winner
+    self.candidates = candidates
+  }
+}
+
+public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
+  /// flash | gemm
+  public var backend: String
+  public var parameters: [String: String]
+  public var status: String
+  public var reason: String?
+  /// 4·B·H·S²·D (half when causal) over the forward's time.
+  public var forwardGflops: Statistics?
+  /// 2.5× the forward's FLOPs over the backward's time (the winner only).
+  public var backwardGflops: Statistics?
+  /// Forward GFLOP/s as a percentage of the section's fp32 GEMM rate.
+  public var percentOfGEMM: Double?
+  /// Largest |O − O_ref| on the rows checked against the fp64 reference.
+  public var maxError: Double?
+
+  public init(
+    backend: String, parameters: [String: String], status: String, reason: String? = nil, forwardGflops: Statistics? = nil,
+    backwardGflops: Statistics? = nil, percentOfGEMM: Double? = nil, maxError: Double? = nil
+  ) {
+    self.backend = backend
+    self.parameters = parameters
+    self.status = status
+    self.reason = reason
+    self.forwardGflops = forwardGflops
+    self.backwardGflops = backwardGflops
+    self.percentOfGEMM = percentOfGEMM
+    self.maxError = maxError
   }
 }

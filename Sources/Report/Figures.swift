@@ -86,7 +86,14 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
         }
       }
     }
-    if profile.kernels?.attention != nil { sections.append("kernels.attention") }
+    if let attention = profile.kernels?.attention {
+      sections.append("kernels.attention")
+      for entry in attention.entries {
+        if let winner = entry.winner, let g = winner.forwardGflops {
+          figures.append(Figure(name: "attention fwd \(entry.shape)", unit: "GFLOP/s", statistics: g, percentOfPeak: nil))
+        }
+      }
+    }
     if profile.parallel != nil { sections.append("parallel") }
     self.facts = facts
     self.figures = figures

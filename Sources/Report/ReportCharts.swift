@@ -112,6 +112,24 @@ enum ReportCharts {
     return chart.svg()
   }
 
+  static func attention(_ profile: Profile) -> String? {
+    guard let section = profile.kernels?.attention else { return nil }
+    let entries = section.entries.filter { $0.winner?.forwardGflops != nil }
+    guard !entries.isEmpty else { return nil }
+    let top = max(section.gemmGflops, entries.compactMap { $0.winner?.forwardGflops?.max }.max() ?? 1) * 1.1
+    var chart = SVGChart(title: "Flash attention forward (fp32)", xLabel: "", yLabel: "GFLOP/s", xScale: .linear, yScale: .linear,
+                         xRange: -0.6...(Double(entries.count) - 0.4), yRange: 0...top)
+    chart.categories = entries.map(\.shape)
+    for (index, entry) in entries.enumerated() {
+      let g = entry.winner!.forwardGflops!
+      chart.bar(at: Double(index), width: 0.7, value: g.median, color: entry.causal ? "#9467bd" : "#17becf",
+                label: "\(entry.shape): \(String(format: "%.1f", g.median)) GFLOP/s forward")
+    }
+    chart.line([(-0.6, section.gemmGflops), (Double(entries.count) - 0.4, section.gemmGflops)], color: "#d62728", dashed: true)
+    chart.text(Double(entries.count) - 0.5, section.gemmGflops * 1.03, String(format: "fp32 GEMM %.0f", section.gemmGflops), color: "#d62728", size: 9, anchor: "end")
+    return chart.svg()
+  }
+
   static func candidates(_ profile: Profile) -> String? {
     guard let entry = profile.kernels?.gemm?.entries.max(by: { $0.candidates.count < $1.candidates.count }), entry.candidates.count > 1 else { return nil }
     let ordered = entry.candidates.sorted { ($0.gflops?.median ?? -1) > ($1.gflops?.median ?? -1) }

@@ -7,9 +7,9 @@ struct TuneCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tune",
     abstract: "Measure a training node and write what it can do into a profile (results/<host>-<time>.json).",
-    discussion: "With no subcommand, runs every stage that exists (today: the hardware probe and GEMM tuning) and writes the profile.",
+    discussion: "With no subcommand, runs every stage that exists (today: the hardware probe, GEMM tuning and attention tuning) and writes the profile.",
     version: ScaleTuneVersion.string,
-    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, BenchCommand.self, CompareCommand.self, ReportCommand.self],
+    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, AttentionCommand.self, BenchCommand.self, CompareCommand.self, ReportCommand.self],
     defaultSubcommand: RunAll.self
   )
 }
@@ -40,10 +40,11 @@ struct CommonOptions: ParsableArguments {
 
 struct RunAll: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "run", abstract: "Run every stage (probe, gemm) and write the profile.")
+    commandName: "run", abstract: "Run every stage (probe, gemm, attention) and write the profile.")
 
   @OptionGroup var options: CommonOptions
   @OptionGroup var gemm: GEMMOptions
+  @OptionGroup var attention: AttentionOptions
 
   func run() throws {
     var options = options
@@ -51,6 +52,7 @@ struct RunAll: ParsableCommand {
     options.output = path
     try ProbeStage.execute(options: options, stages: ["probe"])
     try GEMMStage.execute(options: options, gemm: gemm, stages: ["gemm"])
+    try AttentionStage.execute(options: options, attention: attention, stages: ["attention"])
   }
 }
 

@@ -60,3 +60,21 @@ import Testing
     #expect(profile.kernels?.gemm?.entries.contains { $0.precision == "bf16" && $0.winner != nil } == true)
   }
 }
+
+@Suite struct AttentionCLITests {
+  @Test func quickAttentionTuningWritesAVerifiedSection() throws {
+    let directory = try scratch()
+    let result = try tune(["attention", "--quick", "--output", directory + "/p.json", "--quiet"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let profile = try ProfileStore.read(directory + "/p.json")
+    let section = try #require(profile.kernels?.attention)
+    #expect(section.entries.count == 2)
+    for entry in section.entries {
+      let winner = try #require(entry.winner)
+      #expect(winner.status == "ok" && (winner.maxError ?? 1) <= 1e-4)
+      #expect(entry.candidates.contains { $0.backend == "gemm" && $0.status == "pruned" })
+    }
+    let bad = try tune(["attention", "--seq", "12,x", "--quick"])
+    #expect(bad.status != 0 && bad.stderr.contains("--seq"))
+  }
+}

@@ -7,7 +7,7 @@ import Testing
   @Test func writtenProfileRoundTripsAndLeavesNoTemporaryFile() throws {
     let directory = try temporaryDirectory()
     let path = directory + "/nested/profile.json"
-    let profile = Profile(machine: sampleMachine(), kernels: KernelsSection(attention: .object([:])), provenance: Provenance(runs: [sampleRun()]))
+    let profile = Profile(machine: sampleMachine(), kernels: KernelsSection(attention: sampleAttention()), provenance: Provenance(runs: [sampleRun()]))
     try ProfileStore.write(profile, to: path)
     #expect(try ProfileStore.read(path) == profile)
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory + "/nested")
@@ -21,7 +21,7 @@ import Testing
 
   @Test func mergeKeepsOtherSectionsAndAppendsTheRun() throws {
     let path = try temporaryDirectory() + "/p.json"
-    let kernels = KernelsSection(attention: .object(["note": .string("carried")]))
+    let kernels = KernelsSection(attention: sampleAttention())
     try ProfileStore.write(Profile(machine: sampleMachine(), kernels: kernels, provenance: Provenance(runs: [sampleRun()])), to: path)
     let notes = try ProfileStore.merge(machine: sampleMachine(fingerprint: "fedcba9876543210"), run: sampleRun(100), into: path)
     let merged = try ProfileStore.read(path)
