@@ -183,7 +183,8 @@ public final class AttentionTuner {
           workspace: workspace, threads: options.threads, placement: placement, repeats: options.quick ? 2 : 3, minimumSeconds: options.quick ? 0.005 : 0.05)
         let (fingerprint, build) = (options.fingerprint, options.build)
         let session = TuningSession(
-          space: space, objective: objective, budget: budget.share(1.0 / Double(max(1, options.problems.count - entries.count))), journal: journal,
+          // A share of what is left, with room kept for this problem's backward and the ones after it.
+          space: space, objective: objective, budget: budget.share(0.8 / Double(max(1, options.problems.count - entries.count))), journal: journal,
           journalRecord: { configuration, outcome, effort in
             Journal.Record(fingerprint: fingerprint, build: build, kernel: "attention-flash", shape: shape.description, precision: "fp32",
                            configuration: configuration, outcome: outcome, effort: effort)
