@@ -43,18 +43,6 @@ public enum FlashAttention {
     return sum
   }
 
-  /// y[0..<n] = y·scale + x·factor
-  @inline(__always)
-  static func scaleAdd(_ y: UnsafeMutablePointer<Float>, _ scale: Float, _ x: UnsafePointer<Float>, _ factor: Float, _ n: Int) {
-    for i in 0..<n { y[i] = y[i] * scale + x[i] * factor }
-  }
-
-  /// y[0..<n] += x·factor
-  @inline(__always)
-  static func axpy(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ factor: Float, _ n: Int) {
-    for i in 0..<n { y[i] += x[i] * factor }
-  }
-
   static func run(items: Int, threads: Int, placement: ThreadPlacement?, _ body: @escaping @Sendable (Int, Int) -> Void) {
     let count = max(1, min(threads, items))
     if count == 1 {
@@ -216,7 +204,9 @@ public enum FlashAttention {
   }
 
   /// dQ (like q), dK and dV (like k) from dO, with O and the log-sum-exp of the forward. Threads
-  /// split batch × key/value heads, so no two threads write the same gradient.
+  /// split batch × key/value heads, so no two threads write the same gradient. Per pair of blocks,
+  /// five products on the GEMM micro-kernels: S = Q·Kᵀ (then P = e^(S − lse)), dP = dO·Vᵀ (then
+  /// dS = P∘(dP − D)·scale), dV += Pᵀ·dO, dK += dSᵀ·Q, dQ += dS·K.
   public static func backward(
     _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, o: UnsafePointer<Float>,
     lse: UnsafePointer<Float>, dO: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
@@ -226,6 +216,7 @@ public enum FlashAttention {
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
       throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
     }
+    let kernel = try kernel(parameters)
     let (s, d, br, bc) = (shape.seq, shape.headDim, parameters.br, parameters.bc)
     let scale = Float(shape.scale)
     let items = shape.batch * shape.kvHeads
@@ -233,6 +224,10 @@ public enum FlashAttention {
     dQ.initialize(repeating: 0, count: shape.qCount)
     dK.initialize(repeating: 0, count: shape.kvCount)
     dV.initialize(repeating: 0, count: shape.kvCount)
+    let largest = max(br, bc, d)
+    let blocking = BlockingParameters(
+      microKernel: kernel.name, mc: (largest + kernel.mr - 1) / kernel.mr * kernel.mr, kc: largest,
+      nc: (largest + kernel.nr - 1) / kernel.nr * kernel.nr)
     run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
       let p = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
       let dS = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
@@ -241,41 +236,55 @@ public enum FlashAttention {
         p.deallocate()
         dS.deallocate()
       }
-      for item in stride(from: thread, to: items, by: threads) {
-        let (b, kvHead) = (item / shape.kvHeads, item % shape.kvHeads)
-        for h in (kvHead * shape.groupSize)..<((kvHead + 1) * shape.groupSize) {
-          let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
-          let lseRow = pointers.lse + (b * shape.heads + h) * s
-          // D_i = Σ_c dO_i·O_i, the softmax backward's row term.
-          for i in 0..<s { rowTerm[i] = dot(pointers.dO + qo + i * d, pointers.o + qo + i * d, d) }
-          for k0 in stride(from: 0, to: s, by: bc) {
-            let cols = min(bc, s - k0)
-            let firstQuery = shape.causal ? k0 / br * br : 0
-            for q0 in stride(from: firstQuery, to: s, by: br) {
-              let rows = min(br, s - q0)
-              // P = exp(S − lse), dP = dO·Vᵀ, dS = P ∘ (dP − D)
-              for r in 0..<rows {
-                let qRow = pointers.q + qo + (q0 + r) * d, dORow = pointers.dO + qo + (q0 + r) * d
-                for c in 0..<cols {
-                  let masked = shape.causal && k0 + c > q0 + r
-                  let prob = masked ? 0 : Foundation.exp(dot(qRow, pointers.k + ko + (k0 + c) * d, d) * scale - lseRow[q0 + r])
-                  p[r * bc + c] = prob
-                  dS[r * bc + c] = masked ? 0 : prob * (dot(dORow, pointers.v + ko + (k0 + c) * d, d) - rowTerm[q0 + r]) * scale
-                }
-              }
-              for c in 0..<cols {
-                let dVRow = pointers.dV + ko + (k0 + c) * d, dKRow = pointers.dK + ko + (k0 + c) * d
+      PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
+        func product(
+          m: Int, n: Int, k: Int, alpha: Float, beta: Float, a: DenseSource<Float>, b: DenseSource<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
+        ) {
+          NativeGEMM.serial(
+            GEMMProblem(shape: GEMMShape(m: m, n: n, k: k), alpha: Double(alpha), beta: Double(beta)), rows: 0..<m, columns: 0..<n,
+            a: a, b: b, c: MutableMatrixPointer(c, ld: ldc), parameters: blocking, kernel: kernel, buffers: buffers)
+        }
+        for item in stride(from: thread, to: items, by: threads) {
+          let (b, kvHead) = (item / shape.kvHeads, item % shape.kvHeads)
+          for h in (kvHead * shape.groupSize)..<((kvHead + 1) * shape.groupSize) {
+            let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
+            let lseRow = pointers.lse + (b * shape.heads + h) * s
+            // D_i = Σ_c dO_i·O_i, the softmax backward's row term.
+            for i in 0..<s { rowTerm[i] = dot(pointers.dO + qo + i * d, pointers.o + qo + i * d, d) }
+            for k0 in stride(from: 0, to: s, by: bc) {
+              let cols = min(bc, s - k0)
+              let kBlock = pointers.k + ko + k0 * d, vBlock = pointers.v + ko + k0 * d
+              let firstQuery = shape.causal ? k0 / br * br : 0
+              for q0 in stride(from: firstQuery, to: s, by: br) {
+                let rows = min(br, s - q0)
+                let qBlock = pointers.q + qo + q0 * d, dOBlock = pointers.dO + qo + q0 * d
+                // P = e^(scale·Q·Kᵀ − lse)
+                product(m: rows, n: cols, k: d, alpha: scale, beta: 0, a: DenseSource(MatrixPointer(qBlock, ld: d), transposed: false),
+                        b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: false), c: p, ldc: bc)
+                // dP = dO·Vᵀ
+                product(m: rows, n: cols, k: d, alpha: 1, beta: 0, a: DenseSource(MatrixPointer(dOBlock, ld: d), transposed: false),
+                        b: DenseSource(MatrixPointer(vBlock, ld: d), transposed: false), c: dS, ldc: bc)
                 for r in 0..<rows {
-                  let weight = p[r * bc + c], gradient = dS[r * bc + c]
-                  if weight != 0 || weight.isNaN { axpy(dVRow, pointers.dO + qo + (q0 + r) * d, weight, d) }
-                  if gradient != 0 || gradient.isNaN { axpy(dKRow, pointers.q + qo + (q0 + r) * d, gradient, d) }
+                  let prow = p + r * bc, grow = dS + r * bc
+                  let shift = lseRow[q0 + r], term = rowTerm[q0 + r]
+                  let visible = shape.causal ? max(0, min(cols, q0 + r - k0 + 1)) : cols
+                  for c in 0..<visible {
+                    let probability = fastExp(prow[c] - shift)
+                    prow[c] = probability
+                    grow[c] = probability * (grow[c] - term) * scale
+                  }
+                  for c in visible..<cols {
+                    prow[c] = 0
+                    grow[c] = 0
+                  }
                 }
-              }
-              for r in 0..<rows {
-                let dQRow = pointers.dQ + qo + (q0 + r) * d
-                for c in 0..<cols where dS[r * bc + c] != 0 || dS[r * bc + c].isNaN {
-                  axpy(dQRow, pointers.k + ko + (k0 + c) * d, dS[r * bc + c], d)
-                }
+                // dV += Pᵀ·dO, dK += dSᵀ·Q (rows of the key block), dQ += dS·K
+                product(m: cols, n: d, k: rows, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(p, ld: bc), transposed: true),
+                        b: DenseSource(MatrixPointer(dOBlock, ld: d), transposed: true), c: pointers.dV + ko + k0 * d, ldc: d)
+                product(m: cols, n: d, k: rows, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(dS, ld: bc), transposed: true),
+                        b: DenseSource(MatrixPointer(qBlock, ld: d), transposed: true), c: pointers.dK + ko + k0 * d, ldc: d)
+                product(m: rows, n: d, k: cols, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(dS, ld: bc), transposed: false),
+                        b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: true), c: pointers.dQ + qo + q0 * d, ldc: d)
               }
             }
           }
