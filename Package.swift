@@ -18,7 +18,7 @@ let package = Package(
     .library(name: "ScaleTuneProbe", targets: ["Probe"]),
     .library(name: "ScaleTuneProfile", targets: ["Profile"]),
     .library(name: "ScaleTuneNumberFormats", targets: ["NumberFormats"]),
-    .library(name: "ScaleTuneTuning", targets: ["Tuning", "Kernels", "Platform"]),
+    .library(name: "ScaleTuneTuning", targets: ["Tuning", "Kernels", "Platform", "NumberFormats"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

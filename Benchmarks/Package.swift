@@ -13,6 +13,15 @@ let package = Package(
   ],
   targets: [
     .executableTarget(
+      name: "AttentionBenchmark",
+      dependencies: [
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "ScaleTuneTuning", package: "ScaleTune"),
+      ],
+      path: "Benchmarks/AttentionBenchmark",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    .executableTarget(
       name: "GEMMBenchmark",
       dependencies: [
         .product(name: "Benchmark", package: "benchmark"),

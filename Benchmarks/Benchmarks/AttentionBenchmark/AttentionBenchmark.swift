@@ -1,0 +1,85 @@
+import Benchmark
+import Foundation
+import Kernels
+import NumberFormats
+import Platform
+
+/// Flash attention forward and backward (fp32) on the target problems: batch 1, 8 heads,
+/// head dim 64, seq 2048 causal and seq 1024 non-causal, every core; GFLOP/s as a custom metric
+/// (4·B·H·S²·D for the forward, half when causal; 2.5× that for the backward). Tile sizes come
+/// from SCALETUNE_FLASH_PARAMS (br=…,bc=…, as `tune attention` picks them) or default to 128×128.
+let benchmarks: @Sendable () -> Void = {
+  Benchmark.defaultConfiguration = .init(
+    metrics: [.wallClock, .custom("GFLOP/s", polarity: .prefersLarger, useScalingFactor: false)],
+    timeUnits: .milliseconds, warmupIterations: 1, maxDuration: .seconds(4), maxIterations: 20)
+  guard let topology = try? Topology() else { return }
+  var parameters = FlashParameters(br: 128, bc: 128, threads: max(1, topology.cores))
+  if let text = ProcessInfo.processInfo.environment["SCALETUNE_FLASH_PARAMS"] {
+    for item in text.split(separator: ",") {
+      let pair = item.split(separator: "=", maxSplits: 1)
+      guard pair.count == 2, let value = Int(pair[1]) else { continue }
+      if pair[0] == "br" { parameters.br = value }
+      if pair[0] == "bc" { parameters.bc = value }
+    }
+  }
+  let placement = ThreadPlacement.perCore(topology)
+  for shape in [AttentionShape(batch: 1, heads: 8, seq: 2048, headDim: 64, causal: true), AttentionShape(batch: 1, heads: 8, seq: 1024, headDim: 64, causal: false)] {
+    Benchmark("flash forward \(shape)") { benchmark in
+      let buffers = Operands.shared.buffers(shape)
+      let start = ContinuousClock.now
+      benchmark.startMeasurement()
+      try? FlashAttention.forward(shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      benchmark.stopMeasurement()
+      benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
+    }
+    Benchmark("flash backward \(shape)") { benchmark in
+      let buffers = Operands.shared.buffers(shape)
+      try? FlashAttention.forward(shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      let start = ContinuousClock.now
+      benchmark.startMeasurement()
+      try? FlashAttention.backward(shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse, dO: buffers.dO,
+                                   dQ: buffers.dQ, dK: buffers.dK, dV: buffers.dV, parameters: parameters, placement: placement)
+      benchmark.stopMeasurement()
+      benchmark.measurement(.custom("GFLOP/s"), Int(2.5 * shape.forwardFlops / seconds(since: start) / 1e9))
+    }
+  }
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+  let elapsed = (ContinuousClock.now - start).components
+  return Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+}
+
+/// Operand buffers made once per process and shape, outside the measurement.
+final class Operands: @unchecked Sendable {
+  struct Buffers {
+    let q, k, v, dO: UnsafeMutablePointer<Float>
+    let o, lse, dQ, dK, dV: UnsafeMutablePointer<Float>
+  }
+
+  static let shared = Operands()
+  private var cache: [AttentionShape: Buffers] = [:]
+  private let lock = NSLock()
+
+  func buffers(_ shape: AttentionShape) -> Buffers {
+    lock.lock()
+    defer { lock.unlock() }
+    if let buffers = cache[shape] { return buffers }
+    var random = SeededRandom(seed: 3)
+    func filled(_ count: Int) -> UnsafeMutablePointer<Float> {
+      let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+      pointer.initialize(from: random.tabulatedNormal(count), count: count)
+      return pointer
+    }
+    func empty(_ count: Int) -> UnsafeMutablePointer<Float> {
+      let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+      pointer.initialize(repeating: 0, count: count)
+      return pointer
+    }
+    let buffers = Buffers(
+      q: filled(shape.qCount), k: filled(shape.kvCount), v: filled(shape.kvCount), dO: filled(shape.qCount),
+      o: empty(shape.qCount), lse: empty(shape.batch * shape.heads * shape.seq), dQ: empty(shape.qCount), dK: empty(shape.kvCount), dV: empty(shape.kvCount))
+    cache[shape] = buffers
+    return buffers
+  }
+}
