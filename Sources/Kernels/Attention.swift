@@ -44,6 +44,39 @@ public struct AttentionShape: Hashable, Codable, Sendable, CustomStringConvertib
 
 /// The reference: scores materialised, fp64 accumulation, exact softmax. For checking.
 public enum ReferenceAttention {
+  /// The scaled scores of query row `i` of (b, h) against every key it may see.
+  static func scores<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], b: Int, h: Int, i: Int) -> [Double] {
+    let (s, d) = (shape.seq, shape.headDim)
+    let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
+    return (0..<(shape.causal ? i + 1 : s)).map { j in
+      var dot = 0.0
+      for c in 0..<d { dot += Double(q[qo + i * d + c]) * Double(k[ko + j * d + c]) }
+      return dot * shape.scale
+    }
+  }
+
+  /// Softmax weights of a row of scores (NaN anywhere makes them all NaN) and its log-sum-exp.
+  static func softmax(_ scores: [Double]) -> (weights: [Double], lse: Double) {
+    let m = scores.reduce(-Double.infinity) { $0 > $1 ? $0 : $1 }
+    let exponentials = scores.map { Foundation.exp($0 - m) }
+    var sum = exponentials.reduce(0, +)
+    if scores.contains(where: \.isNaN) { sum = .nan }
+    return (exponentials.map { $0 / sum }, m + Foundation.log(sum))
+  }
+
+  /// Output row `i` of (b, h) and its log-sum-exp: what every faster kernel is checked against.
+  public static func forwardRow<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], v: [T], b: Int, h: Int, i: Int) -> (o: [Double], lse: Double) {
+    let d = shape.headDim
+    let ko = shape.kvOffset(b, h)
+    let (weights, lse) = softmax(scores(shape, q: q, k: k, b: b, h: h, i: i))
+    let o = (0..<d).map { c in
+      var value = 0.0
+      for (j, weight) in weights.enumerated() { value += weight * Double(v[ko + j * d + c]) }
+      return value
+    }
+    return (o, lse)
+  }
+
   /// Returns O (like Q) and the log-sum-exp per query row (batch, heads, seq).
   public static func forward<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], v: [T]) -> (o: [T], lse: [Double]) {
     let (s, d) = (shape.seq, shape.headDim)
@@ -51,25 +84,10 @@ public enum ReferenceAttention {
     var lse = [Double](repeating: 0, count: shape.batch * shape.heads * s)
     for b in 0..<shape.batch {
       for h in 0..<shape.heads {
-        let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
         for i in 0..<s {
-          let keys = shape.causal ? i + 1 : s
-          var scores = [Double](repeating: 0, count: keys)
-          for j in 0..<keys {
-            var dot = 0.0
-            for c in 0..<d { dot += Double(q[qo + i * d + c]) * Double(k[ko + j * d + c]) }
-            scores[j] = dot * shape.scale
-          }
-          let m = scores.reduce(-Double.infinity) { $0 > $1 ? $0 : $1 }
-          var sum = 0.0
-          for j in 0..<keys { sum += Foundation.exp(scores[j] - m) }
-          if scores.contains(where: \.isNaN) { sum = .nan }
-          lse[(b * shape.heads + h) * s + i] = m + Foundation.log(sum)
-          for c in 0..<d {
-            var value = 0.0
-            for j in 0..<keys { value += Foundation.exp(scores[j] - m) / sum * Double(v[ko + j * d + c]) }
-            o[qo + i * d + c] = T(value)
-          }
+          let row = forwardRow(shape, q: q, k: k, v: v, b: b, h: h, i: i)
+          lse[(b * shape.heads + h) * s + i] = row.lse
+          for c in 0..<d { o[shape.qOffset(b, h) + i * d + c] = T(row.o[c]) }
         }
       }
     }
@@ -89,20 +107,8 @@ public enum ReferenceAttention {
       for h in 0..<shape.heads {
         let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
         for i in 0..<s {
-          let keys = shape.causal ? i + 1 : s
-          var p = [Double](repeating: 0, count: keys)
-          for j in 0..<keys {
-            var dot = 0.0
-            for c in 0..<d { dot += Double(q[qo + i * d + c]) * Double(k[ko + j * d + c]) }
-            p[j] = dot * shape.scale
-          }
-          let m = p.reduce(-Double.infinity) { $0 > $1 ? $0 : $1 }
-          var sum = 0.0
-          for j in 0..<keys {
-            p[j] = Foundation.exp(p[j] - m)
-            sum += p[j]
-          }
-          for j in 0..<keys { p[j] /= sum }
+          let p = softmax(scores(shape, q: q, k: k, b: b, h: h, i: i)).weights
+          let keys = p.count
           // dP = dO·Vᵀ; dS = P ∘ (dP − Σ_j P·dP)
           var dP = [Double](repeating: 0, count: keys)
           var rowDot = 0.0

@@ -28,26 +28,7 @@ final class AttentionWorkspace: @unchecked Sendable {
   }
 
   static func referenceRows(_ shape: AttentionShape, q: [Float], k: [Float], v: [Float], rows: Int) -> [Float] {
-    let (s, d) = (shape.seq, shape.headDim)
-    var out = [Float](repeating: 0, count: rows * d)
-    for i in 0..<rows {
-      let keys = shape.causal ? i + 1 : s
-      var scores = [Double](repeating: 0, count: keys)
-      for j in 0..<keys {
-        var dot = 0.0
-        for c in 0..<d { dot += Double(q[i * d + c]) * Double(k[j * d + c]) }
-        scores[j] = dot * shape.scale
-      }
-      let m = scores.max() ?? 0
-      let weights = scores.map { Foundation.exp($0 - m) }
-      let sum = weights.reduce(0, +)
-      for c in 0..<d {
-        var value = 0.0
-        for j in 0..<keys { value += weights[j] * Double(v[j * d + c]) }
-        out[i * d + c] = Float(value / sum)
-      }
-    }
-    return out
+    (0..<rows).flatMap { ReferenceAttention.forwardRow(shape, q: q, k: k, v: v, b: 0, h: 0, i: $0).o.map(Float.init) }
   }
 
   func forward(_ parameters: FlashParameters, placement: ThreadPlacement?) throws {
