@@ -12,32 +12,21 @@ let package = Package(
     .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
   ],
   targets: [
-    .executableTarget(
-      name: "AttentionBenchmark",
-      dependencies: [
-        .product(name: "Benchmark", package: "benchmark"),
-        .product(name: "ScaleTuneTuning", package: "ScaleTune"),
-      ],
-      path: "Benchmarks/AttentionBenchmark",
-      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    ),
-    .executableTarget(
-      name: "GEMMBenchmark",
-      dependencies: [
-        .product(name: "Benchmark", package: "benchmark"),
-        .product(name: "ScaleTuneTuning", package: "ScaleTune"),
-      ],
-      path: "Benchmarks/GEMMBenchmark",
-      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    ),
-    .executableTarget(
-      name: "NumberFormatsBenchmark",
-      dependencies: [
-        .product(name: "Benchmark", package: "benchmark"),
-        .product(name: "ScaleTuneNumberFormats", package: "ScaleTune"),
-      ],
-      path: "Benchmarks/NumberFormatsBenchmark",
-      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    ),
+    benchmark("AttentionBenchmark", using: "ScaleTuneTuning"),
+    benchmark("GEMMBenchmark", using: "ScaleTuneTuning"),
+    benchmark("NumberFormatsBenchmark", using: "ScaleTuneNumberFormats"),
   ]
 )
+
+/// A package-benchmark executable in Benchmarks/NAME using one of ScaleTune's library products.
+func benchmark(_ name: String, using product: String) -> Target {
+  .executableTarget(
+    name: name,
+    dependencies: [
+      .product(name: "Benchmark", package: "benchmark"),
+      .product(name: product, package: "ScaleTune"),
+    ],
+    path: "Benchmarks/\(name)",
+    plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+  )
+}

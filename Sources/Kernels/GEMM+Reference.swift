@@ -19,22 +19,4 @@ public enum ReferenceGEMM {
       }
     }
   }
-
-  /// The exact product in Double of Float operands, for error measurement: C = op(A)·op(B).
-  public static func product(_ problem: GEMMProblem, a: [Float], lda: Int, b: [Float], ldb: Int) -> [Double] {
-    let wide = problem.shape
-    var c = [Double](repeating: 0, count: wide.m * wide.n)
-    let aWide = a.map(Double.init), bWide = b.map(Double.init)
-    aWide.withUnsafeBufferPointer { ap in
-      bWide.withUnsafeBufferPointer { bp in
-        c.withUnsafeMutableBufferPointer { cp in
-          var plain = problem
-          plain.alpha = 1
-          plain.beta = 0
-          run(plain, a: MatrixPointer(ap.baseAddress!, ld: lda), b: MatrixPointer(bp.baseAddress!, ld: ldb), c: MutableMatrixPointer(cp.baseAddress!, ld: wide.n))
-        }
-      }
-    }
-    return c
-  }
 }

@@ -58,8 +58,8 @@ public struct Comparison: Codable, Equatable, Sendable {
       let items: [RunSpread.Item] = names.compactMap { name in
         let values = runs.compactMap { $0.figure(name)?.value }
         guard values.count > 1 else { return nil }
-        let median = Statistics(samples: values).median
-        return RunSpread.Item(figure: name, min: values.min()!, max: values.max()!, relativeSpread: median > 0 ? (values.max()! - values.min()!) / median : 0)
+        let statistics = Statistics(samples: values)
+        return RunSpread.Item(figure: name, min: statistics.min, max: statistics.max, relativeSpread: statistics.relativeSpread)
       }
       spreads.append(RunSpread(hostname: runs[0].hostname, runs: runs.count, items: items))
     }

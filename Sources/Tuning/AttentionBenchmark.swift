@@ -42,47 +42,18 @@ public enum AttentionBenchmark {
     shape: AttentionShape, parameters: FlashParameters, backward: Bool, placement: ThreadPlacement?, repeats: Int, verify: Bool
   ) throws -> AttentionBenchmarkResult {
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
-    var random = SeededRandom(seed: 11)
-    let q = random.tabulatedNormal(shape.qCount), k = random.tabulatedNormal(shape.kvCount), v = random.tabulatedNormal(shape.kvCount)
-    let dO = backward ? random.tabulatedNormal(shape.qCount) : []
-    var o = [Float](repeating: 0, count: shape.qCount), lse = [Float](repeating: 0, count: shape.batch * shape.heads * shape.seq)
-    var dQ = [Float](repeating: 0, count: backward ? shape.qCount : 0)
-    var dK = [Float](repeating: 0, count: backward ? shape.kvCount : 0), dV = dK
+    let workspace = AttentionWorkspace(shape: shape)
+    if backward { workspace.prepareBackward() }
     let before = peakResidentBytes()
-    let forward: () -> Void = {
-      q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
-        o.withUnsafeMutableBufferPointer { op in lse.withUnsafeMutableBufferPointer { lp in
-          try? FlashAttention.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!,
-                                      parameters: parameters, placement: placement)
-        } }
-      } } }
+    try workspace.forward(parameters, placement: placement)
+    // Checked against the fp64 reference on the first query rows of the first head.
+    let error: Double? = verify ? workspace.checkedError() : nil
+    let forwardSeconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, warmedUp: true) {
+      try? workspace.forward(parameters, placement: placement)
     }
-    forward()
-    var error: Double?
-    if verify {
-      // The reference on one (batch, head) and at most 64 query rows; the others are the same code.
-      let sliceSeq = min(shape.seq, 256)
-      let slice = AttentionShape(batch: 1, heads: 1, seq: sliceSeq, headDim: shape.headDim, causal: shape.causal)
-      let reference = ReferenceAttention.forward(slice, q: Array(q[0..<(sliceSeq * shape.headDim)]), k: Array(k[0..<(sliceSeq * shape.headDim)]), v: Array(v[0..<(sliceSeq * shape.headDim)]))
-      if shape.causal || sliceSeq == shape.seq {
-        // Causal rows depend only on earlier keys, so the first rows of a long sequence match the slice.
-        error = zip(reference.o, o[0..<(sliceSeq * shape.headDim)]).map { abs(Double($0) - Double($1)) }.max()
-      }
-    }
-    let forwardSeconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, warmedUp: true, forward)
     var backwardStats: Statistics?
     if backward {
-      let run: () -> Void = {
-        q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in o.withUnsafeBufferPointer { op in
-          lse.withUnsafeBufferPointer { lp in dO.withUnsafeBufferPointer { gp in
-            dQ.withUnsafeMutableBufferPointer { a in dK.withUnsafeMutableBufferPointer { b in dV.withUnsafeMutableBufferPointer { c in
-              try? FlashAttention.backward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!,
-                                           dO: gp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: c.baseAddress!, parameters: parameters, placement: placement)
-            } } }
-          } }
-        } } } }
-      }
-      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, run)
+      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1) { try? workspace.backward(parameters, placement: placement) }
       backwardStats = Statistics(samples: seconds.map { 2.5 * shape.forwardFlops / $0 / 1e9 })
     }
     let extra = peakResidentBytes() > before ? peakResidentBytes() - before : 0

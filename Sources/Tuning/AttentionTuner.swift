@@ -40,6 +40,34 @@ final class AttentionWorkspace: @unchecked Sendable {
     } } }
   }
 
+  private var dO: [Float] = []
+  private var dQ: [Float] = []
+  private var dK: [Float] = []
+  private var dV: [Float] = []
+
+  /// Allocates dO and the gradients (before a memory measurement starts, say).
+  func prepareBackward() {
+    guard dO.isEmpty else { return }
+    var random = SeededRandom(seed: 31)
+    dO = random.tabulatedNormal(shape.qCount)
+    dQ = [Float](repeating: 0, count: shape.qCount)
+    dK = [Float](repeating: 0, count: shape.kvCount)
+    dV = dK
+  }
+
+  /// The backward from the last forward's O and log-sum-exp.
+  func backward(_ parameters: FlashParameters, placement: ThreadPlacement?) throws {
+    prepareBackward()
+    try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
+      try o.withUnsafeBufferPointer { op in try lse.withUnsafeBufferPointer { lp in try dO.withUnsafeBufferPointer { gp in
+        try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { c in
+          try FlashAttention.backward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!,
+                                      dO: gp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: c.baseAddress!, parameters: parameters, placement: placement)
+        } } }
+      } } }
+    } } }
+  }
+
   /// Largest |O − O_ref| on the checked rows (NaN when an output is not finite).
   func checkedError() -> Double {
     var worst = 0.0
@@ -201,18 +229,8 @@ public final class AttentionTuner {
 
   /// The backward's rate (2.5× the forward's FLOPs), from the forward's outputs.
   func backwardRate(_ w: AttentionWorkspace, _ parameters: FlashParameters) -> Statistics {
-    var random = SeededRandom(seed: 31)
-    let dO = random.tabulatedNormal(w.shape.qCount)
-    var dQ = [Float](repeating: 0, count: w.shape.qCount), dK = [Float](repeating: 0, count: w.shape.kvCount), dV = dK
     let seconds = Stopwatch.secondsPerCall(repeats: options.quick ? 1 : 2, minimumSeconds: options.quick ? 0.005 : 0.05) {
-      w.q.withUnsafeBufferPointer { qp in w.k.withUnsafeBufferPointer { kp in w.v.withUnsafeBufferPointer { vp in w.o.withUnsafeBufferPointer { op in
-        w.lse.withUnsafeBufferPointer { lp in dO.withUnsafeBufferPointer { gp in
-          dQ.withUnsafeMutableBufferPointer { a in dK.withUnsafeMutableBufferPointer { b in dV.withUnsafeMutableBufferPointer { c in
-            try? FlashAttention.backward(w.shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!,
-                                         dO: gp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: c.baseAddress!, parameters: parameters, placement: placement)
-          } } }
-        } }
-      } } } }
+      try? w.backward(parameters, placement: placement)
     }
     return Statistics(samples: seconds.map { 2.5 * w.shape.forwardFlops / $0 / 1e9 })
   }

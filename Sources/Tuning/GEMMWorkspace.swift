@@ -23,7 +23,8 @@ public final class GEMMWorkspace: @unchecked Sendable {
   /// β·C's initial value when β ≠ 0.
   let cInitial: [Float]
   /// Copies of A and B (back to back) that successive timed calls cycle through when the operands
-  /// would otherwise stay in the last-level cache between calls: one copy for big problems.
+  /// would otherwise stay in the last-level cache between calls: one copy (the operands themselves)
+  /// for big problems.
   let rotations: Int
   private var rotatedA: [Float] = []
   private var rotatedB: [Float] = []
@@ -77,14 +78,15 @@ public final class GEMMWorkspace: @unchecked Sendable {
     }
     let operandBytes = (a.count + b.count) * (precision == .fp64 ? 8 : 4)
     rotations = quantized || operandBytes == 0 ? 1 : max(1, min(16, (2 * lastLevelCacheBytes + operandBytes - 1) / operandBytes))
-    if rotations > 1 {
-      if precision == .fp64 {
-        rotatedADouble = Array((0..<rotations).map { _ in aDouble }.joined())
-        rotatedBDouble = Array((0..<rotations).map { _ in bDouble }.joined())
-      } else {
-        rotatedA = Array((0..<rotations).map { _ in a }.joined())
-        rotatedB = Array((0..<rotations).map { _ in b }.joined())
-      }
+    // One copy shares the operands' storage; more are laid back to back.
+    let copies = rotations
+    func repeated<T>(_ values: [T]) -> [T] { copies == 1 ? values : Array((0..<copies).map { _ in values }.joined()) }
+    if precision == .fp64 {
+      rotatedADouble = repeated(aDouble)
+      rotatedBDouble = repeated(bDouble)
+    } else {
+      rotatedA = repeated(a)
+      rotatedB = repeated(b)
     }
     if quantized {
       quantizedA = QuantizedMatrix(Self.compact(a, rows: p.aHeight, columns: p.aWidth, ld: lda), rows: p.aHeight, columns: p.aWidth, precision: precision, mxRule: mxRule)
@@ -94,27 +96,27 @@ public final class GEMMWorkspace: @unchecked Sendable {
 
   /// Calls `body` with the next rotation's A and B (every copy holds the same values) and C.
   func withOperands<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> R) -> R {
-    let index = turn % rotations
-    turn += 1
-    return c.withUnsafeMutableBufferPointer { cp in
-      if rotations == 1 {
-        return a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in body(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!) } }
-      }
-      return rotatedA.withUnsafeBufferPointer { ap in
-        rotatedB.withUnsafeBufferPointer { bp in body(ap.baseAddress! + index * a.count, bp.baseAddress! + index * b.count, cp.baseAddress!) }
-      }
-    }
+    Self.withCopy(nextTurn(), of: rotations, rotatedA, rotatedB, &c, body)
   }
 
   func withOperands<R>(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> R) -> R {
-    let index = turn % rotations
-    turn += 1
-    return cDouble.withUnsafeMutableBufferPointer { cp in
-      if rotations == 1 {
-        return aDouble.withUnsafeBufferPointer { ap in bDouble.withUnsafeBufferPointer { bp in body(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!) } }
-      }
-      return rotatedADouble.withUnsafeBufferPointer { ap in
-        rotatedBDouble.withUnsafeBufferPointer { bp in body(ap.baseAddress! + index * aDouble.count, bp.baseAddress! + index * bDouble.count, cp.baseAddress!) }
+    Self.withCopy(nextTurn(), of: rotations, rotatedADouble, rotatedBDouble, &cDouble, body)
+  }
+
+  private func nextTurn() -> Int {
+    defer { turn += 1 }
+    return turn % rotations
+  }
+
+  /// Copy `index` of `copies` back-to-back copies of A and of B.
+  private static func withCopy<T, R>(
+    _ index: Int, of copies: Int, _ a: [T], _ b: [T], _ c: inout [T], _ body: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) -> R
+  ) -> R {
+    c.withUnsafeMutableBufferPointer { cp in
+      a.withUnsafeBufferPointer { ap in
+        b.withUnsafeBufferPointer { bp in
+          body(ap.baseAddress! + index * (a.count / copies), bp.baseAddress! + index * (b.count / copies), cp.baseAddress!)
+        }
       }
     }
   }

@@ -53,43 +53,24 @@ struct AttentionOptions: ParsableArguments {
 
 enum AttentionStage {
   static func execute(options: CommonOptions, attention: AttentionOptions, stages: [String]) throws {
-    let started = Date()
-    let path = options.output ?? ResultsPath.latest() ?? ResultsPath.default(hostname: MachineProbe.hostname(), date: started)
-    var profile = FileManager.default.fileExists(atPath: path) ? try ProfileStore.read(path) : nil
-    let current = try MachineProbe.run(ProbeOptions(measure: false))
-    let machine: MachineSection
-    if let existing = profile?.machine, existing.fingerprint == current.fingerprint {
-      machine = existing
-    } else {
-      options.progress("no probe of this machine in \(path): probing first")
-      machine = try MachineProbe.run(ProbeOptions(quick: options.quick), progress: options.progress)
-    }
+    let stage = try KernelStage.open(options: options)
+    let machine = stage.machine
     let topology = try Topology()
-    let threads = max(1, topology.cores)
     var gemm: (gflops: Double, source: String)?
-    if let entry = profile?.kernels?.gemm?.entries.first(where: { $0.shape == "2048x2048x2048" && $0.precision == "fp32" }),
-       profile?.kernels?.gemm?.fingerprint == machine.fingerprint, let g = entry.winner?.gflops?.median {
-      gemm = (g, "kernels.gemm 2048x2048x2048 fp32 winner (\(entry.winner!.backend))")
+    if let section = stage.profile?.kernels?.gemm, section.fingerprint == machine.fingerprint,
+      let entry = section.entries.first(where: { $0.shape == "2048x2048x2048" && $0.precision == "fp32" }), let winner = entry.winner,
+      let g = winner.gflops?.median
+    {
+      gemm = (g, "kernels.gemm 2048x2048x2048 fp32 winner (\(winner.backend))")
     }
     let journal = try Journal(path: "results/journal/\(machine.fingerprint).jsonl")
     let tuner = AttentionTuner(
       options: AttentionTuningOptions(
         problems: try attention.problems(quick: options.quick), budgetSeconds: attention.attentionBudget ?? (options.quick ? 20 : 120),
-        quick: options.quick, threads: threads, fingerprint: machine.fingerprint, build: BuildIdentity.current, gemm: gemm),
+        quick: options.quick, threads: max(1, topology.cores), fingerprint: machine.fingerprint, build: BuildIdentity.current, gemm: gemm),
       placement: .perCore(topology), journal: journal, progress: options.progress)
     let section = tuner.run()
-    if profile == nil { profile = Profile(machine: machine, provenance: Provenance(runs: [])) }
-    var kernels = profile!.kernels ?? KernelsSection()
-    kernels.attention = section
-    profile!.kernels = kernels
-    profile!.provenance.runs.append(Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started, finishedAt: Date(), stages: stages))
-    try ProfileStore.write(profile!, to: path)
-    if options.json {
-      print(String(decoding: try ProfileStore.encode(section), as: UTF8.self))
-    } else {
-      print(AttentionSummary.text(section))
-    }
-    options.progress("profile written to \(path)")
+    try stage.finish(options: options, stages: stages, section: section, summary: AttentionSummary.text(section)) { $0.attention = section }
   }
 }
 

@@ -108,30 +108,8 @@ enum GEMMStage {
   }
 
   static func execute(options: CommonOptions, gemm: GEMMOptions, stages: [String]) throws {
-    let started = Date()
-    let path = options.output ?? ResultsPath.latest() ?? ResultsPath.default(hostname: MachineProbe.hostname(), date: started)
-    var profile = FileManager.default.fileExists(atPath: path) ? try ProfileStore.read(path) : nil
-    let machine: MachineSection
-    if let existing = profile?.machine, existing.fingerprint == (try MachineProbe.run(ProbeOptions(measure: false))).fingerprint {
-      machine = existing
-    } else {
-      options.progress("no probe of this machine in \(path): probing first")
-      machine = try MachineProbe.run(ProbeOptions(quick: options.quick), progress: options.progress)
-    }
-    let section = try tune(machine: machine, options: options, gemm: gemm)
-    let run = Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started, finishedAt: Date(), stages: stages)
-    if profile == nil { profile = Profile(machine: machine, provenance: Provenance(runs: [])) }
-    profile!.machine = machine
-    var kernels = profile!.kernels ?? KernelsSection()
-    kernels.gemm = section
-    profile!.kernels = kernels
-    profile!.provenance.runs.append(run)
-    try ProfileStore.write(profile!, to: path)
-    if options.json {
-      print(String(decoding: try ProfileStore.encode(section), as: UTF8.self))
-    } else {
-      print(GEMMSummary.text(section))
-    }
-    options.progress("profile written to \(path)")
+    let stage = try KernelStage.open(options: options)
+    let section = try tune(machine: stage.machine, options: options, gemm: gemm)
+    try stage.finish(options: options, stages: stages, section: section, summary: GEMMSummary.text(section)) { $0.gemm = section }
   }
 }
