@@ -79,6 +79,26 @@ public enum FlashAttention {
     _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
   ) throws {
+    let head = shape.seq * shape.headDim
+    try forward(
+      shape, q: AttentionInput(dense: q, headCount: head), k: AttentionInput(dense: k, headCount: head), v: AttentionInput(dense: v, headCount: head),
+      o: o, lse: lse, parameters: parameters, placement: placement)
+  }
+
+  /// The forward on stored inputs (fp32, bf16 or fp8 with per-block scales), decoded one head at a
+  /// time while the tiles are packed; O and the log-sum-exp come out in fp32.
+  public static func forward(
+    _ shape: AttentionShape, q: AttentionTensor, k: AttentionTensor, v: AttentionTensor,
+    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
+  ) throws {
+    try shape.check(q: q, k: k, v: v)
+    try forward(shape, q: AttentionInput(q), k: AttentionInput(k), v: AttentionInput(v), o: o, lse: lse, parameters: parameters, placement: placement)
+  }
+
+  static func forward(
+    _ shape: AttentionShape, q qInput: AttentionInput, k kInput: AttentionInput, v vInput: AttentionInput,
+    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement?
+  ) throws {
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
       throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
@@ -90,7 +110,7 @@ public enum FlashAttention {
     let keyBlocks = (s + bc - 1) / bc
     let items = shape.batch * shape.heads
     let scale = Float(shape.scale)
-    let pointers = SendablePointers(q: q, k: k, v: v, o: o, lse: lse)
+    let pointers = SendablePointers(o: o, lse: lse)
     let roundedBr = (br + nr - 1) / nr * nr, roundedD = (d + nr - 1) / nr * nr
     let roundedKeys = keyBlocks * bc
     run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
@@ -104,12 +124,16 @@ public enum FlashAttention {
       let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(d, bc))
       let m = UnsafeMutablePointer<Float>.allocate(capacity: br), l = UnsafeMutablePointer<Float>.allocate(capacity: br)
       let mNew = UnsafeMutablePointer<Float>.allocate(capacity: br), correction = UnsafeMutablePointer<Float>.allocate(capacity: br)
+      let (qBuffer, kBuffer, vBuffer) = (qInput.makeBuffer(), kInput.makeBuffer(), vInput.makeBuffer())
       defer {
         for buffer in [scoresT, acc, qPacked, pPacked, kPacked, vPacked, edge, scratch, m, l, mNew, correction] { buffer.deallocate() }
+        for buffer in [qBuffer, kBuffer, vBuffer] { buffer?.deallocate() }
       }
       for item in stride(from: thread, to: items, by: threads) {
         let (b, h) = (item / shape.heads, item % shape.heads)
-        let kBase = pointers.k + shape.kvOffset(b, h), vBase = pointers.v + shape.kvOffset(b, h)
+        let kvHead = shape.kvHead(b, h)
+        let kBase = kInput.head(kvHead, buffer: kBuffer), vBase = vInput.head(kvHead, buffer: vBuffer)
+        let qBase = qInput.head(b * shape.heads + h, buffer: qBuffer)
         // K as MR-key panels of depth D (the A operand of Sᵀ); V per key block as NR-column
         // panels of depth Bc (the B operand of P·V).
         DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
@@ -120,7 +144,7 @@ public enum FlashAttention {
         }
         for q0 in stride(from: 0, to: s, by: br) {
           let rows = min(br, s - q0)
-          DenseSource(MatrixPointer(pointers.q + shape.qOffset(b, h) + q0 * d, ld: d), transposed: false)
+          DenseSource(MatrixPointer(qBase + q0 * d, ld: d), transposed: false)
             .pack(rows: 0, count: rows, k: 0, depth: d, width: nr, into: qPacked, scratch: scratch)
           acc.initialize(repeating: 0, count: rows * d)
           m.initialize(repeating: -.infinity, count: rows)
@@ -212,6 +236,32 @@ public enum FlashAttention {
     lse: UnsafePointer<Float>, dO: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
     dV: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
   ) throws {
+    let (qHead, kvHead) = (shape.seq * shape.headDim, shape.seq * shape.headDim)
+    try backward(
+      shape, q: AttentionInput(dense: q, headCount: qHead), k: AttentionInput(dense: k, headCount: kvHead),
+      v: AttentionInput(dense: v, headCount: kvHead), o: o, lse: lse, dO: AttentionInput(dense: dO, headCount: qHead), dQ: dQ, dK: dK, dV: dV,
+      parameters: parameters, placement: placement)
+  }
+
+  /// The backward on stored inputs (as the forward took them; dO stored likewise), decoded one
+  /// head at a time; the gradients come out in fp32.
+  public static func backward(
+    _ shape: AttentionShape, q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, o: UnsafePointer<Float>,
+    lse: UnsafePointer<Float>, dO: AttentionTensor, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+    dV: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
+  ) throws {
+    try shape.check(q: q, k: k, v: v)
+    try shape.check(q: dO, k: k, v: v)
+    try backward(
+      shape, q: AttentionInput(q), k: AttentionInput(k), v: AttentionInput(v), o: o, lse: lse, dO: AttentionInput(dO), dQ: dQ, dK: dK, dV: dV,
+      parameters: parameters, placement: placement)
+  }
+
+  static func backward(
+    _ shape: AttentionShape, q qInput: AttentionInput, k kInput: AttentionInput, v vInput: AttentionInput, o: UnsafePointer<Float>,
+    lse: UnsafePointer<Float>, dO dOInput: AttentionInput, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
+    dV: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement?
+  ) throws {
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
       throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
@@ -220,7 +270,7 @@ public enum FlashAttention {
     let (s, d, br, bc) = (shape.seq, shape.headDim, parameters.br, parameters.bc)
     let scale = Float(shape.scale)
     let items = shape.batch * shape.kvHeads
-    let pointers = BackwardPointers(q: q, k: k, v: v, o: o, lse: lse, dO: dO, dQ: dQ, dK: dK, dV: dV)
+    let pointers = BackwardPointers(o: o, lse: lse, dQ: dQ, dK: dK, dV: dV)
     dQ.initialize(repeating: 0, count: shape.qCount)
     dK.initialize(repeating: 0, count: shape.kvCount)
     dV.initialize(repeating: 0, count: shape.kvCount)
@@ -232,9 +282,11 @@ public enum FlashAttention {
       let p = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
       let dS = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
       var rowTerm = [Float](repeating: 0, count: s)
+      let decoded = [qInput.makeBuffer(), kInput.makeBuffer(), vInput.makeBuffer(), dOInput.makeBuffer()]
       defer {
         p.deallocate()
         dS.deallocate()
+        for buffer in decoded { buffer?.deallocate() }
       }
       PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
         func product(
@@ -246,18 +298,20 @@ public enum FlashAttention {
         }
         for item in stride(from: thread, to: items, by: threads) {
           let (b, kvHead) = (item / shape.kvHeads, item % shape.kvHeads)
+          let kHead = kInput.head(item, buffer: decoded[1]), vHead = vInput.head(item, buffer: decoded[2])
           for h in (kvHead * shape.groupSize)..<((kvHead + 1) * shape.groupSize) {
             let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
+            let qHead = qInput.head(b * shape.heads + h, buffer: decoded[0]), dOHead = dOInput.head(b * shape.heads + h, buffer: decoded[3])
             let lseRow = pointers.lse + (b * shape.heads + h) * s
             // D_i = Σ_c dO_i·O_i, the softmax backward's row term.
-            for i in 0..<s { rowTerm[i] = dot(pointers.dO + qo + i * d, pointers.o + qo + i * d, d) }
+            for i in 0..<s { rowTerm[i] = dot(dOHead + i * d, pointers.o + qo + i * d, d) }
             for k0 in stride(from: 0, to: s, by: bc) {
               let cols = min(bc, s - k0)
-              let kBlock = pointers.k + ko + k0 * d, vBlock = pointers.v + ko + k0 * d
+              let kBlock = kHead + k0 * d, vBlock = vHead + k0 * d
               let firstQuery = shape.causal ? k0 / br * br : 0
               for q0 in stride(from: firstQuery, to: s, by: br) {
                 let rows = min(br, s - q0)
-                let qBlock = pointers.q + qo + q0 * d, dOBlock = pointers.dO + qo + q0 * d
+                let qBlock = qHead + q0 * d, dOBlock = dOHead + q0 * d
                 // P = e^(scale·Q·Kᵀ − lse)
                 product(m: rows, n: cols, k: d, alpha: scale, beta: 0, a: DenseSource(MatrixPointer(qBlock, ld: d), transposed: false),
                         b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: false), c: p, ldc: bc)
@@ -295,12 +349,10 @@ public enum FlashAttention {
 }
 
 struct SendablePointers: @unchecked Sendable {
-  let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
   let o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>
 }
 
 struct BackwardPointers: @unchecked Sendable {
-  let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, o: UnsafePointer<Float>, lse: UnsafePointer<Float>
-  let dO: UnsafePointer<Float>
+  let o: UnsafePointer<Float>, lse: UnsafePointer<Float>
   let dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>
 }

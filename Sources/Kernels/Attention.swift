@@ -38,6 +38,18 @@ public struct AttentionShape: Hashable, Codable, Sendable, CustomStringConvertib
     return nil
   }
 
+  /// Throws unless q holds batch × heads and k, v batch × kvHeads heads of seq × headDim.
+  func check(q: AttentionTensor, k: AttentionTensor, v: AttentionTensor) throws {
+    if let problem { throw KernelError.invalidParameters(problem) }
+    for (name, tensor, count) in [("q", q, batch * heads), ("k", k, batch * kvHeads), ("v", v, batch * kvHeads)]
+    where tensor.heads != count || tensor.seq != seq || tensor.headDim != headDim {
+      throw KernelError.invalidParameters(
+        "\(name) holds \(tensor.heads) heads of \(tensor.seq)x\(tensor.headDim); the shape \(self) needs \(count) heads of \(seq)x\(headDim)")
+    }
+  }
+
+  /// The index of the key/value head that query head (b, h) reads.
+  func kvHead(_ b: Int, _ h: Int) -> Int { b * kvHeads + h / groupSize }
   func qOffset(_ b: Int, _ h: Int) -> Int { (b * heads + h) * seq * headDim }
   func kvOffset(_ b: Int, _ h: Int) -> Int { (b * kvHeads + h / groupSize) * seq * headDim }
 }

@@ -11,7 +11,7 @@ public enum KernelError: Error, Equatable, CustomStringConvertible {
     case .unknownMicroKernel(let name, let known):
       return "unknown micro-kernel \"\(name)\"; this CPU can run: \(known.joined(separator: ", "))"
     case .invalidParameters(let reason):
-      return "invalid blocking parameters: \(reason)"
+      return "invalid parameters: \(reason)"
     case .unsupported(let backend, let reason):
       return "backend \(backend) cannot run here: \(reason)"
     }

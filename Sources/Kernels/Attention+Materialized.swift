@@ -1,0 +1,106 @@
+import Foundation
+import Platform
+
+/// Threads and GEMM blocking of the materialised-scores attention.
+public struct MaterializedParameters: Codable, Hashable, Sendable, CustomStringConvertible {
+  public var threads: Int
+  /// The native GEMM blocking for both products (nil: the micro-kernel flash would use, with
+  /// blocking sized for the problem).
+  public var blocking: BlockingParameters?
+
+  public init(threads: Int = 1, blocking: BlockingParameters? = nil) {
+    self.threads = threads
+    self.blocking = blocking
+  }
+
+  public var description: String { "threads=\(threads)" + (blocking.map { ",\($0)" } ?? "") }
+}
+
+/// Attention as two GEMM calls with the scores materialised, per (batch, head): S = scale·Q·Kᵀ
+/// (seq × seq), an exact row softmax, O = P·V. Extra memory seq² floats per thread, so it is for
+/// the short sequences where two large products beat flash's many small ones. Causal problems
+/// still multiply the full square (the masked half is computed and thrown away), which is why it
+/// loses to flash there. Threads split over batch × heads, each product on the native GEMM.
+public enum MaterializedAttention {
+  /// Scores larger than this in total (threads × seq² × 4 bytes) are refused.
+  public static let maximumScoreBytes = 1 << 30
+
+  /// Why this backend does not run `shape` on `threads` threads; nil when it does.
+  public static func unavailability(_ shape: AttentionShape, threads: Int) -> String? {
+    let bytes = min(threads, shape.batch * shape.heads) * shape.seq * shape.seq * MemoryLayout<Float>.stride
+    guard bytes > maximumScoreBytes else { return nil }
+    return String(format: "materialised scores would take %.1f GiB (threads × seq² floats), above the %.0f GiB cap; use flash",
+                  Double(bytes) / Double(1 << 30), Double(maximumScoreBytes) / Double(1 << 30))
+  }
+
+  public static func forward(
+    _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: MaterializedParameters, placement: ThreadPlacement? = nil
+  ) throws {
+    let head = shape.seq * shape.headDim
+    try forward(
+      shape, q: AttentionInput(dense: q, headCount: head), k: AttentionInput(dense: k, headCount: head), v: AttentionInput(dense: v, headCount: head),
+      o: o, lse: lse, parameters: parameters, placement: placement)
+  }
+
+  public static func forward(
+    _ shape: AttentionShape, q: AttentionTensor, k: AttentionTensor, v: AttentionTensor,
+    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: MaterializedParameters, placement: ThreadPlacement? = nil
+  ) throws {
+    try shape.check(q: q, k: k, v: v)
+    try forward(shape, q: AttentionInput(q), k: AttentionInput(k), v: AttentionInput(v), o: o, lse: lse, parameters: parameters, placement: placement)
+  }
+
+  static func forward(
+    _ shape: AttentionShape, q qInput: AttentionInput, k kInput: AttentionInput, v vInput: AttentionInput,
+    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: MaterializedParameters, placement: ThreadPlacement?
+  ) throws {
+    if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
+    guard parameters.threads >= 1 else { throw KernelError.invalidParameters("threads must be at least 1 (got \(parameters.threads))") }
+    if let reason = unavailability(shape, threads: parameters.threads) { throw KernelError.unsupported(backend: "gemm attention", reason: reason) }
+    let kernel = try FlashAttention.kernel(FlashParameters(microKernel: parameters.blocking?.microKernel))
+    let (s, d) = (shape.seq, shape.headDim)
+    let blocking = parameters.blocking ?? BlockingParameters(
+      microKernel: kernel.name, mc: (min(s, 240) + kernel.mr - 1) / kernel.mr * kernel.mr, kc: min(max(s, d), 512),
+      nc: (min(s, 4096) + kernel.nr - 1) / kernel.nr * kernel.nr)
+    if let problem = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(problem) }
+    let scale = Double(shape.scale)
+    let items = shape.batch * shape.heads
+    let pointers = SendablePointers(o: o, lse: lse)
+    FlashAttention.run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
+      let scores = UnsafeMutablePointer<Float>.allocate(capacity: s * s)
+      let buffers = [qInput.makeBuffer(), kInput.makeBuffer(), vInput.makeBuffer()]
+      defer {
+        scores.deallocate()
+        for buffer in buffers { buffer?.deallocate() }
+      }
+      PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { packing in
+        for item in stride(from: thread, to: items, by: threads) {
+          let (b, h) = (item / shape.heads, item % shape.heads)
+          let qHead = qInput.head(item, buffer: buffers[0])
+          let kHead = kInput.head(shape.kvHead(b, h), buffer: buffers[1]), vHead = vInput.head(shape.kvHead(b, h), buffer: buffers[2])
+          // S = scale · Q·Kᵀ (B's logical rows are K's rows).
+          NativeGEMM.serial(
+            GEMMProblem(shape: GEMMShape(m: s, n: s, k: d), alpha: scale), rows: 0..<s, columns: 0..<s,
+            a: DenseSource(MatrixPointer(qHead, ld: d), transposed: false), b: DenseSource(MatrixPointer(kHead, ld: d), transposed: false),
+            c: MutableMatrixPointer(scores, ld: s), parameters: blocking, kernel: kernel, buffers: packing)
+          for i in 0..<s {
+            let row = scores + i * s
+            let visible = shape.causal ? i + 1 : s
+            let shift = rowMaximum(row, count: visible)
+            let sum = exponentiate(row, count: visible, shift: shift)
+            let inverse = 1 / sum
+            for j in 0..<visible { row[j] *= inverse }
+            for j in visible..<s { row[j] = 0 }
+            pointers.lse[item * s + i] = shift + Foundation.log(sum)
+          }
+          // O = P·V (B's logical rows are V's columns).
+          NativeGEMM.serial(
+            GEMMProblem(shape: GEMMShape(m: s, n: d, k: s)), rows: 0..<s, columns: 0..<d,
+            a: DenseSource(MatrixPointer(scores, ld: s), transposed: false), b: DenseSource(MatrixPointer(vHead, ld: d), transposed: true),
+            c: MutableMatrixPointer(pointers.o + item * s * d, ld: d), parameters: blocking, kernel: kernel, buffers: packing)
+        }
+      }
+    }
+  }
+}
