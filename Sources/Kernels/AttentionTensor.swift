@@ -110,7 +110,6 @@ public struct AttentionTensor: Sendable {
     return result
   }
 }
-}
 
 /// Where an attention kernel reads one input from: fp32 in memory (used in place) or an
 /// `AttentionTensor` (decoded one head at a time into a per-thread buffer).
