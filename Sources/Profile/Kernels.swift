@@ -113,11 +113,14 @@ public struct AttentionSection: Codable, Equatable, Sendable {
   /// The fp32 GEMM rate the attention figures are set against (GFLOP/s) and where it came from.
   public var gemmGflops: Double
   public var gemmSource: String
+  /// Per storage precision, the GEMM rate that precision's entries are set against (fp32 repeats
+  /// gemmGflops).
+  public var gemmRates: [GEMMRate]?
   public var entries: [AttentionEntry]
 
   public init(
     fingerprint: String, strategy: String, budgetSeconds: Double, tuningSeconds: Double, gemmGflops: Double, gemmSource: String,
-    entries: [AttentionEntry]
+    gemmRates: [GEMMRate]? = nil, entries: [AttentionEntry]
   ) {
     self.fingerprint = fingerprint
     self.strategy = strategy
@@ -125,7 +128,21 @@ public struct AttentionSection: Codable, Equatable, Sendable {
     self.tuningSeconds = tuningSeconds
     self.gemmGflops = gemmGflops
     self.gemmSource = gemmSource
+    self.gemmRates = gemmRates
     self.entries = entries
+  }
+}
+
+/// A GEMM rate at one precision and where it came from.
+public struct GEMMRate: Codable, Equatable, Sendable {
+  public var precision: String
+  public var gflops: Double
+  public var source: String
+
+  public init(precision: String, gflops: Double, source: String) {
+    self.precision = precision
+    self.gflops = gflops
+    self.source = source
   }
 }
 
@@ -170,13 +187,23 @@ public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
   public var backwardGflops: Statistics?
   /// Forward GFLOP/s as a percentage of the section's fp32 GEMM rate.
   public var percentOfGEMM: Double?
-  /// Largest |O − O_ref| on the rows checked against the fp64 reference.
+  /// Largest |O − O_ref| on the rows checked against the fp64 reference on the same (decoded)
+  /// inputs: the kernel's own error.
   public var maxError: Double?
+  /// Largest |O − O_ref| on those rows against the fp64 reference on the unquantised inputs: what
+  /// the storage precision costs.
+  public var precisionError: Double?
+  /// Largest error of dQ, dK, dV against the fp64 reference, on a reduced problem with the same
+  /// tiles, head dim, masking and grouping (flash only).
+  public var backwardError: Double?
 
   public init(
     backend: String, parameters: [String: String], status: String, reason: String? = nil, forwardGflops: Statistics? = nil,
-    backwardGflops: Statistics? = nil, percentOfGEMM: Double? = nil, maxError: Double? = nil
+    backwardGflops: Statistics? = nil, percentOfGEMM: Double? = nil, maxError: Double? = nil, precisionError: Double? = nil,
+    backwardError: Double? = nil
   ) {
+    self.precisionError = precisionError
+    self.backwardError = backwardError
     self.backend = backend
     self.parameters = parameters
     self.status = status

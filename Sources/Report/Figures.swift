@@ -90,7 +90,8 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
       sections.append("kernels.attention")
       for entry in attention.entries {
         if let winner = entry.winner, let g = winner.forwardGflops {
-          figures.append(Figure(name: "attention fwd \(entry.shape)", unit: "GFLOP/s", statistics: g, percentOfPeak: nil))
+          let precision = entry.precision == "fp32" ? "" : " \(entry.precision)"
+          figures.append(Figure(name: "attention fwd \(entry.shape)\(precision)", unit: "GFLOP/s", statistics: g, percentOfPeak: nil))
         }
       }
     }

@@ -114,16 +114,16 @@ enum ReportCharts {
 
   static func attention(_ profile: Profile) -> String? {
     guard let section = profile.kernels?.attention else { return nil }
-    let entries = section.entries.filter { $0.winner?.forwardGflops != nil }
+    let entries = section.entries.filter { $0.winner?.forwardGflops != nil && $0.precision == "fp32" }
     guard !entries.isEmpty else { return nil }
     let top = max(section.gemmGflops, entries.compactMap { $0.winner?.forwardGflops?.max }.max() ?? 1) * 1.1
-    var chart = SVGChart(title: "Flash attention forward (fp32)", xLabel: "", yLabel: "GFLOP/s", xScale: .linear, yScale: .linear,
+    var chart = SVGChart(title: "Attention forward, fp32 (the winning backend per problem)", xLabel: "", yLabel: "GFLOP/s", xScale: .linear, yScale: .linear,
                          xRange: -0.6...(Double(entries.count) - 0.4), yRange: 0...top)
     chart.categories = entries.map(\.shape)
     for (index, entry) in entries.enumerated() {
       let g = entry.winner!.forwardGflops!
       chart.bar(at: Double(index), width: 0.7, value: g.median, color: entry.causal ? "#9467bd" : "#17becf",
-                label: "\(entry.shape): \(String(format: "%.1f", g.median)) GFLOP/s forward")
+                label: "\(entry.shape): \(String(format: "%.1f", g.median)) GFLOP/s forward (\(entry.winner!.backend))")
     }
     chart.line([(-0.6, section.gemmGflops), (Double(entries.count) - 0.4, section.gemmGflops)], color: "#d62728", dashed: true)
     chart.text(Double(entries.count) - 0.5, section.gemmGflops * 1.03, String(format: "fp32 GEMM %.0f", section.gemmGflops), color: "#d62728", size: 9, anchor: "end")

@@ -4,29 +4,38 @@ import NumberFormats
 import Platform
 import Profile
 
-/// `tune bench attention`: the flash kernels on one problem, verified on a slice against the
-/// reference, timed forward and backward, next to the fp32 GEMM rate measured in the same run.
+/// `tune bench attention`: one attention candidate on one problem, verified on a slice against
+/// the reference, timed forward (and, for flash, backward), next to the GEMM rate of the same
+/// precision measured in the same run.
 public struct AttentionBenchmarkResult: Codable, Sendable {
   public var shape: String
-  public var parameters: FlashParameters
+  public var precision: String
+  public var candidate: String
   public var forwardGflops: Statistics
   public var backwardGflops: Statistics?
-  /// OpenBLAS sgemm at 2048³ on the same threads, measured in this run.
-  public var gemmGflops: Statistics
+  /// The best GEMM at this precision on a square (2048³ unless told) with the same threads, measured in this run.
+  public var gemm: GEMMRate
   /// The growth of this process's peak resident memory while the kernels ran (the inputs and
   /// outputs were already allocated): the kernels' extra memory.
   public var extraPeakBytes: UInt64
+  /// Largest |O − O_ref| on the checked rows against the reference on the decoded inputs.
   public var maxErrorAgainstReference: Double?
+  /// The same against the reference on the unquantised inputs (the precision's cost).
+  public var precisionError: Double?
 
   public var text: String {
-    var lines = ["attention \(shape) flash[\(parameters)]"]
-    lines.append(String(format: "  forward  %.1f GFLOP/s [%.1f-%.1f] = %.2fx the fp32 GEMM rate (%.1f GFLOP/s, openblas 2048³, same run)",
-                        forwardGflops.median, forwardGflops.min, forwardGflops.max, forwardGflops.median / gemmGflops.median, gemmGflops.median))
+    var lines = ["attention \(shape) \(precision) \(candidate)"]
+    lines.append(String(format: "  forward  %.1f GFLOP/s [%.1f-%.1f] = %.2fx the %@ GEMM rate (%.1f GFLOP/s, %@)",
+                        forwardGflops.median, forwardGflops.min, forwardGflops.max, forwardGflops.median / max(gemm.gflops, 1e-9), precision,
+                        gemm.gflops, gemm.source))
     if let b = backwardGflops {
       lines.append(String(format: "  backward %.1f GFLOP/s (2.5x forward work) = %.2fx the forward", b.median, b.median / forwardGflops.median))
     }
     lines.append(String(format: "  extra peak memory %.1f MiB", Double(extraPeakBytes) / Double(1 << 20)))
     if let error = maxErrorAgainstReference { lines.append(String(format: "  max |O − O_ref| on the checked rows: %.2e", error)) }
+    if let error = precisionError, precision != "fp32" {
+      lines.append(String(format: "  max |O − O_ref(unquantised inputs)|: %.2e (what %@ storage costs)", error, precision))
+    }
     return lines.joined(separator: "\n")
   }
 }
@@ -39,31 +48,37 @@ public enum AttentionBenchmark {
   }
 
   public static func run(
-    shape: AttentionShape, parameters: FlashParameters, backward: Bool, placement: ThreadPlacement?, repeats: Int, verify: Bool
+    shape: AttentionShape, precision: Precision = .fp32, candidate: AttentionCandidate, backward: Bool, placement: ThreadPlacement?, repeats: Int,
+    verify: Bool, gemmSize: Int = 2048, features: ISAFeatures, caches: CacheSizes
   ) throws -> AttentionBenchmarkResult {
-    if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
-    let workspace = AttentionWorkspace(shape: shape)
-    if backward { workspace.prepareBackward() }
+    let workspace = try AttentionWorkspace(shape: shape, precision: precision)
+    let flash: FlashParameters? = if case .flash(let p) = candidate { p } else { nil }
+    if backward {
+      guard flash != nil else { throw KernelError.unsupported(backend: "gemm attention", reason: "it has no backward; time the backward with --backend flash") }
+      try workspace.prepareBackward()
+    }
     let before = peakResidentBytes()
-    try workspace.forward(parameters, placement: placement)
+    try workspace.forward(candidate, placement: placement)
     // Checked against the fp64 reference on the first query rows of the first head.
     let error: Double? = verify ? workspace.checkedError() : nil
+    let precisionError: Double? = verify ? workspace.precisionError() : nil
     let forwardSeconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, warmedUp: true) {
-      try? workspace.forward(parameters, placement: placement)
+      try? workspace.forward(candidate, placement: placement)
     }
     var backwardStats: Statistics?
-    if backward {
-      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1) { try? workspace.backward(parameters, placement: placement) }
+    if backward, let flash {
+      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1) { try? workspace.backward(flash, placement: placement) }
       backwardStats = Statistics(samples: seconds.map { 2.5 * shape.forwardFlops / $0 / 1e9 })
     }
     let extra = peakResidentBytes() > before ? peakResidentBytes() - before : 0
-    let gemm = try GEMMBenchmark.run(
-      problem: GEMMProblem(shape: GEMMShape(m: 2048, n: 2048, k: 2048)), precision: .fp32,
-      candidate: GEMMCandidate(backend: .openblas, threads: parameters.threads), features: ISAFeatures(CPUIDReadings.current()),
-      placement: placement, repeats: repeats)[0]
+    let threads = switch candidate {
+    case .flash(let p): p.threads
+    case .gemm(let p): p.threads
+    }
+    let gemm = AttentionGEMMReference.measure(precision: precision, size: gemmSize, threads: threads, features: features, caches: caches, placement: placement, repeats: repeats)
     return AttentionBenchmarkResult(
-      shape: shape.description, parameters: parameters,
+      shape: shape.description, precision: precision.rawValue, candidate: candidate.description,
       forwardGflops: Statistics(samples: forwardSeconds.map { shape.forwardFlops / $0 / 1e9 }), backwardGflops: backwardStats,
-      gemmGflops: gemm.gflops ?? Statistics(samples: [0]), extraPeakBytes: extra, maxErrorAgainstReference: error)
+      gemm: gemm, extraPeakBytes: extra, maxErrorAgainstReference: error, precisionError: precisionError)
   }
 }

@@ -5,114 +5,54 @@ import NumberFormats
 import Platform
 import Profile
 
-/// Operands of one attention problem and the fp64 reference for the rows every candidate is
-/// checked on: the first query rows of the first (batch, head), against all keys.
-final class AttentionWorkspace: @unchecked Sendable {
-  let shape: AttentionShape
-  let q: [Float], k: [Float], v: [Float]
-  var o: [Float]
-  var lse: [Float]
-  let checkedRows: Int
-  let reference: [Float]
-
-  init(shape: AttentionShape, seed: UInt64 = 21) {
-    self.shape = shape
-    var random = SeededRandom(seed: seed)
-    q = random.tabulatedNormal(shape.qCount)
-    k = random.tabulatedNormal(shape.kvCount)
-    v = random.tabulatedNormal(shape.kvCount)
-    o = [Float](repeating: .nan, count: shape.qCount)
-    lse = [Float](repeating: .nan, count: shape.batch * shape.heads * shape.seq)
-    checkedRows = min(shape.seq, 64)
-    reference = Self.referenceRows(shape, q: q, k: k, v: v, rows: checkedRows)
-  }
-
-  static func referenceRows(_ shape: AttentionShape, q: [Float], k: [Float], v: [Float], rows: Int) -> [Float] {
-    (0..<rows).flatMap { ReferenceAttention.forwardRow(shape, q: q, k: k, v: v, b: 0, h: 0, i: $0).o.map(Float.init) }
-  }
-
-  func forward(_ parameters: FlashParameters, placement: ThreadPlacement?) throws {
-    try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
-      try o.withUnsafeMutableBufferPointer { op in try lse.withUnsafeMutableBufferPointer { lp in
-        try FlashAttention.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!,
-                                   parameters: parameters, placement: placement)
-      } }
-    } } }
-  }
-
-  private var dO: [Float] = []
-  private var dQ: [Float] = []
-  private var dK: [Float] = []
-  private var dV: [Float] = []
-
-  /// Allocates dO and the gradients (before a memory measurement starts, say).
-  func prepareBackward() {
-    guard dO.isEmpty else { return }
-    var random = SeededRandom(seed: 31)
-    dO = random.tabulatedNormal(shape.qCount)
-    dQ = [Float](repeating: 0, count: shape.qCount)
-    dK = [Float](repeating: 0, count: shape.kvCount)
-    dV = dK
-  }
-
-  /// The backward from the last forward's O and log-sum-exp.
-  func backward(_ parameters: FlashParameters, placement: ThreadPlacement?) throws {
-    prepareBackward()
-    try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
-      try o.withUnsafeBufferPointer { op in try lse.withUnsafeBufferPointer { lp in try dO.withUnsafeBufferPointer { gp in
-        try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { c in
-          try FlashAttention.backward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!,
-                                      dO: gp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: c.baseAddress!, parameters: parameters, placement: placement)
-        } } }
-      } } }
-    } } }
-  }
-
-  /// Largest |O − O_ref| on the checked rows (NaN when an output is not finite).
-  func checkedError() -> Double {
-    var worst = 0.0
-    for index in 0..<(checkedRows * shape.headDim) {
-      let difference = abs(Double(o[index]) - Double(reference[index]))
-      if !(difference <= worst) { worst = difference }
-    }
-    return worst
-  }
-}
-
-/// Verify, then time, one flash configuration (br, bc) on one problem.
+/// Verify, then time, one attention candidate on one problem: `backend=gemm`, or flash with
+/// `br` and `bc`. Flash candidates must also pass the backward check before they are timed.
 final class AttentionObjective: Objective {
   let workspace: AttentionWorkspace
   let threads: Int
   let placement: ThreadPlacement?
   let repeats: Int
   let minimumSeconds: Double
+  let backwardCheck: BackwardCheck
   static let tolerance = 1e-4
 
-  init(workspace: AttentionWorkspace, threads: Int, placement: ThreadPlacement?, repeats: Int, minimumSeconds: Double) {
+  init(workspace: AttentionWorkspace, threads: Int, placement: ThreadPlacement?, repeats: Int, minimumSeconds: Double, backwardCheck: BackwardCheck) {
     self.workspace = workspace
     self.threads = threads
     self.placement = placement
     self.repeats = repeats
     self.minimumSeconds = minimumSeconds
+    self.backwardCheck = backwardCheck
   }
 
-  func parameters(_ configuration: Configuration) -> FlashParameters {
-    FlashParameters(br: configuration.int("br") ?? 128, bc: configuration.int("bc") ?? 128, threads: threads)
+  func candidate(_ configuration: Configuration) -> AttentionCandidate {
+    if configuration["backend"] == "gemm" { return .gemm(MaterializedParameters(threads: threads)) }
+    return .flash(FlashParameters(br: configuration.int("br") ?? 128, bc: configuration.int("bc") ?? 128, threads: threads))
   }
 
   func evaluate(_ configuration: Configuration, effort: Int) -> Outcome {
-    let parameters = parameters(configuration)
+    let candidate = candidate(configuration)
     do {
       workspace.o = [Float](repeating: .nan, count: workspace.shape.qCount)
-      try workspace.forward(parameters, placement: placement)
+      try workspace.forward(candidate, placement: placement)
     } catch {
       return .failed(reason: "\(error)")
     }
     let error = workspace.checkedError()
     guard error <= Self.tolerance else { return .wrong(error: error.isFinite ? error : nil, tolerance: Self.tolerance) }
+    if case .flash(let parameters) = candidate {
+      do {
+        let gradientError = try backwardCheck.error(parameters, shape: workspace.shape, precision: workspace.precision, placement: placement)
+        guard gradientError <= BackwardCheck.tolerance else {
+          return .wrong(error: gradientError.isFinite ? gradientError : nil, tolerance: BackwardCheck.tolerance)
+        }
+      } catch {
+        return .failed(reason: "backward: \(error)")
+      }
+    }
     let flops = workspace.shape.forwardFlops
     let seconds = Stopwatch.secondsPerCall(repeats: repeats * effort, minimumSeconds: minimumSeconds, warmedUp: true) {
-      try? self.workspace.forward(parameters, placement: self.placement)
+      try? self.workspace.forward(candidate, placement: self.placement)
     }
     return .ok(Statistics(samples: seconds.map { flops / $0 / 1e9 }))
   }
@@ -120,22 +60,28 @@ final class AttentionObjective: Objective {
 
 public struct AttentionTuningOptions: Sendable {
   public var problems: [AttentionShape]
+  /// Storage precisions to sweep; fp32 first (its search seeds the others).
+  public var precisions: [Precision]
   public var budgetSeconds: Double
   public var quick: Bool
   public var threads: Int
   public var fingerprint: String
   public var build: String
-  /// The fp32 GEMM rate to compare with, and where it came from; nil: measure OpenBLAS 2048³ now.
-  public var gemm: (gflops: Double, source: String)?
+  /// GEMM rates to set each precision against (from kernels.gemm); what is missing is measured.
+  public var gemmRates: [GEMMRate]
 
-  public init(problems: [AttentionShape], budgetSeconds: Double, quick: Bool, threads: Int, fingerprint: String, build: String, gemm: (gflops: Double, source: String)?) {
+  public init(
+    problems: [AttentionShape], precisions: [Precision] = [.fp32], budgetSeconds: Double, quick: Bool, threads: Int, fingerprint: String,
+    build: String, gemmRates: [GEMMRate] = []
+  ) {
     self.problems = problems
+    self.precisions = precisions
     self.budgetSeconds = budgetSeconds
     self.quick = quick
     self.threads = threads
     self.fingerprint = fingerprint
     self.build = build
-    self.gemm = gemm
+    self.gemmRates = gemmRates
   }
 
   /// Batch 1, 8 heads; head dim 64 and 128; sequence 512 to 4096; causal and not.
@@ -143,23 +89,35 @@ public struct AttentionTuningOptions: Sendable {
     [512, 1024, 2048, 4096].flatMap { s in [false, true].map { AttentionShape(batch: 1, heads: 8, seq: s, headDim: d, causal: $0) } }
   }
 
+  public static let defaultPrecisions: [Precision] = [.fp32, .bf16, .fp8e4m3]
+
   public static let quickProblems = [
     AttentionShape(batch: 1, heads: 2, seq: 96, headDim: 32, causal: false), AttentionShape(batch: 1, heads: 2, kvHeads: 1, seq: 77, headDim: 32, causal: true),
   ]
 }
 
-/// `tune attention`: a model-seeded local search over (Br, Bc) per problem, each candidate
-/// verified against the fp64 reference before it is timed; the winner's backward is timed too.
+/// `tune attention`: per problem, a model-seeded local search over flash's (Br, Bc) in fp32 and
+/// the materialised-scores backend, each candidate verified (forward against the fp64 reference,
+/// flash's backward on a reduced problem) before it is timed; then each lower storage precision
+/// with fp32's best tiles and the gemm backend. The best flash candidate's backward is timed.
 public final class AttentionTuner {
   let options: AttentionTuningOptions
   let placement: ThreadPlacement?
   let journal: Journal?
+  let features: ISAFeatures
+  let caches: CacheSizes
   let progress: (String) -> Void
+  let backwardCheck = BackwardCheck()
 
-  public init(options: AttentionTuningOptions, placement: ThreadPlacement?, journal: Journal?, progress: @escaping (String) -> Void) {
+  public init(
+    options: AttentionTuningOptions, placement: ThreadPlacement?, journal: Journal?, features: ISAFeatures, caches: CacheSizes,
+    progress: @escaping (String) -> Void
+  ) {
     self.options = options
     self.placement = placement
     self.journal = journal
+    self.features = features
+    self.caches = caches
     self.progress = progress
   }
 
@@ -167,71 +125,127 @@ public final class AttentionTuner {
 
   public func run() -> AttentionSection {
     let budget = Budget(seconds: options.budgetSeconds)
-    let gemm: (gflops: Double, source: String)
-    if let given = options.gemm {
-      gemm = given
-    } else {
-      progress("attention: measuring the fp32 GEMM rate (openblas 2048³)")
-      let result = try? GEMMBenchmark.run(
-        problem: GEMMProblem(shape: GEMMShape(m: 2048, n: 2048, k: 2048)), precision: .fp32,
-        candidate: GEMMCandidate(backend: .openblas, threads: options.threads), features: ISAFeatures(CPUIDReadings.current()),
-        placement: placement, repeats: 3)
-      gemm = (result?.first?.gflops?.median ?? 0, "openblas 2048x2048x2048 fp32, measured by tune attention")
+    let rates = options.precisions.map { precision in
+      options.gemmRates.first { $0.precision == precision.rawValue } ?? {
+        let size = options.quick ? 512 : 2048
+        progress("attention: measuring the \(precision) GEMM rate at \(size)³")
+        return AttentionGEMMReference.measure(
+          precision: precision, size: size, threads: options.threads, features: features, caches: caches, placement: placement, repeats: 3)
+      }()
     }
     let sizes = options.quick ? [16, 32, 64] : Self.blockSizes
-    let space = SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes)])
+    let flashSpace = SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes)])
+    let gemmSpace = SearchSpace(parameters: [Parameter("backend", ["gemm"])])
+    // fp32's search weighs three times a lower precision's two candidates.
+    let weight: (Precision) -> Double = { $0 == .fp32 ? 3 : 1 }
+    var remainingWeight = Double(options.problems.count) * options.precisions.map(weight).reduce(0, +)
     var entries: [AttentionEntry] = []
     for shape in options.problems {
-      var records: [AttentionCandidateRecord] = []
-      var winner: AttentionCandidateRecord?
-      if budget.exhausted {
-        records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before this problem"))
-      } else {
-        let workspace = AttentionWorkspace(shape: shape)
-        let objective = AttentionObjective(
-          workspace: workspace, threads: options.threads, placement: placement, repeats: options.quick ? 2 : 3, minimumSeconds: options.quick ? 0.005 : 0.05)
-        let (fingerprint, build) = (options.fingerprint, options.build)
-        let session = TuningSession(
-          // A share of what is left, with room kept for this problem's backward and the ones after it.
-          space: space, objective: objective, budget: budget.share(0.8 / Double(max(1, options.problems.count - entries.count))), journal: journal,
-          journalRecord: { configuration, outcome, effort in
-            Journal.Record(fingerprint: fingerprint, build: build, kernel: "attention-flash", shape: shape.description, precision: "fp32",
-                           configuration: configuration, outcome: outcome, effort: effort)
-          }, progress: { [progress] in progress("attention \(shape): \($0)") })
-        ModelSeededLocalSearch(seed: Configuration(["br": "128", "bc": "128"]), maxEvaluations: options.quick ? 3 : 8).run(session)
-        for trial in session.trials {
-          var parameters = trial.configuration.values
-          parameters["threads"] = String(options.threads)
-          if trial.fromJournal { parameters["journal"] = "reused" }
-          let g: Statistics? = if case .ok(let statistics) = trial.outcome { statistics } else { nil }
-          records.append(AttentionCandidateRecord(
-            backend: "flash", parameters: parameters, status: trial.outcome.status, reason: trial.outcome.reason, forwardGflops: g,
-            percentOfGEMM: g.map { gemm.gflops > 0 ? 100 * $0.median / gemm.gflops : 0 }))
+      var fp32Tiles: Configuration?
+      for (precision, rate) in zip(options.precisions, rates) {
+        defer { remainingWeight -= weight(precision) }
+        var records: [AttentionCandidateRecord] = []
+        var winner: AttentionCandidateRecord?
+        let workspace = budget.exhausted ? nil : try? AttentionWorkspace(shape: shape, precision: precision)
+        if let workspace {
+          let objective = AttentionObjective(
+            workspace: workspace, threads: options.threads, placement: placement, repeats: options.quick ? 2 : 3,
+            minimumSeconds: options.quick ? 0.005 : 0.05, backwardCheck: backwardCheck)
+          // A share of what is left, with room kept for the backward and the problems after this one.
+          let share = budget.share(0.8 * weight(precision) / max(1, remainingWeight))
+          func session(_ space: SearchSpace, kernel: String) -> TuningSession {
+            let (fingerprint, build) = (options.fingerprint, options.build)
+            return TuningSession(
+              space: space, objective: objective, budget: share, journal: journal,
+              journalRecord: { configuration, outcome, effort in
+                Journal.Record(fingerprint: fingerprint, build: build, kernel: kernel, shape: shape.description, precision: precision.rawValue,
+                               configuration: configuration, outcome: outcome, effort: effort)
+              }, progress: { [progress] in progress("attention \(shape) \(precision): \($0)") })
+          }
+          let flash = session(flashSpace, kernel: "attention-flash")
+          if precision == .fp32 || fp32Tiles == nil {
+            ModelSeededLocalSearch(seed: Configuration(["br": "128", "bc": "128"]), maxEvaluations: options.quick ? 3 : 8).run(flash)
+            if precision == .fp32 { fp32Tiles = flash.best?.configuration }
+          } else if let tiles = fp32Tiles {
+            flash.evaluate(tiles)
+          }
+          let gemm = session(gemmSpace, kernel: "attention-gemm")
+          if let reason = MaterializedAttention.unavailability(shape, threads: options.threads) {
+            records.append(AttentionCandidateRecord(backend: "gemm", parameters: ["threads": String(options.threads)], status: "pruned", reason: reason))
+          } else {
+            gemm.evaluate(Configuration(["backend": "gemm"]))
+          }
+          for trial in flash.trials + gemm.trials {
+            var parameters = trial.configuration.values.filter { $0.key != "backend" }
+            parameters["threads"] = String(options.threads)
+            if trial.fromJournal { parameters["journal"] = "reused" }
+            let g: Statistics? = if case .ok(let statistics) = trial.outcome { statistics } else { nil }
+            records.append(AttentionCandidateRecord(
+              backend: objective.candidate(trial.configuration).backend, parameters: parameters, status: trial.outcome.status, reason: trial.outcome.reason,
+              forwardGflops: g, percentOfGEMM: g.map { rate.gflops > 0 ? 100 * $0.median / rate.gflops : 0 }))
+          }
+          func describe(_ best: Trial?, _ backend: String) -> Int? {
+            guard let best else { return nil }
+            let index = records.firstIndex { record in
+              record.backend == backend && best.configuration.values.allSatisfy { $0.key == "backend" || record.parameters[$0.key] == $0.value }
+            }
+            guard let index else { return nil }
+            let candidate = objective.candidate(best.configuration)
+            if (try? workspace.forward(candidate, placement: placement)) != nil {
+              records[index].maxError = workspace.checkedError()
+              records[index].precisionError = workspace.precisionError()
+            }
+            if case .flash(let parameters) = candidate {
+              records[index].backwardError = try? backwardCheck.error(parameters, shape: shape, precision: precision, placement: placement)
+              if !budget.exhausted { records[index].backwardGflops = try? backwardRate(workspace, parameters) }
+            }
+            return index
+          }
+          let bestFlash = describe(flash.best, "flash"), bestGEMM = describe(gemm.best, "gemm")
+          winner = [bestFlash, bestGEMM].compactMap { $0 }.map { records[$0] }.max { ($0.forwardGflops?.median ?? 0) < ($1.forwardGflops?.median ?? 0) }
+        } else {
+          records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before this problem"))
         }
-        if let best = session.best, let index = records.firstIndex(where: { $0.parameters["br"] == best.configuration["br"] && $0.parameters["bc"] == best.configuration["bc"] }) {
-          let parameters = objective.parameters(best.configuration)
-          try? workspace.forward(parameters, placement: placement)
-          records[index].maxError = workspace.checkedError()
-          if !budget.exhausted { records[index].backwardGflops = backwardRate(workspace, parameters) }
-          winner = records[index]
-        }
+        entries.append(AttentionEntry(
+          shape: shape.description, batch: shape.batch, heads: shape.heads, kvHeads: shape.kvHeads, seq: shape.seq, headDim: shape.headDim,
+          causal: shape.causal, precision: precision.rawValue, winner: winner, candidates: records))
       }
-      records.append(AttentionCandidateRecord(backend: "gemm", parameters: [:], status: "pruned",
-                                              reason: "the materialised-scores backend (two GEMM calls) is not built yet"))
-      entries.append(AttentionEntry(
-        shape: shape.description, batch: shape.batch, heads: shape.heads, kvHeads: shape.kvHeads, seq: shape.seq, headDim: shape.headDim,
-        causal: shape.causal, precision: "fp32", winner: winner, candidates: records))
     }
+    let fp32 = rates.first { $0.precision == Precision.fp32.rawValue } ?? rates.first
     return AttentionSection(
-      fingerprint: options.fingerprint, strategy: "model-seeded local search", budgetSeconds: options.budgetSeconds, tuningSeconds: budget.elapsed,
-      gemmGflops: gemm.gflops, gemmSource: gemm.source, entries: entries)
+      fingerprint: options.fingerprint, strategy: "model-seeded local search (fp32), fp32's tiles for lower precisions",
+      budgetSeconds: options.budgetSeconds, tuningSeconds: budget.elapsed, gemmGflops: fp32?.gflops ?? 0, gemmSource: fp32?.source ?? "none",
+      gemmRates: rates, entries: entries)
   }
 
   /// The backward's rate (2.5× the forward's FLOPs), from the forward's outputs.
-  func backwardRate(_ w: AttentionWorkspace, _ parameters: FlashParameters) -> Statistics {
+  func backwardRate(_ w: AttentionWorkspace, _ parameters: FlashParameters) throws -> Statistics {
+    try w.forward(.flash(parameters), placement: placement)
+    try w.prepareBackward()
     let seconds = Stopwatch.secondsPerCall(repeats: options.quick ? 1 : 2, minimumSeconds: options.quick ? 0.005 : 0.05) {
       try? w.backward(parameters, placement: placement)
     }
     return Statistics(samples: seconds.map { 2.5 * w.shape.forwardFlops / $0 / 1e9 })
+  }
+}
+
+/// The GEMM rate attention is set against, per storage precision: the best this build can do at
+/// that precision on a square (2048³ unless told) — OpenBLAS sgemm for fp32, the native GEMM
+/// (operands stored in the precision, decoded while packing, the model's blocking) below it.
+public enum AttentionGEMMReference {
+  public static func measure(
+    precision: Precision, size: Int = 2048, threads: Int, features: ISAFeatures, caches: CacheSizes, placement: ThreadPlacement?, repeats: Int
+  ) -> GEMMRate {
+    let problem = GEMMProblem(shape: GEMMShape(m: size, n: size, k: size))
+    let backend: GEMMBackend = precision == .fp32 ? .openblas : .native
+    do {
+      let candidate = try GEMMBenchmark.candidate(backend: backend, precision: precision, params: [:], threads: threads, features: features, caches: caches)
+      let result = try GEMMBenchmark.run(problem: problem, precision: precision, candidate: candidate, features: features, placement: placement, repeats: repeats)
+      return GEMMRate(
+        precision: precision.rawValue, gflops: result.first?.gflops?.median ?? 0,
+        source: "\(backend.rawValue) \(problem.shape) \(precision), measured in this run")
+    } catch {
+      return GEMMRate(precision: precision.rawValue, gflops: 0, source: "\(backend.rawValue) \(problem.shape) \(precision) could not run: \(error)")
+    }
   }
 }

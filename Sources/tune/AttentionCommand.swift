@@ -2,6 +2,7 @@ import ArgumentParser
 import Autotune
 import Foundation
 import Kernels
+import NumberFormats
 import Platform
 import Probe
 import Profile
@@ -10,7 +11,7 @@ import Tuning
 struct AttentionCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "attention",
-    abstract: "Tune flash attention (fp32): Br and Bc per problem, each candidate verified first; merge kernels.attention into the profile.")
+    abstract: "Tune attention (flash tiles and the materialised-scores backend, per storage precision), each candidate verified first; merge kernels.attention into the profile.")
 
   @OptionGroup var options: CommonOptions
   @OptionGroup var attention: AttentionOptions
@@ -30,6 +31,26 @@ struct AttentionOptions: ParsableArguments {
   @Option(name: .customLong("attention-budget"), help: "Seconds for the attention stage (default 120, 20 with --quick).")
   var attentionBudget: Double?
 
+  @Option(
+    name: .customLong("attention-precision"),
+    help: "Comma-separated storage precisions of Q, K, V (default fp32,bf16,fp8-e4m3; fp32 alone with --quick; also fp8-e5m2).")
+  var attentionPrecision: String?
+
+  func precisions(quick: Bool) throws -> [Precision] {
+    guard let attentionPrecision else { return quick ? [.fp32, .bf16] : AttentionTuningOptions.defaultPrecisions }
+    var result: [Precision] = []
+    for name in attentionPrecision.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+      let precision = try Precision.parse(name)
+      guard AttentionTensor.precisions.contains(precision) else {
+        throw ValidationError(
+          "--attention-precision \(name): attention inputs can be stored as \(AttentionTensor.precisions.map(\.rawValue).joined(separator: ", "))")
+      }
+      if !result.contains(precision) { result.append(precision) }
+    }
+    // fp32 first: its search picks the tiles the lower precisions start from.
+    return result.sorted { ($0 == .fp32 ? 0 : 1) < ($1 == .fp32 ? 0 : 1) }
+  }
+
   func list(_ text: String?, _ name: String) throws -> [Int]? {
     guard let text else { return nil }
     let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -41,6 +62,7 @@ struct AttentionOptions: ParsableArguments {
     _ = try list(seq, "seq")
     _ = try list(headDim, "head-dim")
     if let attentionBudget, !(attentionBudget > 0) { throw ValidationError("--attention-budget must be a positive number of seconds") }
+    do { _ = try precisions(quick: false) } catch let error as Precision.ParseError { throw ValidationError("--attention-precision: \(error)") }
   }
 
   func problems(quick: Bool) throws -> [AttentionShape] {
@@ -56,19 +78,26 @@ enum AttentionStage {
     let stage = try KernelStage.open(options: options)
     let machine = stage.machine
     let topology = try Topology()
-    var gemm: (gflops: Double, source: String)?
-    if let section = stage.profile?.kernels?.gemm, section.fingerprint == machine.fingerprint,
-      let entry = section.entries.first(where: { $0.shape == "2048x2048x2048" && $0.precision == "fp32" }), let winner = entry.winner,
-      let g = winner.gflops?.median
-    {
-      gemm = (g, "kernels.gemm 2048x2048x2048 fp32 winner (\(winner.backend))")
+    let precisions = try attention.precisions(quick: options.quick)
+    // GEMM rates from this machine's kernels.gemm (2048³ winners) where it has them.
+    var rates: [GEMMRate] = []
+    if let section = stage.profile?.kernels?.gemm, section.fingerprint == machine.fingerprint {
+      for precision in precisions {
+        if let entry = section.entries.first(where: { $0.shape == "2048x2048x2048" && $0.precision == precision.rawValue }), let winner = entry.winner,
+          let g = winner.gflops?.median
+        {
+          rates.append(GEMMRate(precision: precision.rawValue, gflops: g, source: "kernels.gemm 2048x2048x2048 \(precision) winner (\(winner.backend))"))
+        }
+      }
     }
     let journal = try Journal(path: "results/journal/\(machine.fingerprint).jsonl")
     let tuner = AttentionTuner(
       options: AttentionTuningOptions(
-        problems: try attention.problems(quick: options.quick), budgetSeconds: attention.attentionBudget ?? (options.quick ? 20 : 120),
-        quick: options.quick, threads: max(1, topology.cores), fingerprint: machine.fingerprint, build: BuildIdentity.current, gemm: gemm),
-      placement: .perCore(topology), journal: journal, progress: options.progress)
+        problems: try attention.problems(quick: options.quick), precisions: precisions,
+        budgetSeconds: attention.attentionBudget ?? (options.quick ? 20 : 120), quick: options.quick, threads: max(1, topology.cores),
+        fingerprint: machine.fingerprint, build: BuildIdentity.current, gemmRates: rates),
+      placement: .perCore(topology), journal: journal, features: ISAFeatures(CPUIDReadings.current()), caches: CacheSizes(topology),
+      progress: options.progress)
     let section = tuner.run()
     try stage.finish(options: options, stages: stages, section: section, summary: AttentionSummary.text(section)) { $0.attention = section }
   }
@@ -76,21 +105,28 @@ enum AttentionStage {
 
 enum AttentionSummary {
   static func text(_ section: AttentionSection) -> String {
-    var lines = [String(format: "Attention tuning: %.0f s of a %.0f s budget; GEMM reference %.1f GFLOP/s (%@)", section.tuningSeconds, section.budgetSeconds, section.gemmGflops, section.gemmSource)]
-    lines.append("problem                     winner                 forward GFLOP/s        % of GEMM  backward GFLOP/s  max error")
+    var lines = [String(format: "Attention tuning: %.0f s of a %.0f s budget", section.tuningSeconds, section.budgetSeconds)]
+    for rate in section.gemmRates ?? [GEMMRate(precision: "fp32", gflops: section.gemmGflops, source: section.gemmSource)] {
+      lines.append(String(format: "  %@ GEMM reference %.1f GFLOP/s (%@)", rate.precision, rate.gflops, rate.source))
+    }
+    func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
+    lines.append(
+      pad("problem", 27) + pad("precision", 10) + pad("winner", 22) + pad("forward GFLOP/s", 22) + pad("% of GEMM", 11) + pad("backward GFLOP/s", 18)
+        + pad("error", 9) + "vs unquantised")
     for entry in section.entries {
-      let name = entry.shape.padding(toLength: 27, withPad: " ", startingAt: 0)
+      let name = pad(entry.shape, 27) + pad(entry.precision, 10)
       guard let w = entry.winner, let f = w.forwardGflops else {
-        lines.append("\(name) no candidate passed (\(entry.candidates.map(\.status).joined(separator: ",")))")
+        lines.append(name + "no candidate passed (\(entry.candidates.map(\.status).joined(separator: ",")))")
         continue
       }
-      let params = "flash[br=\(w.parameters["br"] ?? "?"),bc=\(w.parameters["bc"] ?? "?")]".padding(toLength: 22, withPad: " ", startingAt: 0)
-      func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
+      let params = w.backend == "flash" ? "flash[br=\(w.parameters["br"] ?? "?"),bc=\(w.parameters["bc"] ?? "?")]" : "gemm"
+      // The backward runs on flash: the winner's, or the best flash candidate's when gemm won.
+      let flash = w.backend == "flash" ? w : entry.candidates.first { $0.backend == "flash" && $0.backwardGflops != nil }
       lines.append(
-        name + " " + params + " " + pad(String(format: "%.1f [%.1f-%.1f]", f.median, f.min, f.max), 22)
+        name + pad(params, 22) + pad(String(format: "%.1f [%.1f-%.1f]", f.median, f.min, f.max), 22)
           + pad(w.percentOfGEMM.map { String(format: "%.0f%%", $0) } ?? "-", 11)
-          + pad(w.backwardGflops.map { String(format: "%.1f", $0.median) } ?? "-", 18)
-          + (w.maxError.map { String(format: "%.1e", $0) } ?? "-"))
+          + pad(flash?.backwardGflops.map { String(format: "%.1f", $0.median) } ?? "-", 18)
+          + pad(w.maxError.map { String(format: "%.1e", $0) } ?? "-", 9) + (w.precisionError.map { String(format: "%.1e", $0) } ?? "-"))
     }
     return lines.joined(separator: "\n")
   }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import NumberFormats
 import Platform
 import Profile
 import Tuning
@@ -8,7 +9,7 @@ import Tuning
 struct AttentionBench: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "attention",
-    abstract: "Time the flash attention kernels on one problem (fp32), next to the fp32 GEMM rate of the same run.")
+    abstract: "Time one attention kernel on one problem, next to the same precision's GEMM rate measured in the same run.")
 
   @Option(help: "BxHxSxD: batch, heads, sequence, head dim.")
   var shape = "1x8x2048x64"
@@ -19,11 +20,20 @@ struct AttentionBench: ParsableCommand {
   @Option(name: .customLong("kv-heads"), help: "Key/value heads (grouped-query attention; default: as many as heads).")
   var kvHeads: Int?
 
-  @Option(help: "br=…,bc=… (query and key block rows).")
+  @Option(help: "flash (tiled, online softmax) or gemm (scores materialised between two GEMMs).")
+  var backend = "flash"
+
+  @Option(help: "Storage precision of Q, K, V: fp32, bf16, fp8-e4m3 or fp8-e5m2 (fp32 arithmetic on the decoded values).")
+  var precision = "fp32"
+
+  @Option(help: "br=…,bc=… (query and key block rows; flash only).")
   var params: String?
 
   @Option(help: "Threads (default: one per core).")
   var threads: Int?
+
+  @Option(name: .customLong("gemm-size"), help: "The square GEMM the attention rate is set against (N for NxNxN).")
+  var gemmSize = 2048
 
   @Flag(help: "Time the backward too.")
   var backward = false
@@ -58,17 +68,41 @@ struct AttentionBench: ParsableCommand {
     return result
   }
 
+  func parsedPrecision() throws -> Precision {
+    let parsed: Precision
+    do { parsed = try Precision.parse(precision) } catch { throw ValidationError("--precision: \(error)") }
+    guard AttentionTensor.precisions.contains(parsed) else {
+      throw ValidationError("--precision \(precision): attention inputs can be stored as \(AttentionTensor.precisions.map(\.rawValue).joined(separator: ", "))")
+    }
+    return parsed
+  }
+
+  func candidate(threads: Int) throws -> AttentionCandidate {
+    switch backend.lowercased() {
+    case "flash": return .flash(try parsedParameters(threads: threads))
+    case "gemm":
+      if params != nil { throw ValidationError("--params sets flash's tiles; the gemm backend takes none") }
+      return .gemm(MaterializedParameters(threads: threads))
+    default: throw ValidationError("unknown --backend \"\(backend)\"; expected flash or gemm")
+    }
+  }
+
   func validate() throws {
     _ = try parsedShape()
     _ = try parsedParameters(threads: 1)
+    _ = try parsedPrecision()
+    _ = try candidate(threads: 1)
+    if gemmSize < 1 { throw ValidationError("--gemm-size must be at least 1; got \(gemmSize)") }
+    if backward && backend.lowercased() == "gemm" { throw ValidationError("--backward: the gemm backend has no backward; use --backend flash") }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1; got \(threads)") }
   }
 
   func run() throws {
     let topology = try Topology()
     let result = try AttentionBenchmark.run(
-      shape: try parsedShape(), parameters: try parsedParameters(threads: threads ?? max(1, topology.cores)), backward: backward,
-      placement: .perCore(topology), repeats: repeats, verify: true)
+      shape: try parsedShape(), precision: try parsedPrecision(), candidate: try candidate(threads: threads ?? max(1, topology.cores)),
+      backward: backward, placement: .perCore(topology), repeats: repeats, verify: true, gemmSize: gemmSize, features: ISAFeatures(CPUIDReadings.current()),
+      caches: CacheSizes(topology))
     if json {
       print(String(decoding: try ProfileStore.encode(result), as: UTF8.self))
     } else {

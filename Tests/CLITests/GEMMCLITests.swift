@@ -68,13 +68,39 @@ import Testing
     #expect(result.status == 0, "\(result.stderr)")
     let profile = try ProfileStore.read(directory + "/p.json")
     let section = try #require(profile.kernels?.attention)
-    #expect(section.entries.count == 2)
+    // Two problems, each in fp32 and bf16.
+    #expect(section.entries.count == 4)
+    #expect(Set(section.entries.map(\.precision)) == ["fp32", "bf16"])
+    #expect(section.gemmRates?.map(\.precision) == ["fp32", "bf16"])
     for entry in section.entries {
       let winner = try #require(entry.winner)
       #expect(winner.status == "ok" && (winner.maxError ?? 1) <= 1e-4)
-      #expect(entry.candidates.contains { $0.backend == "gemm" && $0.status == "pruned" })
+      // Both backends were verified and timed; flash's backward passed its gradient check.
+      #expect(entry.candidates.contains { $0.backend == "gemm" && $0.status == "ok" })
+      let flash = try #require(entry.candidates.first { $0.backend == "flash" && $0.backwardGflops != nil })
+      #expect((flash.backwardError ?? 1) <= 2e-4)
+      // bf16 storage costs accuracy against the unquantised inputs; fp32 does not.
+      let cost = try #require(winner.precisionError)
+      #expect(entry.precision == "bf16" ? cost > 1e-4 : cost <= 1e-4, "\(entry.precision): \(cost)")
     }
     let bad = try tune(["attention", "--seq", "12,x", "--quick"])
     #expect(bad.status != 0 && bad.stderr.contains("--seq"))
+    let badPrecision = try tune(["attention", "--quick", "--attention-precision", "mxfp4"])
+    #expect(badPrecision.status != 0 && badPrecision.stderr.contains("bf16"), "\(badPrecision.stderr)")
+  }
+
+  @Test func benchAttentionRunsEachBackendAndRejectsBadFlags() throws {
+    let gemm = try tune(["bench", "attention", "--shape", "1x2x40x16", "--backend", "gemm", "--precision", "fp8-e4m3", "--repeats", "1", "--gemm-size", "256", "--json"])
+    #expect(gemm.status == 0, "\(gemm.stderr)")
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(gemm.stdout.utf8)) as? [String: Any])
+    #expect(object["precision"] as? String == "fp8-e4m3")
+    #expect((object["maxErrorAgainstReference"] as? Double ?? 1) <= 1e-4)
+    for (flags, expected) in [
+      (["--backend", "gemm", "--backward"], "no backward"), (["--backend", "blas"], "flash or gemm"), (["--precision", "fp6"], "precision"),
+      (["--backend", "gemm", "--params", "br=8"], "takes none"),
+    ] {
+      let bad = try tune(["bench", "attention", "--shape", "1x2x40x16"] + flags)
+      #expect(bad.status != 0 && bad.stderr.contains(expected), "\(flags): \(bad.stderr)")
+    }
   }
 }
