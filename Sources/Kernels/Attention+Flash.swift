@@ -111,76 +111,80 @@ public enum FlashAttention {
     let items = shape.batch * shape.heads
     let scale = Float(shape.scale)
     let pointers = SendablePointers(o: o, lse: lse)
-    let roundedBr = (br + nr - 1) / nr * nr, roundedD = (d + nr - 1) / nr * nr
+    let roundedBr = (br + nr - 1) / nr * nr
+    // Rows of Oᵀ: the head dim, then one more whose V row is all ones, so that row d of Oᵀ is each
+    // query's running sum of probabilities (rescaled with the rest); rounded up to MR.
+    let oRows = (d + 1 + mr - 1) / mr * mr
     let roundedKeys = keyBlocks * bc
     run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
-      let scoresT = UnsafeMutablePointer<Float>.allocate(capacity: bc * br)  // keys × queries, ld = br
-      let acc = UnsafeMutablePointer<Float>.allocate(capacity: br * d)
-      let qPacked = UnsafeMutablePointer<Float>.allocate(capacity: roundedBr * d)
-      let pPacked = UnsafeMutablePointer<Float>.allocate(capacity: ((br + mr - 1) / mr * mr) * bc)
-      let kPacked = UnsafeMutablePointer<Float>.allocate(capacity: roundedKeys * d)
-      let vPacked = UnsafeMutablePointer<Float>.allocate(capacity: keyBlocks * roundedD * bc)
-      let edge = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
-      let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(d, bc))
-      let m = UnsafeMutablePointer<Float>.allocate(capacity: br), l = UnsafeMutablePointer<Float>.allocate(capacity: br)
-      let mNew = UnsafeMutablePointer<Float>.allocate(capacity: br), correction = UnsafeMutablePointer<Float>.allocate(capacity: br)
-      let (qBuffer, kBuffer, vBuffer) = (qInput.makeBuffer(), kInput.makeBuffer(), vInput.makeBuffer())
-      defer {
-        for buffer in [scoresT, acc, qPacked, pPacked, kPacked, vPacked, edge, scratch, m, l, mNew, correction] { buffer.deallocate() }
-        for buffer in [qBuffer, kBuffer, vBuffer] { buffer?.deallocate() }
-      }
-      for item in stride(from: thread, to: items, by: threads) {
-        let (b, h) = (item / shape.heads, item % shape.heads)
-        let kvHead = shape.kvHead(b, h)
-        let kBase = kInput.head(kvHead, buffer: kBuffer), vBase = vInput.head(kvHead, buffer: vBuffer)
-        let qBase = qInput.head(b * shape.heads + h, buffer: qBuffer)
-        // K as MR-key panels of depth D (the A operand of Sᵀ); V per key block as NR-column
-        // panels of depth Bc (the B operand of P·V).
-        DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
-        for block in 0..<keyBlocks {
-          let k0 = block * bc, cols = min(bc, s - k0)
-          DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true)
-            .pack(rows: 0, count: d, k: 0, depth: cols, width: nr, into: vPacked + block * roundedD * bc, scratch: scratch)
-        }
-        for q0 in stride(from: 0, to: s, by: br) {
-          let rows = min(br, s - q0)
-          DenseSource(MatrixPointer(qBase + q0 * d, ld: d), transposed: false)
-            .pack(rows: 0, count: rows, k: 0, depth: d, width: nr, into: qPacked, scratch: scratch)
-          acc.initialize(repeating: 0, count: rows * d)
-          m.initialize(repeating: -.infinity, count: rows)
-          l.initialize(repeating: 0, count: rows)
-          let lastKey = shape.causal ? q0 + rows - 1 : s - 1
-          for k0 in stride(from: 0, through: lastKey, by: bc) {
-            let cols = min(bc, s - k0)
-            // Sᵀ = scale · K_block · Q_blockᵀ
-            NativeGEMM.macroKernel(
-              a: kPacked + k0 * d, b: qPacked, m: cols, n: rows, k: d, c: MutableMatrixPointer(scoresT, ld: br),
-              alpha: scale, beta: 0, kernel: kernel, edge: edge)
-            if shape.causal && k0 + cols - 1 > q0 {
-              // Key k0 + c is hidden from queries before it.
-              for c in 0..<cols where k0 + c > q0 {
-                let row = scoresT + c * br
-                for r in 0..<min(rows, k0 + c - q0) { row[r] = -.infinity }
-              }
-            }
-            softmaxBlock(scoresT, ld: br, keys: cols, queries: rows, m: m, l: l, mNew: mNew, correction: correction)
-            for r in 0..<rows {
-              let out = acc + r * d
-              let factor = correction[r]
-              for i in 0..<d { out[i] *= factor }
-            }
-            // acc += P · V_block, with P read from Pᵀ (contiguous per key: the fast packing path).
-            DenseSource(MatrixPointer(scoresT, ld: br), transposed: true)
-              .pack(rows: 0, count: rows, k: 0, depth: cols, width: mr, into: pPacked, scratch: scratch)
-            NativeGEMM.macroKernel(
-              a: pPacked, b: vPacked + (k0 / bc) * roundedD * bc, m: rows, n: d, k: cols, c: MutableMatrixPointer(acc, ld: d),
-              alpha: 1, beta: 1, kernel: kernel, edge: edge)
+      let counts = [
+        bc * roundedBr, oRows * roundedBr, roundedBr * d, roundedBr * bc, roundedKeys * d, keyBlocks * oRows * bc, mr * nr, max(d, bc),
+        roundedBr, roundedBr, roundedBr, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount,
+      ]
+      ThreadScratch.withFloats(thread: thread, counts: counts) { buffers in
+        // scoresT: keys × queries, ld = roundedBr; accT: Oᵀ and the sums, ld = roundedBr.
+        let (scoresT, accT, qPacked, pPacked, kPacked, vPacked) = (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5])
+        let (edge, scratch, m, mNew, correction) = (buffers[6], buffers[7], buffers[8], buffers[9], buffers[10])
+        let (qBuffer, kBuffer, vBuffer) = (buffers[11], buffers[12], buffers[13])
+        for item in stride(from: thread, to: items, by: threads) {
+          let (b, h) = (item / shape.heads, item % shape.heads)
+          let kvHead = shape.kvHead(b, h)
+          let kBase = kInput.head(kvHead, buffer: kBuffer), vBase = vInput.head(kvHead, buffer: vBuffer)
+          let qBase = qInput.head(b * shape.heads + h, buffer: qBuffer)
+          // K as MR-key panels of depth D (the A operand of Sᵀ); per key block, Vᵀ and its row of
+          // ones as MR-row panels of depth Bc (the A operand of Oᵀ += Vᵀ·Pᵀ).
+          DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
+          for block in 0..<keyBlocks {
+            let k0 = block * bc, cols = min(bc, s - k0)
+            let panels = vPacked + block * oRows * bc
+            DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true).pack(rows: 0, count: d, k: 0, depth: cols, width: mr, into: panels, scratch: scratch)
+            let onesPanel = panels + (d / mr) * cols * mr
+            if d % mr == 0 { onesPanel.initialize(repeating: 0, count: cols * mr) }
+            for p in 0..<cols { onesPanel[p * mr + d % mr] = 1 }
           }
-          for r in 0..<rows {
-            let out = pointers.o + shape.qOffset(b, h) + (q0 + r) * d
-            let inverse = 1 / l[r]
-            for i in 0..<d { out[i] = acc[r * d + i] * inverse }
-            pointers.lse[(b * shape.heads + h) * s + q0 + r] = m[r] + Foundation.log(l[r])
+          for q0 in stride(from: 0, to: s, by: br) {
+            let rows = min(br, s - q0)
+            // Queries run in whole NR panels; the padding ones (zero rows of Q) are never written out.
+            let columns = (rows + nr - 1) / nr * nr
+            DenseSource(MatrixPointer(qBase + q0 * d, ld: d), transposed: false)
+              .pack(rows: 0, count: rows, k: 0, depth: d, width: nr, into: qPacked, scratch: scratch)
+            accT.initialize(repeating: 0, count: oRows * roundedBr)
+            m.initialize(repeating: -.infinity, count: columns)
+            let lastKey = shape.causal ? q0 + rows - 1 : s - 1
+            for k0 in stride(from: 0, through: lastKey, by: bc) {
+              // Keys past the block's last query (causal) are hidden from all of it: not computed.
+              let packedCols = min(bc, s - k0), cols = min(packedCols, lastKey + 1 - k0)
+              // Sᵀ = scale · K_block · Q_blockᵀ
+              NativeGEMM.macroKernel(
+                a: kPacked + k0 * d, b: qPacked, m: cols, n: columns, k: d, c: MutableMatrixPointer(scoresT, ld: roundedBr),
+                alpha: scale, beta: 0, kernel: kernel, edge: edge)
+              if shape.causal && k0 + cols - 1 > q0 {
+                // Key k0 + c is hidden from queries before it.
+                for c in 0..<cols where k0 + c > q0 {
+                  let row = scoresT + c * roundedBr
+                  for r in 0..<min(rows, k0 + c - q0) { row[r] = -.infinity }
+                }
+              }
+              let moved = softmaxBlock(
+                scoresT, ld: roundedBr, keys: cols, queries: columns, panelWidth: nr, m: m, mNew: mNew, correction: correction, into: pPacked)
+              if moved {
+                for i in 0..<oRows {
+                  let row = accT + i * roundedBr
+                  for r in 0..<columns { row[r] *= correction[r] }
+                }
+              }
+              // Oᵀ += Vᵀ·Pᵀ: Pᵀ is already packed as the B operand's query panels.
+              NativeGEMM.macroKernel(
+                a: vPacked + (k0 / bc) * oRows * bc, b: pPacked, m: oRows, n: columns, k: cols, c: MutableMatrixPointer(accT, ld: roundedBr),
+                alpha: 1, beta: 1, kernel: kernel, edge: edge, aDepth: packedCols)
+            }
+            let sums = accT + d * roundedBr
+            for r in 0..<rows {
+              let out = pointers.o + shape.qOffset(b, h) + (q0 + r) * d
+              let inverse = 1 / sums[r]
+              for i in 0..<d { out[i] = accT[i * roundedBr + r] * inverse }
+              pointers.lse[(b * shape.heads + h) * s + q0 + r] = m[r] + Foundation.log(sums[r])
+            }
           }
         }
       }
@@ -188,14 +192,17 @@ public enum FlashAttention {
   }
 
   /// One block of the online softmax on Sᵀ (keys × queries, row stride `ld`): per query, the new
-  /// running max over this block's keys, Pᵀ = e^(Sᵀ − max) in place, the running sum, and the
-  /// factor that rescales the query's accumulator. Every loop runs along queries, so it vectorises.
-  /// NaN propagates: a NaN score makes its query's max, sum and output NaN.
+  /// running max over this block's keys, the factor that rescales the query's accumulator, and
+  /// Pᵀ = e^(Sᵀ − max) written straight into `packed` as the B operand of Oᵀ += Vᵀ·Pᵀ wants it
+  /// (`panelWidth` queries per panel, depth `keys`). Every loop runs along queries, so it
+  /// vectorises; the running sum is not kept here (V's row of ones accumulates it in Oᵀ). NaN
+  /// propagates: a NaN score makes its query's max, and so its probabilities and output, NaN.
+  /// Returns whether any factor differs from 1.
   @inline(__always)
   static func softmaxBlock(
-    _ scoresT: UnsafeMutablePointer<Float>, ld: Int, keys: Int, queries: Int, m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
-    mNew: UnsafeMutablePointer<Float>, correction: UnsafeMutablePointer<Float>
-  ) {
+    _ scoresT: UnsafeMutablePointer<Float>, ld: Int, keys: Int, queries: Int, panelWidth: Int, m: UnsafeMutablePointer<Float>,
+    mNew: UnsafeMutablePointer<Float>, correction: UnsafeMutablePointer<Float>, into packed: UnsafeMutablePointer<Float>
+  ) -> Bool {
     for r in 0..<queries { mNew[r] = m[r] }
     for c in 0..<keys {
       let row = scoresT + c * ld
@@ -206,25 +213,38 @@ public enum FlashAttention {
         mNew[r] = value != value ? value : (value > old ? value : old)
       }
     }
+    var moved: UInt32 = 0
     for r in 0..<queries {
-      // A query that sees no key of this block keeps max −∞: its probabilities must come out 0.
-      correction[r] = m[r] == -.infinity ? 0 : fastExp(m[r] - mNew[r])
-      l[r] *= correction[r]
+      // Before a query's first visible key its max is −∞ and its accumulator still 0.
+      let factor = m[r] == -.infinity ? 0 : fastExp(m[r] - mNew[r])
+      correction[r] = factor
+      moved |= factor == 1 ? 0 : 1
     }
     for c in 0..<keys {
+      // In place along the whole row (many independent vectors for the exp's latency), then dealt
+      // out to the panels eight at a time.
       let row = scoresT + c * ld
       for r in 0..<queries {
+        // A query that sees no key yet keeps max −∞: its probabilities must come out 0.
         let shift = mNew[r]
-        let p = shift == -.infinity ? 0 : fastExp(row[r] - shift)
-        row[r] = p
-        l[r] += p
+        row[r] = shift == -.infinity ? 0 : fastExp(row[r] - shift)
+      }
+      for panel in stride(from: 0, to: queries, by: panelWidth) {
+        let out = packed + panel * keys + c * panelWidth
+        var r = 0
+        while r + 8 <= panelWidth {
+          UnsafeMutableRawPointer(out + r).storeBytes(of: UnsafeRawPointer(row + panel + r).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+          r += 8
+        }
+        while r < panelWidth {
+          out[r] = row[panel + r]
+          r += 1
+        }
       }
     }
-    for r in 0..<queries {
-      // Once NaN, always NaN (an older NaN must not be replaced by a later finite max).
-      m[r] = m[r] != m[r] ? m[r] : mNew[r]
-      if m[r] != m[r] { l[r] = .nan }
-    }
+    // Once NaN, always NaN (an older NaN must not be replaced by a later finite max).
+    for r in 0..<queries { m[r] = m[r] != m[r] ? m[r] : mNew[r] }
+    return moved != 0
   }
 
   /// dQ (like q), dK and dV (like k) from dO, with O and the log-sum-exp of the forward. Threads
@@ -279,66 +299,62 @@ public enum FlashAttention {
       microKernel: kernel.name, mc: (largest + kernel.mr - 1) / kernel.mr * kernel.mr, kc: largest,
       nc: (largest + kernel.nr - 1) / kernel.nr * kernel.nr)
     run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
-      let p = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
-      let dS = UnsafeMutablePointer<Float>.allocate(capacity: br * bc)
-      var rowTerm = [Float](repeating: 0, count: s)
-      let decoded = [qInput.makeBuffer(), kInput.makeBuffer(), vInput.makeBuffer(), dOInput.makeBuffer()]
-      defer {
-        p.deallocate()
-        dS.deallocate()
-        for buffer in decoded { buffer?.deallocate() }
-      }
-      PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
-        func product(
-          m: Int, n: Int, k: Int, alpha: Float, beta: Float, a: DenseSource<Float>, b: DenseSource<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
-        ) {
-          NativeGEMM.serial(
-            GEMMProblem(shape: GEMMShape(m: m, n: n, k: k), alpha: Double(alpha), beta: Double(beta)), rows: 0..<m, columns: 0..<n,
-            a: a, b: b, c: MutableMatrixPointer(c, ld: ldc), parameters: blocking, kernel: kernel, buffers: buffers)
-        }
-        for item in stride(from: thread, to: items, by: threads) {
-          let (b, kvHead) = (item / shape.kvHeads, item % shape.kvHeads)
-          let kHead = kInput.head(item, buffer: decoded[1]), vHead = vInput.head(item, buffer: decoded[2])
-          for h in (kvHead * shape.groupSize)..<((kvHead + 1) * shape.groupSize) {
-            let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
-            let qHead = qInput.head(b * shape.heads + h, buffer: decoded[0]), dOHead = dOInput.head(b * shape.heads + h, buffer: decoded[3])
-            let lseRow = pointers.lse + (b * shape.heads + h) * s
-            // D_i = Σ_c dO_i·O_i, the softmax backward's row term.
-            for i in 0..<s { rowTerm[i] = dot(dOHead + i * d, pointers.o + qo + i * d, d) }
-            for k0 in stride(from: 0, to: s, by: bc) {
-              let cols = min(bc, s - k0)
-              let kBlock = kHead + k0 * d, vBlock = vHead + k0 * d
-              let firstQuery = shape.causal ? k0 / br * br : 0
-              for q0 in stride(from: firstQuery, to: s, by: br) {
-                let rows = min(br, s - q0)
-                let qBlock = qHead + q0 * d, dOBlock = dOHead + q0 * d
-                // P = e^(scale·Q·Kᵀ − lse)
-                product(m: rows, n: cols, k: d, alpha: scale, beta: 0, a: DenseSource(MatrixPointer(qBlock, ld: d), transposed: false),
-                        b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: false), c: p, ldc: bc)
-                // dP = dO·Vᵀ
-                product(m: rows, n: cols, k: d, alpha: 1, beta: 0, a: DenseSource(MatrixPointer(dOBlock, ld: d), transposed: false),
-                        b: DenseSource(MatrixPointer(vBlock, ld: d), transposed: false), c: dS, ldc: bc)
-                for r in 0..<rows {
-                  let prow = p + r * bc, grow = dS + r * bc
-                  let shift = lseRow[q0 + r], term = rowTerm[q0 + r]
-                  let visible = shape.causal ? max(0, min(cols, q0 + r - k0 + 1)) : cols
-                  for c in 0..<visible {
-                    let probability = fastExp(prow[c] - shift)
-                    prow[c] = probability
-                    grow[c] = probability * (grow[c] - term) * scale
+      let counts = [br * bc, br * bc, s, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount, dOInput.decodeCount]
+      ThreadScratch.withFloats(thread: thread, counts: counts) { scratch in
+        let (p, dS, rowTerm) = (scratch[0], scratch[1], scratch[2])
+        let decoded = Array(scratch[3...])
+        PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
+          func product(
+            m: Int, n: Int, k: Int, alpha: Float, beta: Float, a: DenseSource<Float>, b: DenseSource<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
+          ) {
+            NativeGEMM.serial(
+              GEMMProblem(shape: GEMMShape(m: m, n: n, k: k), alpha: Double(alpha), beta: Double(beta)), rows: 0..<m, columns: 0..<n,
+              a: a, b: b, c: MutableMatrixPointer(c, ld: ldc), parameters: blocking, kernel: kernel, buffers: buffers)
+          }
+          for item in stride(from: thread, to: items, by: threads) {
+            let (b, kvHead) = (item / shape.kvHeads, item % shape.kvHeads)
+            let kHead = kInput.head(item, buffer: decoded[1]), vHead = vInput.head(item, buffer: decoded[2])
+            for h in (kvHead * shape.groupSize)..<((kvHead + 1) * shape.groupSize) {
+              let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
+              let qHead = qInput.head(b * shape.heads + h, buffer: decoded[0]), dOHead = dOInput.head(b * shape.heads + h, buffer: decoded[3])
+              let lseRow = pointers.lse + (b * shape.heads + h) * s
+              // D_i = Σ_c dO_i·O_i, the softmax backward's row term.
+              for i in 0..<s { rowTerm[i] = dot(dOHead + i * d, pointers.o + qo + i * d, d) }
+              for k0 in stride(from: 0, to: s, by: bc) {
+                let cols = min(bc, s - k0)
+                let kBlock = kHead + k0 * d, vBlock = vHead + k0 * d
+                let firstQuery = shape.causal ? k0 / br * br : 0
+                for q0 in stride(from: firstQuery, to: s, by: br) {
+                  let rows = min(br, s - q0)
+                  let qBlock = qHead + q0 * d, dOBlock = dOHead + q0 * d
+                  // P = e^(scale·Q·Kᵀ − lse)
+                  product(m: rows, n: cols, k: d, alpha: scale, beta: 0, a: DenseSource(MatrixPointer(qBlock, ld: d), transposed: false),
+                          b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: false), c: p, ldc: bc)
+                  // dP = dO·Vᵀ
+                  product(m: rows, n: cols, k: d, alpha: 1, beta: 0, a: DenseSource(MatrixPointer(dOBlock, ld: d), transposed: false),
+                          b: DenseSource(MatrixPointer(vBlock, ld: d), transposed: false), c: dS, ldc: bc)
+                  for r in 0..<rows {
+                    let prow = p + r * bc, grow = dS + r * bc
+                    let shift = lseRow[q0 + r], term = rowTerm[q0 + r]
+                    let visible = shape.causal ? max(0, min(cols, q0 + r - k0 + 1)) : cols
+                    for c in 0..<visible {
+                      let probability = fastExp(prow[c] - shift)
+                      prow[c] = probability
+                      grow[c] = probability * (grow[c] - term) * scale
+                    }
+                    for c in visible..<cols {
+                      prow[c] = 0
+                      grow[c] = 0
+                    }
                   }
-                  for c in visible..<cols {
-                    prow[c] = 0
-                    grow[c] = 0
-                  }
+                  // dV += Pᵀ·dO, dK += dSᵀ·Q (rows of the key block), dQ += dS·K
+                  product(m: cols, n: d, k: rows, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(p, ld: bc), transposed: true),
+                          b: DenseSource(MatrixPointer(dOBlock, ld: d), transposed: true), c: pointers.dV + ko + k0 * d, ldc: d)
+                  product(m: cols, n: d, k: rows, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(dS, ld: bc), transposed: true),
+                          b: DenseSource(MatrixPointer(qBlock, ld: d), transposed: true), c: pointers.dK + ko + k0 * d, ldc: d)
+                  product(m: rows, n: d, k: cols, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(dS, ld: bc), transposed: false),
+                          b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: true), c: pointers.dQ + qo + q0 * d, ldc: d)
                 }
-                // dV += Pᵀ·dO, dK += dSᵀ·Q (rows of the key block), dQ += dS·K
-                product(m: cols, n: d, k: rows, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(p, ld: bc), transposed: true),
-                        b: DenseSource(MatrixPointer(dOBlock, ld: d), transposed: true), c: pointers.dV + ko + k0 * d, ldc: d)
-                product(m: cols, n: d, k: rows, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(dS, ld: bc), transposed: true),
-                        b: DenseSource(MatrixPointer(qBlock, ld: d), transposed: true), c: pointers.dK + ko + k0 * d, ldc: d)
-                product(m: rows, n: d, k: cols, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(dS, ld: bc), transposed: false),
-                        b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: true), c: pointers.dQ + qo + q0 * d, ldc: d)
               }
             }
           }

@@ -68,37 +68,34 @@ public enum MaterializedAttention {
     let items = shape.batch * shape.heads
     let pointers = SendablePointers(o: o, lse: lse)
     FlashAttention.run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
-      let scores = UnsafeMutablePointer<Float>.allocate(capacity: s * s)
-      let buffers = [qInput.makeBuffer(), kInput.makeBuffer(), vInput.makeBuffer()]
-      defer {
-        scores.deallocate()
-        for buffer in buffers { buffer?.deallocate() }
-      }
-      PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { packing in
-        for item in stride(from: thread, to: items, by: threads) {
-          let (b, h) = (item / shape.heads, item % shape.heads)
-          let qHead = qInput.head(item, buffer: buffers[0])
-          let kHead = kInput.head(shape.kvHead(b, h), buffer: buffers[1]), vHead = vInput.head(shape.kvHead(b, h), buffer: buffers[2])
-          // S = scale · Q·Kᵀ (B's logical rows are K's rows).
-          NativeGEMM.serial(
-            GEMMProblem(shape: GEMMShape(m: s, n: s, k: d), alpha: scale), rows: 0..<s, columns: 0..<s,
-            a: DenseSource(MatrixPointer(qHead, ld: d), transposed: false), b: DenseSource(MatrixPointer(kHead, ld: d), transposed: false),
-            c: MutableMatrixPointer(scores, ld: s), parameters: blocking, kernel: kernel, buffers: packing)
-          for i in 0..<s {
-            let row = scores + i * s
-            let visible = shape.causal ? i + 1 : s
-            let shift = rowMaximum(row, count: visible)
-            let sum = exponentiate(row, count: visible, shift: shift)
-            let inverse = 1 / sum
-            for j in 0..<visible { row[j] *= inverse }
-            for j in visible..<s { row[j] = 0 }
-            pointers.lse[item * s + i] = shift + Foundation.log(sum)
+      ThreadScratch.withFloats(thread: thread, counts: [s * s, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount]) { scratch in
+        let (scores, buffers) = (scratch[0], Array(scratch[1...]))
+        PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { packing in
+          for item in stride(from: thread, to: items, by: threads) {
+            let (b, h) = (item / shape.heads, item % shape.heads)
+            let qHead = qInput.head(item, buffer: buffers[0])
+            let kHead = kInput.head(shape.kvHead(b, h), buffer: buffers[1]), vHead = vInput.head(shape.kvHead(b, h), buffer: buffers[2])
+            // S = scale · Q·Kᵀ (B's logical rows are K's rows).
+            NativeGEMM.serial(
+              GEMMProblem(shape: GEMMShape(m: s, n: s, k: d), alpha: scale), rows: 0..<s, columns: 0..<s,
+              a: DenseSource(MatrixPointer(qHead, ld: d), transposed: false), b: DenseSource(MatrixPointer(kHead, ld: d), transposed: false),
+              c: MutableMatrixPointer(scores, ld: s), parameters: blocking, kernel: kernel, buffers: packing)
+            for i in 0..<s {
+              let row = scores + i * s
+              let visible = shape.causal ? i + 1 : s
+              let shift = rowMaximum(row, count: visible)
+              let sum = exponentiate(row, count: visible, shift: shift)
+              let inverse = 1 / sum
+              for j in 0..<visible { row[j] *= inverse }
+              for j in visible..<s { row[j] = 0 }
+              pointers.lse[item * s + i] = shift + Foundation.log(sum)
+            }
+            // O = P·V (B's logical rows are V's columns).
+            NativeGEMM.serial(
+              GEMMProblem(shape: GEMMShape(m: s, n: d, k: s)), rows: 0..<s, columns: 0..<d,
+              a: DenseSource(MatrixPointer(scores, ld: s), transposed: false), b: DenseSource(MatrixPointer(vHead, ld: d), transposed: true),
+              c: MutableMatrixPointer(pointers.o + item * s * d, ld: d), parameters: blocking, kernel: kernel, buffers: packing)
           }
-          // O = P·V (B's logical rows are V's columns).
-          NativeGEMM.serial(
-            GEMMProblem(shape: GEMMShape(m: s, n: d, k: s)), rows: 0..<s, columns: 0..<d,
-            a: DenseSource(MatrixPointer(scores, ld: s), transposed: false), b: DenseSource(MatrixPointer(vHead, ld: d), transposed: true),
-            c: MutableMatrixPointer(pointers.o + item * s * d, ld: d), parameters: blocking, kernel: kernel, buffers: packing)
         }
       }
     }

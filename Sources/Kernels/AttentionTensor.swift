@@ -130,15 +130,13 @@ struct AttentionInput: @unchecked Sendable {
     headCount = tensor.headCount
   }
 
-  /// A buffer for `head(_:buffer:)`: one head of fp32 when this input must be decoded, none otherwise.
-  func makeBuffer() -> UnsafeMutablePointer<Float>? {
-    dense == nil ? UnsafeMutablePointer<Float>.allocate(capacity: max(1, headCount)) : nil
-  }
+  /// Floats `head(_:buffer:)` needs in its buffer: one head when this input must be decoded.
+  var decodeCount: Int { dense == nil ? headCount : 0 }
 
   /// Head `index` as fp32: in place, or decoded into `buffer`.
-  func head(_ index: Int, buffer: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
+  func head(_ index: Int, buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
     if let dense { return dense + index * headCount }
-    tensor!.decode(head: index, into: buffer!)
-    return UnsafePointer(buffer!)
+    tensor!.decode(head: index, into: buffer)
+    return UnsafePointer(buffer)
   }
 }

@@ -134,18 +134,20 @@ public enum NativeGEMM {
   /// C[m×n] = α·A·B + β·C from packed operands: A as MR-row micro-panels of depth k, B as NR-column
   /// micro-panels of depth k (the layout `PanelSource.pack` writes). Edge tiles go through `edge`
   /// (MR×NR scratch), so only existing elements of C are read or written; with β = 0, C is not read.
+  /// `aDepth`: the depth A's panels were packed with, when only their first k steps are used.
   @inline(__always)
   static func macroKernel<T: GEMMScalar>(
     a: UnsafeMutablePointer<T>, b: UnsafeMutablePointer<T>, m: Int, n: Int, k: Int, c: MutableMatrixPointer<T>, alpha: T, beta: T,
-    kernel: MicroKernel<T>, edge: UnsafeMutablePointer<T>
+    kernel: MicroKernel<T>, edge: UnsafeMutablePointer<T>, aDepth: Int? = nil
   ) {
     let (mr, nr, ldc, run) = (kernel.mr, kernel.nr, c.ld, kernel.run)
+    let aStride = (aDepth ?? k) * mr
     for jr in stride(from: 0, to: n, by: nr) {
       let nrHere = min(nr, n - jr)
       let bPanel = UnsafePointer(b + (jr / nr) * k * nr)
       for ir in stride(from: 0, to: m, by: mr) {
         let mrHere = min(mr, m - ir)
-        let aPanel = UnsafePointer(a + (ir / mr) * k * mr)
+        let aPanel = UnsafePointer(a + (ir / mr) * aStride)
         let tile = c.base + ir * ldc + jr
         if mrHere == mr && nrHere == nr {
           run(k, aPanel, bPanel, tile, ldc, alpha, beta)

@@ -233,19 +233,37 @@ public final class AttentionTuner {
 /// that precision on a square (2048³ unless told) — OpenBLAS sgemm for fp32, the native GEMM
 /// (operands stored in the precision, decoded while packing, the model's blocking) below it.
 public enum AttentionGEMMReference {
+  /// A verified call of the reference GEMM, to time alone or interleaved with attention.
+  public struct Run {
+    public let call: () -> Void
+    public let flops: Double
+    public let source: String
+  }
+
+  public static func prepare(
+    precision: Precision, size: Int = 2048, threads: Int, features: ISAFeatures, caches: CacheSizes, placement: ThreadPlacement?
+  ) throws -> Run {
+    let problem = GEMMProblem(shape: GEMMShape(m: size, n: size, k: size))
+    let backend: GEMMBackend = precision == .fp32 ? .openblas : .native
+    let candidate = try GEMMBenchmark.candidate(backend: backend, precision: precision, params: [:], threads: threads, features: features, caches: caches)
+    let evaluator = GEMMEvaluator(workspace: GEMMWorkspace(problem: problem, precision: precision), features: features, placement: placement)
+    let call = try evaluator.runner(for: candidate)
+    let check = evaluator.verify(call)
+    guard check.passed else {
+      throw KernelError.invalidParameters(String(format: "the reference GEMM failed its check (error %.2e > %.2e)", check.error, check.tolerance))
+    }
+    return Run(call: call, flops: problem.shape.flops, source: "\(backend.rawValue) \(problem.shape) \(precision), measured in this run")
+  }
+
   public static func measure(
     precision: Precision, size: Int = 2048, threads: Int, features: ISAFeatures, caches: CacheSizes, placement: ThreadPlacement?, repeats: Int
   ) -> GEMMRate {
-    let problem = GEMMProblem(shape: GEMMShape(m: size, n: size, k: size))
-    let backend: GEMMBackend = precision == .fp32 ? .openblas : .native
     do {
-      let candidate = try GEMMBenchmark.candidate(backend: backend, precision: precision, params: [:], threads: threads, features: features, caches: caches)
-      let result = try GEMMBenchmark.run(problem: problem, precision: precision, candidate: candidate, features: features, placement: placement, repeats: repeats)
-      return GEMMRate(
-        precision: precision.rawValue, gflops: result.first?.gflops?.median ?? 0,
-        source: "\(backend.rawValue) \(problem.shape) \(precision), measured in this run")
+      let run = try prepare(precision: precision, size: size, threads: threads, features: features, caches: caches, placement: placement)
+      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.2, warmedUp: true, run.call)
+      return GEMMRate(precision: precision.rawValue, gflops: Statistics(samples: seconds.map { run.flops / $0 / 1e9 }).median, source: run.source)
     } catch {
-      return GEMMRate(precision: precision.rawValue, gflops: 0, source: "\(backend.rawValue) \(problem.shape) \(precision) could not run: \(error)")
+      return GEMMRate(precision: precision.rawValue, gflops: 0, source: "the \(precision) GEMM at \(size)³ could not run: \(error)")
     }
   }
 }
