@@ -196,7 +196,7 @@ public enum FlashAttention {
   /// Pᵀ = e^(Sᵀ − max) written straight into `packed` as the B operand of Oᵀ += Vᵀ·Pᵀ wants it
   /// (`panelWidth` queries per panel, depth `keys`). Every loop runs along queries, so it
   /// vectorises; the running sum is not kept here (V's row of ones accumulates it in Oᵀ). NaN
-  /// propagates: a NaN score makes its query's max, and so its probabilities and output, NaN.
+  /// propagates: a NaN score's probability is NaN, and so are its query's output and sum.
   /// Returns whether any factor differs from 1.
   @inline(__always)
   static func softmaxBlock(
@@ -206,12 +206,9 @@ public enum FlashAttention {
     for r in 0..<queries { mNew[r] = m[r] }
     for c in 0..<keys {
       let row = scoresT + c * ld
-      for r in 0..<queries {
-        let value = row[r]
-        // A NaN compares false both ways: `value > old` keeps old, so NaN is carried explicitly.
-        let old = mNew[r]
-        mNew[r] = value != value ? value : (value > old ? value : old)
-      }
+      // One vmaxps a vector: a NaN score is passed over here, but its own probability is NaN,
+      // which the products carry into the query's output and sum for good.
+      for r in 0..<queries { mNew[r] = row[r] > mNew[r] ? row[r] : mNew[r] }
     }
     var moved: UInt32 = 0
     for r in 0..<queries {
@@ -224,11 +221,8 @@ public enum FlashAttention {
       // In place along the whole row (many independent vectors for the exp's latency), then dealt
       // out to the panels eight at a time.
       let row = scoresT + c * ld
-      for r in 0..<queries {
-        // A query that sees no key yet keeps max −∞: its probabilities must come out 0.
-        let shift = mNew[r]
-        row[r] = shift == -.infinity ? 0 : fastExp(row[r] - shift)
-      }
+      // A hidden key (−∞) gets exactly 0, even for a query whose max is still −∞.
+      for r in 0..<queries { row[r] = row[r] == -.infinity ? 0 : fastExp(row[r] - mNew[r]) }
       for panel in stride(from: 0, to: queries, by: panelWidth) {
         let out = packed + panel * keys + c * panelWidth
         var r = 0
@@ -242,8 +236,7 @@ public enum FlashAttention {
         }
       }
     }
-    // Once NaN, always NaN (an older NaN must not be replaced by a later finite max).
-    for r in 0..<queries { m[r] = m[r] != m[r] ? m[r] : mNew[r] }
+    m.update(from: mNew, count: queries)
     return moved != 0
   }
 

@@ -123,6 +123,17 @@ public final class AttentionTuner {
 
   static let blockSizes = [32, 64, 96, 128, 192, 256]
 
+  /// Where the local search starts: a query block whose packed Q and Oᵀ ((2·D + 1)·Br floats) fit
+  /// the L1 data cache next to nothing else of size, and the largest key block whose K and V
+  /// panels, scores and probabilities (Bc·(2·D + 2·Br) floats) fit half the L2. On a Zen 3 core at
+  /// D = 64 that is Br = 32, Bc = 256; the search walks from there.
+  func seed(_ shape: AttentionShape, sizes: [Int]) -> Configuration {
+    let d = shape.headDim
+    let br = sizes.last { (2 * d + 1) * $0 * 4 <= caches.l1 } ?? sizes[0]
+    let bc = sizes.last { $0 * (2 * d + 2 * br) * 4 <= caches.l2 / 2 } ?? sizes[0]
+    return Configuration(["br": String(br), "bc": String(bc)])
+  }
+
   public func run() -> AttentionSection {
     let budget = Budget(seconds: options.budgetSeconds)
     let rates = options.precisions.map { precision in
@@ -164,7 +175,7 @@ public final class AttentionTuner {
           }
           let flash = session(flashSpace, kernel: "attention-flash")
           if precision == .fp32 || fp32Tiles == nil {
-            ModelSeededLocalSearch(seed: Configuration(["br": "128", "bc": "128"]), maxEvaluations: options.quick ? 3 : 8).run(flash)
+            ModelSeededLocalSearch(seed: seed(shape, sizes: sizes), maxEvaluations: options.quick ? 3 : 8).run(flash)
             if precision == .fp32 { fp32Tiles = flash.best?.configuration }
           } else if let tiles = fp32Tiles {
             flash.evaluate(tiles)

@@ -26,7 +26,7 @@ struct AttentionBench: ParsableCommand {
   @Option(help: "Storage precision of Q, K, V: fp32, bf16, fp8-e4m3 or fp8-e5m2 (fp32 arithmetic on the decoded values).")
   var precision = "fp32"
 
-  @Option(help: "br=…,bc=… (query and key block rows; flash only).")
+  @Option(help: "br=…,bc=… (query and key block rows; flash only; default br=64,bc=256).")
   var params: String?
 
   @Option(help: "Threads (default: one per core).")
@@ -55,7 +55,7 @@ struct AttentionBench: ParsableCommand {
   }
 
   func parsedParameters(threads: Int) throws -> FlashParameters {
-    var result = FlashParameters(br: 64, bc: 64, threads: threads)
+    var result = FlashParameters(br: 64, bc: 256, threads: threads)
     let pairs: [String: String] = try params.map(ParameterList.parse) ?? [:]
     for (key, value) in pairs {
       guard let number = Int(value), number > 0 else { throw ValidationError("--params \(key)=\(value): expected a positive integer") }

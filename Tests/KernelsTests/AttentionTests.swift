@@ -126,6 +126,15 @@ import Testing
     v[0] = .nan
     let (o2, _) = try Self.flash(shape, FlashParameters(br: 4, bc: 4), q: q, k: k, v: v)
     #expect(o2[0].isNaN)
+    // Query 0 sees key 0 alone: with a NaN in that query, every score it has is NaN.
+    var (q3, _, _, _) = Self.inputs(shape, seed: 9)
+    let (_, k3, v3, _) = Self.inputs(shape, seed: 9)
+    q3[1] = .nan
+    let (o3, lse3) = try Self.flash(shape, FlashParameters(br: 4, bc: 4), q: q3, k: k3, v: v3)
+    let firstRowNaN = o3[0..<8].allSatisfy { $0.isNaN } && lse3[0].isNaN
+    let restFinite = o3[8...].allSatisfy { $0.isFinite }
+    #expect(firstRowNaN)
+    #expect(restFinite)
   }
 
   @Test func badShapesAreRejected() {

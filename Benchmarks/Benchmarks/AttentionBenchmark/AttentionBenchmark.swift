@@ -4,16 +4,17 @@ import Kernels
 import NumberFormats
 import Platform
 
-/// Flash attention forward and backward (fp32) on the target problems: batch 1, 8 heads,
+/// Attention on the target problems — flash forward (fp32 and bf16 inputs), the
+/// materialised-scores backend's forward, flash backward (fp32) — batch 1, 8 heads,
 /// head dim 64, seq 2048 causal and seq 1024 non-causal, every core; GFLOP/s as a custom metric
 /// (4·B·H·S²·D for the forward, half when causal; 2.5× that for the backward). Tile sizes come
-/// from SCALETUNE_FLASH_PARAMS (br=…,bc=…, as `tune attention` picks them) or default to 128×128.
+/// from SCALETUNE_FLASH_PARAMS (br=…,bc=…, as `tune attention` picks them) or default to Br = 64, Bc = 256.
 let benchmarks: @Sendable () -> Void = {
   Benchmark.defaultConfiguration = .init(
     metrics: [.wallClock, .custom("GFLOP/s", polarity: .prefersLarger, useScalingFactor: false)],
     timeUnits: .milliseconds, warmupIterations: 1, maxDuration: .seconds(4), maxIterations: 20)
   guard let topology = try? Topology() else { return }
-  var parameters = FlashParameters(br: 128, bc: 128, threads: max(1, topology.cores))
+  var parameters = FlashParameters(br: 64, bc: 256, threads: max(1, topology.cores))
   if let text = ProcessInfo.processInfo.environment["SCALETUNE_FLASH_PARAMS"] {
     for item in text.split(separator: ",") {
       let pair = item.split(separator: "=", maxSplits: 1)
@@ -29,6 +30,25 @@ let benchmarks: @Sendable () -> Void = {
       let start = ContinuousClock.now
       benchmark.startMeasurement()
       try? FlashAttention.forward(shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      benchmark.stopMeasurement()
+      benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
+    }
+    Benchmark("flash forward bf16 \(shape)") { benchmark in
+      let buffers = Operands.shared.buffers(shape)
+      guard let stored = Operands.shared.bf16(shape) else { return }
+      let start = ContinuousClock.now
+      benchmark.startMeasurement()
+      try? FlashAttention.forward(shape, q: stored.q, k: stored.k, v: stored.v, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      benchmark.stopMeasurement()
+      benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
+    }
+    Benchmark("gemm-backend forward \(shape)") { benchmark in
+      let buffers = Operands.shared.buffers(shape)
+      let start = ContinuousClock.now
+      benchmark.startMeasurement()
+      try? MaterializedAttention.forward(
+        shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse,
+        parameters: MaterializedParameters(threads: parameters.threads), placement: placement)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
     }
@@ -81,5 +101,24 @@ final class Operands: @unchecked Sendable {
       o: empty(shape.qCount), lse: empty(shape.batch * shape.heads * shape.seq), dQ: empty(shape.qCount), dK: empty(shape.kvCount), dV: empty(shape.kvCount))
     cache[shape] = buffers
     return buffers
+  }
+
+  private var stored: [AttentionShape: (q: AttentionTensor, k: AttentionTensor, v: AttentionTensor)] = [:]
+
+  /// The same operands stored as bf16.
+  func bf16(_ shape: AttentionShape) -> (q: AttentionTensor, k: AttentionTensor, v: AttentionTensor)? {
+    let buffers = self.buffers(shape)
+    lock.lock()
+    defer { lock.unlock() }
+    if let tensors = stored[shape] { return tensors }
+    func tensor(_ pointer: UnsafeMutablePointer<Float>, heads: Int) -> AttentionTensor? {
+      try? AttentionTensor(Array(UnsafeBufferPointer(start: pointer, count: heads * shape.seq * shape.headDim)), heads: heads, seq: shape.seq,
+                           headDim: shape.headDim, precision: .bf16)
+    }
+    guard let q = tensor(buffers.q, heads: shape.batch * shape.heads), let k = tensor(buffers.k, heads: shape.batch * shape.kvHeads),
+      let v = tensor(buffers.v, heads: shape.batch * shape.kvHeads)
+    else { return nil }
+    stored[shape] = (q, k, v)
+    return (q, k, v)
   }
 }
