@@ -50,14 +50,16 @@ public struct AttentionShape: Hashable, Codable, Sendable, CustomStringConvertib
 
   /// The index of the key/value head that query head (b, h) reads.
   func kvHead(_ b: Int, _ h: Int) -> Int { b * kvHeads + h / groupSize }
-  func qOffset(_ b: Int, _ h: Int) -> Int { (b * heads + h) * seq * headDim }
-  func kvOffset(_ b: Int, _ h: Int) -> Int { (b * kvHeads + h / groupSize) * seq * headDim }
+  @usableFromInline func qOffset(_ b: Int, _ h: Int) -> Int { (b * heads + h) * seq * headDim }
+  @usableFromInline func kvOffset(_ b: Int, _ h: Int) -> Int { (b * kvHeads + h / groupSize) * seq * headDim }
 }
 
-/// The reference: scores materialised, fp64 accumulation, exact softmax. For checking.
+/// The reference: scores materialised, fp64 accumulation, exact softmax. For checking. Inlinable,
+/// so that callers in other modules get it specialised for their scalar type (unspecialised
+/// generic arithmetic is tens of times slower, and the tuner checks every candidate with it).
 public enum ReferenceAttention {
   /// The scaled scores of query row `i` of (b, h) against every key it may see.
-  static func scores<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], b: Int, h: Int, i: Int) -> [Double] {
+  @inlinable static func scores<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], b: Int, h: Int, i: Int) -> [Double] {
     let (s, d) = (shape.seq, shape.headDim)
     let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
     return (0..<(shape.causal ? i + 1 : s)).map { j in
@@ -68,7 +70,7 @@ public enum ReferenceAttention {
   }
 
   /// Softmax weights of a row of scores (NaN anywhere makes them all NaN) and its log-sum-exp.
-  static func softmax(_ scores: [Double]) -> (weights: [Double], lse: Double) {
+  @inlinable static func softmax(_ scores: [Double]) -> (weights: [Double], lse: Double) {
     let m = scores.reduce(-Double.infinity) { $0 > $1 ? $0 : $1 }
     let exponentials = scores.map { Foundation.exp($0 - m) }
     var sum = exponentials.reduce(0, +)
@@ -77,7 +79,7 @@ public enum ReferenceAttention {
   }
 
   /// Output row `i` of (b, h) and its log-sum-exp: what every faster kernel is checked against.
-  public static func forwardRow<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], v: [T], b: Int, h: Int, i: Int) -> (o: [Double], lse: Double) {
+  @inlinable public static func forwardRow<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], v: [T], b: Int, h: Int, i: Int) -> (o: [Double], lse: Double) {
     let d = shape.headDim
     let ko = shape.kvOffset(b, h)
     let (weights, lse) = softmax(scores(shape, q: q, k: k, b: b, h: h, i: i))
@@ -90,7 +92,7 @@ public enum ReferenceAttention {
   }
 
   /// Returns O (like Q) and the log-sum-exp per query row (batch, heads, seq).
-  public static func forward<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], v: [T]) -> (o: [T], lse: [Double]) {
+  @inlinable public static func forward<T: BinaryFloatingPoint>(_ shape: AttentionShape, q: [T], k: [T], v: [T]) -> (o: [T], lse: [Double]) {
     let (s, d) = (shape.seq, shape.headDim)
     var o = [T](repeating: 0, count: shape.qCount)
     var lse = [Double](repeating: 0, count: shape.batch * shape.heads * s)
@@ -108,7 +110,7 @@ public enum ReferenceAttention {
 
   /// Gradients of Σ dO∘O with respect to Q, K and V (dK and dV summed over the query heads that
   /// share a key/value head).
-  public static func backward<T: BinaryFloatingPoint>(
+  @inlinable public static func backward<T: BinaryFloatingPoint>(
     _ shape: AttentionShape, q: [T], k: [T], v: [T], dO: [T]
   ) -> (dQ: [T], dK: [T], dV: [T]) {
     let (s, d) = (shape.seq, shape.headDim)

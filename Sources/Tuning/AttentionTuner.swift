@@ -147,14 +147,20 @@ public final class AttentionTuner {
     let sizes = options.quick ? [16, 32, 64] : Self.blockSizes
     let flashSpace = SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes)])
     let gemmSpace = SearchSpace(parameters: [Parameter("backend", ["gemm"])])
-    // fp32's search weighs three times a lower precision's two candidates.
-    let weight: (Precision) -> Double = { $0 == .fp32 ? 3 : 1 }
-    var remainingWeight = Double(options.problems.count) * options.precisions.map(weight).reduce(0, +)
+    // Shares of the budget follow each problem's work (its FLOPs, with a floor for the small ones
+    // whose cost is the fixed part of a measurement), and fp32's search weighs three times a lower
+    // precision's two candidates.
+    let weight: (AttentionShape, Precision) -> Double = { shape, precision in (precision == .fp32 ? 3 : 1) * max(shape.forwardFlops, 2e9) }
+    var remainingWeight = options.problems.map { shape in options.precisions.map { weight(shape, $0) }.reduce(0, +) }.reduce(0, +)
+    // Where the materialised scores lost to flash, at which sequence length: longer sequences of
+    // the same kind only widen the gap (seq² scores against seq·headDim work per row).
+    var gemmLostAt: [String: (seq: Int, flash: Double, gemm: Double)] = [:]
     var entries: [AttentionEntry] = []
     for shape in options.problems {
       var fp32Tiles: Configuration?
       for (precision, rate) in zip(options.precisions, rates) {
-        defer { remainingWeight -= weight(precision) }
+        defer { remainingWeight -= weight(shape, precision) }
+        let kind = "\(shape.headDim) \(shape.causal) \(shape.kvHeads == shape.heads) \(precision)"
         var records: [AttentionCandidateRecord] = []
         var winner: AttentionCandidateRecord?
         let workspace = budget.exhausted ? nil : try? AttentionWorkspace(shape: shape, precision: precision)
@@ -163,7 +169,7 @@ public final class AttentionTuner {
             workspace: workspace, threads: options.threads, placement: placement, repeats: options.quick ? 2 : 3,
             minimumSeconds: options.quick ? 0.005 : 0.05, backwardCheck: backwardCheck)
           // A share of what is left, with room kept for the backward and the problems after this one.
-          let share = budget.share(0.8 * weight(precision) / max(1, remainingWeight))
+          let share = budget.share(0.8 * weight(shape, precision) / max(1, remainingWeight))
           func session(_ space: SearchSpace, kernel: String) -> TuningSession {
             let (fingerprint, build) = (options.fingerprint, options.build)
             return TuningSession(
@@ -175,7 +181,7 @@ public final class AttentionTuner {
           }
           let flash = session(flashSpace, kernel: "attention-flash")
           if precision == .fp32 || fp32Tiles == nil {
-            ModelSeededLocalSearch(seed: seed(shape, sizes: sizes), maxEvaluations: options.quick ? 3 : 8).run(flash)
+            ModelSeededLocalSearch(seed: seed(shape, sizes: sizes), maxEvaluations: options.quick ? 3 : 6).run(flash)
             if precision == .fp32 { fp32Tiles = flash.best?.configuration }
           } else if let tiles = fp32Tiles {
             flash.evaluate(tiles)
@@ -183,6 +189,10 @@ public final class AttentionTuner {
           let gemm = session(gemmSpace, kernel: "attention-gemm")
           if let reason = MaterializedAttention.unavailability(shape, threads: options.threads) {
             records.append(AttentionCandidateRecord(backend: "gemm", parameters: ["threads": String(options.threads)], status: "pruned", reason: reason))
+          } else if let lost = gemmLostAt[kind], lost.seq < shape.seq {
+            records.append(AttentionCandidateRecord(
+              backend: "gemm", parameters: ["threads": String(options.threads)], status: "pruned",
+              reason: String(format: "lost to flash at seq %d (%.1f against %.1f GFLOP/s); longer sequences only widen the gap", lost.seq, lost.gemm, lost.flash)))
           } else {
             gemm.evaluate(Configuration(["backend": "gemm"]))
           }
@@ -213,6 +223,9 @@ public final class AttentionTuner {
             return index
           }
           let bestFlash = describe(flash.best, "flash"), bestGEMM = describe(gemm.best, "gemm")
+          if let f = flash.best?.outcome.score, let g = gemm.best?.outcome.score, f > g, gemmLostAt[kind] == nil {
+            gemmLostAt[kind] = (shape.seq, f, g)
+          }
           winner = [bestFlash, bestGEMM].compactMap { $0 }.map { records[$0] }.max { ($0.forwardGflops?.median ?? 0) < ($1.forwardGflops?.median ?? 0) }
         } else {
           records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before this problem"))

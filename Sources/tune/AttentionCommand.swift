@@ -28,7 +28,7 @@ struct AttentionOptions: ParsableArguments {
   @Option(name: .customLong("head-dim"), help: "Comma-separated head dims (default 64,128).")
   var headDim: String?
 
-  @Option(name: .customLong("attention-budget"), help: "Seconds for the attention stage (default 120, 20 with --quick).")
+  @Option(name: .customLong("attention-budget"), help: "Seconds for the attention stage (default 240, 20 with --quick).")
   var attentionBudget: Double?
 
   @Option(
@@ -94,7 +94,7 @@ enum AttentionStage {
     let tuner = AttentionTuner(
       options: AttentionTuningOptions(
         problems: try attention.problems(quick: options.quick), precisions: precisions,
-        budgetSeconds: attention.attentionBudget ?? (options.quick ? 20 : 120), quick: options.quick, threads: max(1, topology.cores),
+        budgetSeconds: attention.attentionBudget ?? (options.quick ? 20 : 240), quick: options.quick, threads: max(1, topology.cores),
         fingerprint: machine.fingerprint, build: BuildIdentity.current, gemmRates: rates),
       placement: .perCore(topology), journal: journal, features: ISAFeatures(CPUIDReadings.current()), caches: CacheSizes(topology),
       progress: options.progress)
