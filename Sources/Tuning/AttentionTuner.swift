@@ -179,13 +179,6 @@ public final class AttentionTuner {
                                configuration: configuration, outcome: outcome, effort: effort)
               }, progress: { [progress] in progress("attention \(shape) \(precision): \($0)") })
           }
-          let flash = session(flashSpace, kernel: "attention-flash")
-          if precision == .fp32 || fp32Tiles == nil {
-            ModelSeededLocalSearch(seed: seed(shape, sizes: sizes), maxEvaluations: options.quick ? 3 : 6).run(flash)
-            if precision == .fp32 { fp32Tiles = flash.best?.configuration }
-          } else if let tiles = fp32Tiles {
-            flash.evaluate(tiles)
-          }
           let gemm = session(gemmSpace, kernel: "attention-gemm")
           if let reason = MaterializedAttention.unavailability(shape, threads: options.threads) {
             records.append(AttentionCandidateRecord(backend: "gemm", parameters: ["threads": String(options.threads)], status: "pruned", reason: reason))
@@ -194,7 +187,22 @@ public final class AttentionTuner {
               backend: "gemm", parameters: ["threads": String(options.threads)], status: "pruned",
               reason: String(format: "lost to flash at seq %d (%.1f against %.1f GFLOP/s); longer sequences only widen the gap", lost.seq, lost.gemm, lost.flash)))
           } else {
-            gemm.evaluate(Configuration(["backend": "gemm"]))
+            // One candidate, measured before the search so the search cannot spend its share.
+            let trial = gemm.evaluate(Configuration(["backend": "gemm"]))
+            if case .timeout = trial.outcome {
+              records.append(AttentionCandidateRecord(
+                backend: "gemm", parameters: ["threads": String(options.threads)], status: "timeout", reason: "the budget ran out before it was measured"))
+            }
+          }
+          let flash = session(flashSpace, kernel: "attention-flash")
+          if precision == .fp32 || fp32Tiles == nil {
+            ModelSeededLocalSearch(seed: seed(shape, sizes: sizes), maxEvaluations: options.quick ? 3 : 6).run(flash)
+            if precision == .fp32 { fp32Tiles = flash.best?.configuration }
+          } else if let tiles = fp32Tiles {
+            flash.evaluate(tiles)
+          }
+          if flash.trials.isEmpty {
+            records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before it was measured"))
           }
           for trial in flash.trials + gemm.trials {
             var parameters = trial.configuration.values.filter { $0.key != "backend" }
