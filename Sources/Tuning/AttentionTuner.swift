@@ -150,7 +150,7 @@ public final class AttentionTuner {
     // Shares of the budget follow each problem's work (its FLOPs, with a floor for the small ones
     // whose cost is the fixed part of a measurement), and fp32's search weighs three times a lower
     // precision's two candidates.
-    let weight: (AttentionShape, Precision) -> Double = { shape, precision in (precision == .fp32 ? 3 : 1) * max(shape.forwardFlops, 2e9) }
+    let weight: (AttentionShape, Precision) -> Double = { shape, precision in (precision == .fp32 ? 3 : 1) * max(shape.forwardFlops, 1.5e10) }
     var remainingWeight = options.problems.map { shape in options.precisions.map { weight(shape, $0) }.reduce(0, +) }.reduce(0, +)
     // Where the materialised scores lost to flash, at which sequence length: longer sequences of
     // the same kind only widen the gap (seq² scores against seq·headDim work per row).
