@@ -222,7 +222,7 @@ public enum FlashAttention {
       // out to the panels eight at a time.
       let row = scoresT + c * ld
       // A hidden key (−∞) gets exactly 0, even for a query whose max is still −∞.
-      for r in 0..<queries { row[r] = row[r] == -.infinity ? 0 : fastExp(row[r] - mNew[r]) }
+      for r in 0..<queries { row[r] = softmaxWeight(row[r], mNew[r]) }
       for panel in stride(from: 0, to: queries, by: panelWidth) {
         let out = packed + panel * keys + c * panelWidth
         var r = 0
@@ -238,6 +238,14 @@ public enum FlashAttention {
     }
     m.update(from: mNew, count: queries)
     return moved != 0
+  }
+
+  /// e^(score − shift), exactly 0 for a hidden key (−∞), even when the shift is −∞ too. Both
+  /// operands are read unconditionally: under the select the compiler would mask the load.
+  @inline(__always)
+  static func softmaxWeight(_ score: Float, _ shift: Float) -> Float {
+    let p = softmaxExp(score - shift)
+    return score == -.infinity ? 0 : p
   }
 
   /// dQ (like q), dK and dV (like k) from dO, with O and the log-sum-exp of the forward. Threads

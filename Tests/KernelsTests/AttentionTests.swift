@@ -171,3 +171,20 @@ import Testing
     #expect(zip(row, expected).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, $1) })
   }
 }
+
+@Suite struct SoftmaxExpTests {
+  @Test func softmaxExpIsAccurateOnItsRange() {
+    var worst: Float = 0
+    var x: Float = -87
+    while x <= 0 {
+      let exact = Foundation.exp(Double(x))
+      worst = max(worst, Float(abs(Double(softmaxExp(x)) - exact) / exact))
+      x += 0.0071
+    }
+    #expect(worst < 5e-7, "worst relative error \(worst)")
+    #expect(softmaxExp(0) == 1 && softmaxExp(.nan).isNaN)
+    // Far below: tiny, never negative, never NaN (exact zeros for hidden keys are the caller's).
+    #expect(softmaxExp(-200) >= 0 && softmaxExp(-200) < 1e-37 && softmaxExp(-.infinity) < 1e-37)
+    #expect(FlashAttention.softmaxWeight(-.infinity, -.infinity) == 0 && FlashAttention.softmaxWeight(-.infinity, 3) == 0)
+  }
+}
