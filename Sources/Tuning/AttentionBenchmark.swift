@@ -64,6 +64,9 @@ public enum AttentionBenchmark {
     // Checked against the fp64 reference on the first query rows of the first head.
     let error: Double? = verify ? workspace.checkedError() : nil
     let precisionError: Double? = verify ? workspace.precisionError() : nil
+    if backward, let flash { try workspace.backward(flash, placement: placement) }
+    // Taken before the GEMM's operands exist: what the attention kernels themselves added.
+    let extra = peakResidentBytes() > before ? peakResidentBytes() - before : 0
     let threads = switch candidate {
     case .flash(let p): p.threads
     case .gemm(let p): p.threads
@@ -77,10 +80,9 @@ public enum AttentionBenchmark {
     let (forwardSeconds, gemmSeconds) = (interleaved[0], interleaved[1])
     var backwardStats: Statistics?
     if backward, let flash {
-      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1) { try? workspace.backward(flash, placement: placement) }
+      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, warmedUp: true) { try? workspace.backward(flash, placement: placement) }
       backwardStats = Statistics(samples: seconds.map { 2.5 * shape.forwardFlops / $0 / 1e9 })
     }
-    let extra = peakResidentBytes() > before ? peakResidentBytes() - before : 0
     let gemm = GEMMRate(precision: precision.rawValue, gflops: Statistics(samples: gemmSeconds.map { gemmRun.flops / $0 / 1e9 }).median, source: gemmRun.source)
     // Per round: attention's rate over the GEMM's, both taken in the same turn.
     let ratios = zip(forwardSeconds, gemmSeconds).map { (shape.forwardFlops / $0) / (gemmRun.flops / $1) }
