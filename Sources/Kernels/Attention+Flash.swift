@@ -68,37 +68,21 @@ public enum FlashAttention {
   }
 
   /// o: like q; lse: (batch, heads, seq), the log-sum-exp of each query row's scaled scores.
+  /// Q, K and V come as fp32 in memory or stored in a lower precision (decoded one head at a
+  /// time before its tiles are packed); O and the log-sum-exp come out in fp32.
   ///
-  /// Both block products run on the native GEMM's micro-kernels. The scores are computed
-  /// transposed, Sᵀ = K_block·Q_blockᵀ (keys × queries): the online softmax then runs along rows
-  /// of Sᵀ, eight queries per vector, and Pᵀ is already laid out as the packed A operand of
-  /// O += P·V needs it. Each thread takes whole (batch, head) pairs and packs that head's K and V
-  /// once (O(seq·headDim) extra memory); Bc is rounded up to a multiple of the micro-kernel's MR
-  /// so key blocks start on panel boundaries.
+  /// Both block products run on the native GEMM's micro-kernels, transposed so that nothing is
+  /// repacked between them: Sᵀ = K_block·Q_blockᵀ (keys × queries), the online softmax along rows
+  /// of Sᵀ (eight queries per vector) writing Pᵀ straight into the packed B operand of
+  /// Oᵀ += Vᵀ·Pᵀ, and V carrying an extra row of ones, so that row D of Oᵀ is the running sum. Each
+  /// thread takes whole (batch, head) pairs and packs that head's K and V once (O(seq·headDim)
+  /// extra memory); Bc is rounded up to a multiple of the micro-kernel's MR so key blocks start
+  /// on panel boundaries, and a causal block stops at its last query's key.
   public static func forward(
-    _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
+    _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+    parameters: FlashParameters, placement: ThreadPlacement? = nil
   ) throws {
-    let head = shape.seq * shape.headDim
-    try forward(
-      shape, q: AttentionInput(dense: q, headCount: head), k: AttentionInput(dense: k, headCount: head), v: AttentionInput(dense: v, headCount: head),
-      o: o, lse: lse, parameters: parameters, placement: placement)
-  }
-
-  /// The forward on stored inputs (fp32, bf16 or fp8 with per-block scales), decoded one head at a
-  /// time while the tiles are packed; O and the log-sum-exp come out in fp32.
-  public static func forward(
-    _ shape: AttentionShape, q: AttentionTensor, k: AttentionTensor, v: AttentionTensor,
-    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
-  ) throws {
-    try shape.check(q: q, k: k, v: v)
-    try forward(shape, q: AttentionInput(q), k: AttentionInput(k), v: AttentionInput(v), o: o, lse: lse, parameters: parameters, placement: placement)
-  }
-
-  static func forward(
-    _ shape: AttentionShape, q qInput: AttentionInput, k kInput: AttentionInput, v vInput: AttentionInput,
-    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement?
-  ) throws {
+    let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
       throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
@@ -253,36 +237,12 @@ public enum FlashAttention {
   /// five products on the GEMM micro-kernels: S = Q·Kᵀ (then P = e^(S − lse)), dP = dO·Vᵀ (then
   /// dS = P∘(dP − D)·scale), dV += Pᵀ·dO, dK += dSᵀ·Q, dQ += dS·K.
   public static func backward(
-    _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, o: UnsafePointer<Float>,
-    lse: UnsafePointer<Float>, dO: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
-    dV: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
+    _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafePointer<Float>, lse: UnsafePointer<Float>,
+    dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>, parameters: FlashParameters,
+    placement: ThreadPlacement? = nil
   ) throws {
-    let (qHead, kvHead) = (shape.seq * shape.headDim, shape.seq * shape.headDim)
-    try backward(
-      shape, q: AttentionInput(dense: q, headCount: qHead), k: AttentionInput(dense: k, headCount: kvHead),
-      v: AttentionInput(dense: v, headCount: kvHead), o: o, lse: lse, dO: AttentionInput(dense: dO, headCount: qHead), dQ: dQ, dK: dK, dV: dV,
-      parameters: parameters, placement: placement)
-  }
-
-  /// The backward on stored inputs (as the forward took them; dO stored likewise), decoded one
-  /// head at a time; the gradients come out in fp32.
-  public static func backward(
-    _ shape: AttentionShape, q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, o: UnsafePointer<Float>,
-    lse: UnsafePointer<Float>, dO: AttentionTensor, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
-    dV: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement? = nil
-  ) throws {
-    try shape.check(q: q, k: k, v: v)
-    try shape.check(q: dO, k: k, v: v)
-    try backward(
-      shape, q: AttentionInput(q), k: AttentionInput(k), v: AttentionInput(v), o: o, lse: lse, dO: AttentionInput(dO), dQ: dQ, dK: dK, dV: dV,
-      parameters: parameters, placement: placement)
-  }
-
-  static func backward(
-    _ shape: AttentionShape, q qInput: AttentionInput, k kInput: AttentionInput, v vInput: AttentionInput, o: UnsafePointer<Float>,
-    lse: UnsafePointer<Float>, dO dOInput: AttentionInput, dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>,
-    dV: UnsafeMutablePointer<Float>, parameters: FlashParameters, placement: ThreadPlacement?
-  ) throws {
+    guard let dOInput = operands.dO else { throw KernelError.invalidParameters("the backward needs dO: give it to the operands") }
+    let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
       throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")

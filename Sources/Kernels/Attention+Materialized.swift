@@ -34,27 +34,10 @@ public enum MaterializedAttention {
   }
 
   public static func forward(
-    _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: MaterializedParameters, placement: ThreadPlacement? = nil
+    _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+    parameters: MaterializedParameters, placement: ThreadPlacement? = nil
   ) throws {
-    let head = shape.seq * shape.headDim
-    try forward(
-      shape, q: AttentionInput(dense: q, headCount: head), k: AttentionInput(dense: k, headCount: head), v: AttentionInput(dense: v, headCount: head),
-      o: o, lse: lse, parameters: parameters, placement: placement)
-  }
-
-  public static func forward(
-    _ shape: AttentionShape, q: AttentionTensor, k: AttentionTensor, v: AttentionTensor,
-    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: MaterializedParameters, placement: ThreadPlacement? = nil
-  ) throws {
-    try shape.check(q: q, k: k, v: v)
-    try forward(shape, q: AttentionInput(q), k: AttentionInput(k), v: AttentionInput(v), o: o, lse: lse, parameters: parameters, placement: placement)
-  }
-
-  static func forward(
-    _ shape: AttentionShape, q qInput: AttentionInput, k kInput: AttentionInput, v vInput: AttentionInput,
-    o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, parameters: MaterializedParameters, placement: ThreadPlacement?
-  ) throws {
+    let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
     guard parameters.threads >= 1 else { throw KernelError.invalidParameters("threads must be at least 1 (got \(parameters.threads))") }
     if let reason = unavailability(shape, threads: parameters.threads) { throw KernelError.unsupported(backend: "gemm attention", reason: reason) }

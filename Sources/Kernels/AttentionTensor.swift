@@ -140,3 +140,31 @@ struct AttentionInput: @unchecked Sendable {
     return UnsafePointer(buffer)
   }
 }
+
+/// Q, K and V (and dO, for a backward) as the attention kernels take them: fp32 in memory, used
+/// in place, or stored tensors, decoded one head at a time into per-thread buffers.
+public struct AttentionOperands: @unchecked Sendable {
+  let q: AttentionInput, k: AttentionInput, v: AttentionInput
+  let dO: AttentionInput?
+
+  /// fp32 tensors in memory: Q (and dO) batch × heads, K and V batch × kvHeads heads of
+  /// seq × headDim, row-major and contiguous.
+  public static func fp32(
+    _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, dO: UnsafePointer<Float>? = nil
+  ) -> AttentionOperands {
+    let head = shape.seq * shape.headDim
+    return AttentionOperands(
+      q: AttentionInput(dense: q, headCount: head), k: AttentionInput(dense: k, headCount: head), v: AttentionInput(dense: v, headCount: head),
+      dO: dO.map { AttentionInput(dense: $0, headCount: head) })
+  }
+
+  /// Stored tensors (fp32, bf16 or fp8 with per-block scales); throws unless their heads and sizes
+  /// are the ones `shape` needs.
+  public static func stored(
+    _ shape: AttentionShape, q: AttentionTensor, k: AttentionTensor, v: AttentionTensor, dO: AttentionTensor? = nil
+  ) throws -> AttentionOperands {
+    try shape.check(q: q, k: k, v: v)
+    if let dO { try shape.check(q: dO, k: k, v: v) }
+    return AttentionOperands(q: AttentionInput(q), k: AttentionInput(k), v: AttentionInput(v), dO: dO.map(AttentionInput.init))
+  }
+}

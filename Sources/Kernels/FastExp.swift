@@ -5,38 +5,30 @@
 /// [−87, 88]; below −87 it flushes to 0, −∞ gives 0 and NaN stays NaN.
 @inline(__always)
 func fastExp(_ x: Float) -> Float {
-  let clamped = x < -87.3 ? -87.3 : (x > 88.3 ? 88.3 : x)
-  let n = Float(12_582_912).addingProduct(clamped, 1.442_695_040_888_963_4) - 12_582_912
-  // ln 2 split so that n·high is exact for |n| < 2^11.
-  let f = clamped.addingProduct(-n, 0.693_145_751_953_125).addingProduct(-n, 1.428_606_765_330_187_0e-6)
-  // Horner on fused multiply-adds: half the dependent latency of separate multiplies and adds,
-  // which is what bounds this loop.
-  var p: Float = 1.0 / 720
-  p = Float(1.0 / 120).addingProduct(p, f)
-  p = Float(1.0 / 24).addingProduct(p, f)
-  p = Float(1.0 / 6).addingProduct(p, f)
-  p = Float(0.5).addingProduct(p, f)
-  p = Float(1).addingProduct(p, f)
-  p = Float(1).addingProduct(p, f)
-  let scale = Float(bitPattern: UInt32(bitPattern: (Int32(n) &+ 127) &<< 23))
-  let result = p * scale
+  let result = expClamped(x > 88.3 ? 88.3 : x)
   return x < -87.3 ? 0 : (x != x ? x : result)
 }
 
 /// e^x for softmax arguments, x = score − max ≤ 0 (or NaN): fastExp without what that range does
-/// not need — no upper clamp, n = round(x·log2 e) in one fused step, no selects (a NaN runs
-/// through the arithmetic and comes out NaN). Below −87.3 it returns e^−87.3 ≈ 1.2·10⁻³⁸ rather
-/// than 0, which no sum of probabilities can tell apart; callers that need exact zeros for hidden
-/// keys (−∞ scores) select them. About 15 vector operations where fastExp takes 25.
+/// not need — no upper clamp and no selects (a NaN runs through the arithmetic and comes out
+/// NaN). Below −87.3 it returns e^−87.3 ≈ 1.2·10⁻³⁸ rather than 0, which no sum of probabilities
+/// can tell apart; callers that need exact zeros for hidden keys (−∞ scores) select them. About 15
+/// vector operations where fastExp takes 20.
 @inline(__always)
-func softmaxExp(_ x: Float) -> Float {
+func softmaxExp(_ x: Float) -> Float { expClamped(x) }
+
+/// The shared core: the lower clamp, the reduction and the polynomial. n = round(x·log2 e) comes
+/// from 1.5·2²³ + x·log2 e, in whose binade one ulp is 1, so that sum's bits also hold n for the
+/// exponent (no float-to-int conversion, which a NaN would make undefined).
+@inline(__always)
+func expClamped(_ x: Float) -> Float {
   let clamped = x < -87.3 ? -87.3 : x
-  // 1.5·2²³ + n: in that binade one ulp is 1, so the bits hold n (no float-to-int conversion,
-  // which a NaN would make undefined).
   let magic: Float = 12_582_912
   let shifted = magic.addingProduct(clamped, 1.442_695_040_888_963_4)
   let n = shifted - magic
+  // ln 2 split so that n·high is exact for |n| < 2^11.
   let f = clamped.addingProduct(-n, 0.693_145_751_953_125).addingProduct(-n, 1.428_606_765_330_187_0e-6)
+  // Horner on fused multiply-adds: half the dependent latency of separate multiplies and adds.
   var p: Float = 1.0 / 720
   p = Float(1.0 / 120).addingProduct(p, f)
   p = Float(1.0 / 24).addingProduct(p, f)

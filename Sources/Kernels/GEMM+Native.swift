@@ -186,6 +186,19 @@ enum PackBuffers {
     let lock = NSLock()
     var memory: UnsafeMutableRawPointer?
     var bytes = 0
+
+    /// Runs `body` on at least `count` bytes (page-aligned, contents undefined), grown when too
+    /// small and otherwise reused, holding the slot's lock.
+    func withMemory<R>(bytes count: Int, _ body: (UnsafeMutableRawPointer) -> R) -> R {
+      lock.lock()
+      defer { lock.unlock() }
+      if bytes < count {
+        memory?.deallocate()
+        memory = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 4096)
+        bytes = count
+      }
+      return body(memory!)
+    }
   }
 
   static let slots: [Slot] = (0..<256).map { _ in Slot() }
@@ -200,20 +213,12 @@ enum PackBuffers {
     let edgeBytes = rounded(kernel.mr * kernel.nr * stride)
     let scratchBytes = rounded(parameters.kc * MemoryLayout<Float>.stride)
     let total = aBytes + bBytes + edgeBytes + scratchBytes
-    let slot = slots[thread % slots.count]
-    slot.lock.lock()
-    defer { slot.lock.unlock() }
-    if slot.bytes < total {
-      slot.memory?.deallocate()
-      slot.memory = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 4096)
-      slot.bytes = total
+    return slots[thread % slots.count].withMemory(bytes: total) { base in
+      body(Set<T>(
+        a: base.bindMemory(to: T.self, capacity: aBytes / stride),
+        b: (base + aBytes).bindMemory(to: T.self, capacity: bBytes / stride),
+        edge: (base + aBytes + bBytes).bindMemory(to: T.self, capacity: edgeBytes / stride),
+        scratch: (base + aBytes + bBytes + edgeBytes).bindMemory(to: Float.self, capacity: scratchBytes / 4)))
     }
-    let base = slot.memory!
-    let set = Set<T>(
-      a: (base).bindMemory(to: T.self, capacity: aBytes / stride),
-      b: (base + aBytes).bindMemory(to: T.self, capacity: bBytes / stride),
-      edge: (base + aBytes + bBytes).bindMemory(to: T.self, capacity: edgeBytes / stride),
-      scratch: (base + aBytes + bBytes + edgeBytes).bindMemory(to: Float.self, capacity: scratchBytes / 4))
-    return body(set)
   }
 }

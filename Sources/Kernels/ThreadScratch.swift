@@ -8,20 +8,14 @@ enum ThreadScratch {
   static func withFloats<R>(thread: Int, counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
     let sizes = counts.map { (max(0, $0) * MemoryLayout<Float>.stride + 63) / 64 * 64 }
     let total = max(64, sizes.reduce(0, +))
-    let slot = slots[thread % slots.count]
-    slot.lock.lock()
-    defer { slot.lock.unlock() }
-    if slot.bytes < total {
-      slot.memory?.deallocate()
-      slot.memory = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 4096)
-      slot.bytes = total
+    return slots[thread % slots.count].withMemory(bytes: total) { base in
+      var offset = 0
+      var buffers: [UnsafeMutablePointer<Float>] = []
+      for size in sizes {
+        buffers.append((base + offset).bindMemory(to: Float.self, capacity: size / MemoryLayout<Float>.stride))
+        offset += size
+      }
+      return body(buffers)
     }
-    var offset = 0
-    var buffers: [UnsafeMutablePointer<Float>] = []
-    for size in sizes {
-      buffers.append((slot.memory! + offset).bindMemory(to: Float.self, capacity: size / MemoryLayout<Float>.stride))
-      offset += size
-    }
-    return body(buffers)
   }
 }

@@ -69,24 +69,28 @@ final class AttentionWorkspace: @unchecked Sendable {
     (0..<rows).flatMap { ReferenceAttention.forwardRow(shape, q: q, k: k, v: v, b: 0, h: 0, i: $0).o.map(Float.init) }
   }
 
-  func forward(_ candidate: AttentionCandidate, placement: ThreadPlacement?) throws {
-    try o.withUnsafeMutableBufferPointer { op in try lse.withUnsafeMutableBufferPointer { lp in
-      let (out, logSumExp) = (op.baseAddress!, lp.baseAddress!)
-      if let stored {
-        switch candidate {
-        case .flash(let p): try FlashAttention.forward(shape, q: stored.q, k: stored.k, v: stored.v, o: out, lse: logSumExp, parameters: p, placement: placement)
-        case .gemm(let p): try MaterializedAttention.forward(shape, q: stored.q, k: stored.k, v: stored.v, o: out, lse: logSumExp, parameters: p, placement: placement)
-        }
-        return
+  /// Runs `body` with the operands as the kernels take them (stored tensors, or the fp32 arrays in
+  /// place), dO included once `prepareBackward` has run.
+  func withOperands<R>(_ body: (AttentionOperands) throws -> R) throws -> R {
+    if let stored {
+      return try body(try .stored(shape, q: stored.q, k: stored.k, v: stored.v, dO: storedGradient))
+    }
+    return try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
+      try dO.withUnsafeBufferPointer { gp in
+        try body(.fp32(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, dO: gp.isEmpty ? nil : gp.baseAddress!))
       }
-      try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
-        let (qb, kb, vb) = (qp.baseAddress!, kp.baseAddress!, vp.baseAddress!)
+    } } }
+  }
+
+  func forward(_ candidate: AttentionCandidate, placement: ThreadPlacement?) throws {
+    try withOperands { operands in
+      try o.withUnsafeMutableBufferPointer { op in try lse.withUnsafeMutableBufferPointer { lp in
         switch candidate {
-        case .flash(let p): try FlashAttention.forward(shape, q: qb, k: kb, v: vb, o: out, lse: logSumExp, parameters: p, placement: placement)
-        case .gemm(let p): try MaterializedAttention.forward(shape, q: qb, k: kb, v: vb, o: out, lse: logSumExp, parameters: p, placement: placement)
+        case .flash(let p): try FlashAttention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, parameters: p, placement: placement)
+        case .gemm(let p): try MaterializedAttention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, parameters: p, placement: placement)
         }
-      } } }
-    } }
+      } }
+    }
   }
 
   private var dO: [Float] = []
@@ -118,22 +122,15 @@ final class AttentionWorkspace: @unchecked Sendable {
   /// The flash backward from the last forward's O and log-sum-exp.
   func backward(_ parameters: FlashParameters, placement: ThreadPlacement?) throws {
     try prepareBackward()
-    try o.withUnsafeBufferPointer { op in try lse.withUnsafeBufferPointer { lp in
-      try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { c in
-        let (out, logSumExp, gq, gk, gv) = (op.baseAddress!, lp.baseAddress!, a.baseAddress!, b.baseAddress!, c.baseAddress!)
-        if let stored, let storedGradient {
+    try withOperands { operands in
+      try o.withUnsafeBufferPointer { op in try lse.withUnsafeBufferPointer { lp in
+        try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { c in
           try FlashAttention.backward(
-            shape, q: stored.q, k: stored.k, v: stored.v, o: out, lse: logSumExp, dO: storedGradient, dQ: gq, dK: gk, dV: gv,
+            shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: c.baseAddress!,
             parameters: parameters, placement: placement)
-          return
-        }
-        try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in try dO.withUnsafeBufferPointer { gp in
-          try FlashAttention.backward(
-            shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: out, lse: logSumExp, dO: gp.baseAddress!, dQ: gq, dK: gk, dV: gv,
-            parameters: parameters, placement: placement)
-        } } } }
-      } } }
-    } }
+        } } }
+      } }
+    }
   }
 
   static func largestDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {

@@ -59,8 +59,21 @@ import Testing
     let shape = AttentionShape(batch: 1, heads: 2, seq: 4, headDim: 2, causal: false)
     let small = try AttentionTensor([Float](repeating: 0, count: 8), heads: 1, seq: 4, headDim: 2, precision: .bf16)
     #expect(throws: KernelError.self) {
-      _ = try Self.run(shape) { o, lse in try FlashAttention.forward(shape, q: small, k: small, v: small, o: o, lse: lse, parameters: FlashParameters()) }
+      _ = try Self.run(shape) { o, lse in try FlashAttention.forward(shape, try .stored(shape, q: small, k: small, v: small), o: o, lse: lse, parameters: FlashParameters()) }
     }
+    // A backward without dO says what it is missing.
+    let zeros = [Float](repeating: 0, count: shape.qCount)
+    let error = zeros.withUnsafeBufferPointer { z in
+      var gradient = [Float](repeating: 0, count: shape.qCount)
+      return gradient.withUnsafeMutableBufferPointer { g in
+        #expect(throws: KernelError.self) {
+          try FlashAttention.backward(
+            shape, .fp32(shape, q: z.baseAddress!, k: z.baseAddress!, v: z.baseAddress!), o: z.baseAddress!, lse: z.baseAddress!,
+            dQ: g.baseAddress!, dK: g.baseAddress!, dV: g.baseAddress!, parameters: FlashParameters())
+        }
+      }
+    }
+    #expect(error.map { "\($0)".contains("dO") } == true)
   }
 
   /// The kernels compute in fp32 on the decoded inputs: they must match the reference run on
@@ -75,7 +88,7 @@ import Testing
       let stored = try Self.tensors(c.shape, q, k, v, precision)
       let reference = ReferenceAttention.forward(c.shape, q: stored.q.dequantized(), k: stored.k.dequantized(), v: stored.v.dequantized())
       let (o, lse) = try Self.run(c.shape) { o, lse in
-        try FlashAttention.forward(c.shape, q: stored.q, k: stored.k, v: stored.v, o: o, lse: lse, parameters: c.parameters)
+        try FlashAttention.forward(c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: c.parameters)
       }
       #expect(Self.worst(o, reference.o) <= 2e-5, "\(precision) O")
       #expect(Self.worst(lse, reference.lse.map(Float.init)) <= 2e-5, "\(precision) log-sum-exp")
@@ -91,7 +104,7 @@ import Testing
     let stored = try Self.tensors(c.shape, q, k, v, .bf16)
     let storedGradient = try AttentionTensor(dO, heads: c.shape.batch * c.shape.heads, seq: c.shape.seq, headDim: c.shape.headDim, precision: .bf16)
     let (o, lse) = try Self.run(c.shape) { o, lse in
-      try FlashAttention.forward(c.shape, q: stored.q, k: stored.k, v: stored.v, o: o, lse: lse, parameters: c.parameters)
+      try FlashAttention.forward(c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: c.parameters)
     }
     var dQ = [Float](repeating: .nan, count: c.shape.qCount)
     var dK = [Float](repeating: .nan, count: c.shape.kvCount)
@@ -99,7 +112,7 @@ import Testing
     try o.withUnsafeBufferPointer { op in try lse.withUnsafeBufferPointer { lp in
       try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { cc in
         try FlashAttention.backward(
-          c.shape, q: stored.q, k: stored.k, v: stored.v, o: op.baseAddress!, lse: lp.baseAddress!, dO: storedGradient,
+          c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v, dO: storedGradient), o: op.baseAddress!, lse: lp.baseAddress!,
           dQ: a.baseAddress!, dK: b.baseAddress!, dV: cc.baseAddress!, parameters: c.parameters)
       } } }
     } }
@@ -117,7 +130,7 @@ import Testing
     let (o, lse) = try Self.run(c.shape) { o, lse in
       try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
         try MaterializedAttention.forward(
-          c.shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: o, lse: lse,
+          c.shape, .fp32(c.shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!), o: o, lse: lse,
           parameters: MaterializedParameters(threads: c.parameters.threads))
       } } }
     }
@@ -126,7 +139,8 @@ import Testing
     let stored = try Self.tensors(c.shape, q, k, v, .fp8e4m3)
     let decoded = ReferenceAttention.forward(c.shape, q: stored.q.dequantized(), k: stored.k.dequantized(), v: stored.v.dequantized())
     let (o8, _) = try Self.run(c.shape) { o, lse in
-      try MaterializedAttention.forward(c.shape, q: stored.q, k: stored.k, v: stored.v, o: o, lse: lse, parameters: MaterializedParameters(threads: 2))
+      try MaterializedAttention.forward(
+        c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: MaterializedParameters(threads: 2))
     }
     #expect(Self.worst(o8, decoded.o) <= 2e-5)
   }
@@ -138,7 +152,7 @@ import Testing
     for precision in [Precision.bf16, .fp8e4m3] {
       let stored = try Self.tensors(shape, q, k, v, precision)
       let (o, _) = try Self.run(shape) { o, lse in
-        try FlashAttention.forward(shape, q: stored.q, k: stored.k, v: stored.v, o: o, lse: lse, parameters: FlashParameters(br: 4, bc: 4))
+        try FlashAttention.forward(shape, try .stored(shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: FlashParameters(br: 4, bc: 4))
       }
       for row in 0..<8 {
         let values = o[(row * 8)..<(row * 8 + 8)]
@@ -148,7 +162,8 @@ import Testing
     v[0] = .nan
     let (o, _) = try Self.run(shape) { o, lse in
       try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
-        try MaterializedAttention.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: o, lse: lse, parameters: MaterializedParameters())
+        try MaterializedAttention.forward(
+          shape, .fp32(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!), o: o, lse: lse, parameters: MaterializedParameters())
       } } }
     }
     for row in 0..<8 {

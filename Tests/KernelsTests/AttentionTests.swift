@@ -30,7 +30,9 @@ import Testing
     var lse = [Float](repeating: .nan, count: shape.batch * shape.heads * shape.seq)
     try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
       try o.withUnsafeMutableBufferPointer { op in try lse.withUnsafeMutableBufferPointer { lp in
-        try FlashAttention.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!, parameters: parameters)
+        try FlashAttention.forward(
+          shape, .fp32(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!), o: op.baseAddress!, lse: lp.baseAddress!,
+          parameters: parameters)
       } }
     } } }
     return (o, lse)
@@ -61,8 +63,9 @@ import Testing
     try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
       try o.withUnsafeBufferPointer { op in try lse.withUnsafeBufferPointer { lp in try dO.withUnsafeBufferPointer { gp in
         try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { cc in
-          try FlashAttention.backward(c.shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, o: op.baseAddress!, lse: lp.baseAddress!,
-                                      dO: gp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: cc.baseAddress!, parameters: c.parameters)
+          try FlashAttention.backward(
+            c.shape, .fp32(c.shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, dO: gp.baseAddress!), o: op.baseAddress!,
+            lse: lp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: cc.baseAddress!, parameters: c.parameters)
         } } }
       } } }
     } } }

@@ -29,7 +29,7 @@ let benchmarks: @Sendable () -> Void = {
       let buffers = Operands.shared.buffers(shape)
       let start = ContinuousClock.now
       benchmark.startMeasurement()
-      try? FlashAttention.forward(shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      try? FlashAttention.forward(shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
     }
@@ -38,7 +38,7 @@ let benchmarks: @Sendable () -> Void = {
       guard let stored = Operands.shared.bf16(shape) else { return }
       let start = ContinuousClock.now
       benchmark.startMeasurement()
-      try? FlashAttention.forward(shape, q: stored.q, k: stored.k, v: stored.v, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      try? FlashAttention.forward(shape, stored, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
     }
@@ -47,18 +47,19 @@ let benchmarks: @Sendable () -> Void = {
       let start = ContinuousClock.now
       benchmark.startMeasurement()
       try? MaterializedAttention.forward(
-        shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse,
+        shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse,
         parameters: MaterializedParameters(threads: parameters.threads), placement: placement)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
     }
     Benchmark("flash backward \(shape)") { benchmark in
       let buffers = Operands.shared.buffers(shape)
-      try? FlashAttention.forward(shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      try? FlashAttention.forward(shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
       let start = ContinuousClock.now
       benchmark.startMeasurement()
-      try? FlashAttention.backward(shape, q: buffers.q, k: buffers.k, v: buffers.v, o: buffers.o, lse: buffers.lse, dO: buffers.dO,
-                                   dQ: buffers.dQ, dK: buffers.dK, dV: buffers.dV, parameters: parameters, placement: placement)
+      try? FlashAttention.backward(
+        shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, dQ: buffers.dQ, dK: buffers.dK, dV: buffers.dV, parameters: parameters,
+        placement: placement)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(2.5 * shape.forwardFlops / seconds(since: start) / 1e9))
     }
@@ -75,6 +76,8 @@ final class Operands: @unchecked Sendable {
   struct Buffers {
     let q, k, v, dO: UnsafeMutablePointer<Float>
     let o, lse, dQ, dK, dV: UnsafeMutablePointer<Float>
+
+    func operands(_ shape: AttentionShape) -> AttentionOperands { .fp32(shape, q: q, k: k, v: v, dO: dO) }
   }
 
   static let shared = Operands()
@@ -103,10 +106,10 @@ final class Operands: @unchecked Sendable {
     return buffers
   }
 
-  private var stored: [AttentionShape: (q: AttentionTensor, k: AttentionTensor, v: AttentionTensor)] = [:]
+  private var stored: [AttentionShape: AttentionOperands] = [:]
 
   /// The same operands stored as bf16.
-  func bf16(_ shape: AttentionShape) -> (q: AttentionTensor, k: AttentionTensor, v: AttentionTensor)? {
+  func bf16(_ shape: AttentionShape) -> AttentionOperands? {
     let buffers = self.buffers(shape)
     lock.lock()
     defer { lock.unlock() }
@@ -116,9 +119,9 @@ final class Operands: @unchecked Sendable {
                            headDim: shape.headDim, precision: .bf16)
     }
     guard let q = tensor(buffers.q, heads: shape.batch * shape.heads), let k = tensor(buffers.k, heads: shape.batch * shape.kvHeads),
-      let v = tensor(buffers.v, heads: shape.batch * shape.kvHeads)
+      let v = tensor(buffers.v, heads: shape.batch * shape.kvHeads), let operands = try? AttentionOperands.stored(shape, q: q, k: k, v: v)
     else { return nil }
-    stored[shape] = (q, k, v)
-    return (q, k, v)
+    stored[shape] = operands
+    return operands
   }
 }
