@@ -50,7 +50,7 @@ let package = Package(
     ),
     .target(
       name: "Kernels",
-      dependencies: ["Platform", "NumberFormats", "COpenBLAS"],
+      dependencies: ["Platform", "NumberFormats", "COpenBLAS", "CKernels"],
       swiftSettings: hostCPUFlags + [.unsafeFlags(["-Ounchecked"])]
     ),
     .target(name: "Autotune", dependencies: ["Platform", "Profile"]),

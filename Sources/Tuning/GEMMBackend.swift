@@ -38,10 +38,24 @@ public enum GEMMBackend: String, CaseIterable, Codable, Sendable {
       let kernels = precision == .fp64 ? Double.usableMicroKernels(features).count : Float.usableMicroKernels(features).count
       return kernels > 0 ? nil : "no micro-kernel of this build runs on this CPU (needs AVX2+FMA or AVX-512)"
     case .amx:
-      if !(features.usable("amx_tile") && features.usable("amx_bf16")) && !features.usable("avx512_bf16") {
-        return "needs AMX-BF16 (amx_tile, amx_bf16) or AVX512-BF16, which this CPU does not have usable"
+      if BF16MicroKernel.usable(features).isEmpty {
+        return "needs AMX-BF16 (amx_tile, amx_bf16 with avx512f) or AVX512-BF16, which this CPU does not have usable"
       }
-      return "the AMX and AVX512-BF16 micro-kernels are not implemented in this build"
+      return Self.amxPrecisions.contains(precision)
+        ? nil
+        : "amx multiplies bf16: its operands must be bf16, or MX, whose power-of-two block scales keep every value exact in bf16 (not \(precision))"
     }
+  }
+
+  /// What the amx backend takes: values that are exact in bf16 once decoded.
+  public static let amxPrecisions: [Precision] = [.bf16, .mxfp8e4m3, .mxfp8e5m2, .mxfp6e2m3, .mxfp6e3m2, .mxfp4]
+
+  /// The amx backend's blocking when none is given: the fastest usable bf16 kernel, MC = 192 rows,
+  /// KC = 512 (whole AMX chunks), NC = 1536 (B's bf16 block, 1.5 MiB, in a Sapphire Rapids L2).
+  public static func amxBlocking(features: ISAFeatures, threads: Int) -> BlockingParameters? {
+    guard let kernel = BF16MicroKernel.usable(features).first else { return nil }
+    return BlockingParameters(
+      microKernel: kernel.name, mc: (192 + kernel.mr - 1) / kernel.mr * kernel.mr, kc: 512, nc: (1536 + kernel.nr - 1) / kernel.nr * kernel.nr,
+      threads: threads)
   }
 }

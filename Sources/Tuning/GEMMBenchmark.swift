@@ -45,11 +45,23 @@ public enum GEMMBenchmark {
   public static func candidate(
     backend: GEMMBackend, precision: Precision, params: [String: String], threads: Int, features: ISAFeatures, caches: CacheSizes
   ) throws -> GEMMCandidate {
-    guard backend == .native else { return GEMMCandidate(backend: backend, threads: threads) }
+    guard backend == .native || backend == .amx else { return GEMMCandidate(backend: backend, threads: threads) }
     let known = ["kernel", "mc", "kc", "nc", "loop"]
     if let unknown = params.keys.first(where: { !known.contains($0) }) { throw BenchmarkError.unknownParameter(unknown, known: known) }
     var blocking: BlockingParameters
-    if precision == .fp64 {
+    if backend == .amx {
+      if let reason = backend.unavailability(precision: precision, features: features) { throw KernelError.unsupported(backend: "amx", reason: reason) }
+      guard var chosen = GEMMBackend.amxBlocking(features: features, threads: threads) else {
+        throw KernelError.unsupported(backend: "amx", reason: "no bf16 micro-kernel runs here")
+      }
+      if let name = params["kernel"] {
+        guard let kernel = BF16MicroKernel.named(name), kernel.isUsable(on: features) else {
+          throw KernelError.unknownMicroKernel(name: name, known: BF16MicroKernel.usable(features).map(\.name))
+        }
+        chosen.microKernel = kernel.name
+      }
+      blocking = chosen
+    } else if precision == .fp64 {
       let kernels = Double.usableMicroKernels(features)
       guard let chosen = try params["kernel"].map({ try GEMMEvaluator.kernel(Double.self, named: $0, features: features) })
         ?? BlockingModel.preferredKernel(kernels, lanes: kernels.first.map(BlockingModel.lanes) ?? 4)
@@ -74,7 +86,7 @@ public enum GEMMBenchmark {
       guard let value = BlockingParameters.ParallelLoop(rawValue: loop) else { throw BenchmarkError.badValue("loop", loop) }
       blocking.parallelLoop = value
     }
-    return GEMMCandidate(backend: .native, blocking: blocking)
+    return GEMMCandidate(backend: backend, blocking: blocking)
   }
 
   /// Verifies the candidate (and `versus`, when given), then times them interleaved.

@@ -106,7 +106,17 @@ public final class GEMMEvaluator: @unchecked Sendable {
                             c: MutableMatrixPointer(c, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
       } }
     case .amx:
-      throw KernelError.unsupported(backend: "amx", reason: candidate.backend.unavailability(precision: w.precision, features: features) ?? "")
+      guard let blocking = candidate.blocking else { throw KernelError.invalidParameters("the amx backend needs blocking parameters") }
+      guard let kernel = BF16MicroKernel.named(blocking.microKernel), kernel.isUsable(on: features) else {
+        throw KernelError.unknownMicroKernel(name: blocking.microKernel, known: BF16MicroKernel.usable(features).map(\.name))
+      }
+      if let reason = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
+      guard let qa = w.quantizedA, let qb = w.quantizedB else { throw KernelError.invalidParameters("the amx backend takes stored (bf16 or MX) operands") }
+      let placement = self.placement
+      return { w.c.withUnsafeMutableBufferPointer { c in
+        try? BF16GEMM.run(p, a: QuantizedSource(qa), b: QuantizedSource(qb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc),
+                          parameters: blocking, kernel: kernel, placement: placement)
+      } }
     }
   }
 

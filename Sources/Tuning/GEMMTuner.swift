@@ -190,7 +190,7 @@ public final class GEMMTuner {
     var records = search.trials.map { record($0, objective: objective, precision: .fp32) }
     let (openblas, core) = openblasCandidates(shape, evaluator: evaluator, precision: .fp32)
     records += openblas
-    records.append(amxRecord(.fp32))
+    records.append(amxCandidate(shape, evaluator: evaluator, precision: .fp32))
     let summary = SearchSummary(
       shape: shape.description, precision: "fp32", spaceSize: space.count, evaluated: search.trials.count,
       fromJournal: search.trials.filter(\.fromJournal).count)
@@ -221,7 +221,9 @@ public final class GEMMTuner {
     for configuration in Set(configurations).sorted() { check.evaluate(configuration) }
     var records = check.trials.map { record($0, objective: objective, precision: precision) }
     if precision == .fp32 { records += openblasCandidates(shape, evaluator: evaluator, precision: precision).0 }
-    if [.bf16, .fp8e4m3, .fp8e5m2, .mxfp8e4m3, .mxfp8e5m2, .mxfp4, .nvfp4].contains(precision) { records.append(amxRecord(precision)) }
+    if [.bf16, .fp8e4m3, .fp8e5m2, .mxfp8e4m3, .mxfp8e5m2, .mxfp6e2m3, .mxfp6e3m2, .mxfp4, .nvfp4].contains(precision) {
+      records.append(amxCandidate(shape, evaluator: evaluator, precision: precision))
+    }
     return finish(shape: shape, precision: precision, records: records, workspace: workspace, evaluator: evaluator, accuracy: accuracy)
   }
 
@@ -269,9 +271,35 @@ public final class GEMMTuner {
     return (records, best?.core)
   }
 
-  func amxRecord(_ precision: Precision) -> GEMMCandidateRecord {
-    let reason = GEMMBackend.amx.unavailability(precision: .bf16, features: features) ?? "unavailable"
-    return GEMMCandidateRecord(backend: "amx", parameters: [:], status: "pruned", reason: reason)
+  /// The amx backend with its default blocking: verified, then timed, where the CPU and the
+  /// precision allow it; otherwise a pruned record that says why.
+  func amxCandidate(_ shape: GEMMShape, evaluator: GEMMEvaluator, precision: Precision) -> GEMMCandidateRecord {
+    if let reason = GEMMBackend.amx.unavailability(precision: precision, features: features) {
+      return GEMMCandidateRecord(backend: "amx", parameters: [:], status: "pruned", reason: reason)
+    }
+    guard let blocking = GEMMBackend.amxBlocking(features: features, threads: options.threads) else {
+      return GEMMCandidateRecord(backend: "amx", parameters: [:], status: "pruned", reason: "no bf16 micro-kernel runs here")
+    }
+    let parameters = [
+      "kernel": blocking.microKernel, "mc": String(blocking.mc), "kc": String(blocking.kc), "nc": String(blocking.nc),
+      "threads": String(blocking.threads), "loop": blocking.parallelLoop.rawValue,
+    ]
+    guard !budget.exhausted else { return GEMMCandidateRecord(backend: "amx", parameters: parameters, status: "timeout", reason: "budget exhausted") }
+    progress("gemm \(precision) \(shape): amx (\(blocking.microKernel))")
+    do {
+      let run = try evaluator.runner(for: GEMMCandidate(backend: .amx, blocking: blocking))
+      let check = evaluator.verify(run)
+      guard check.passed else {
+        return GEMMCandidateRecord(backend: "amx", parameters: parameters, status: "wrong", reason: "error \(check.error) above tolerance \(check.tolerance)")
+      }
+      let gflops = evaluator.time(run, repeats: repeats(shape), maxRepeats: repeats(shape), minimumSeconds: minimumSeconds)
+      // Against the peak of the unit that ran it.
+      let peak = options.peaks[blocking.microKernel.hasPrefix("amx") ? "amx-bf16" : "avx512_bf16"]
+      return GEMMCandidateRecord(
+        backend: "amx", parameters: parameters, status: "ok", gflops: gflops, percentOfPeak: peak.map { 100 * gflops.median / $0 })
+    } catch {
+      return GEMMCandidateRecord(backend: "amx", parameters: parameters, status: "failed", reason: "\(error)")
+    }
   }
 
   func record(_ trial: Trial, objective: GEMMObjective, precision: Precision) -> GEMMCandidateRecord {
@@ -328,6 +356,12 @@ public final class GEMMTuner {
       let blocking = precision == .fp64
         ? try? GEMMSearchSpace.blocking(configuration, Double.self) : try? GEMMSearchSpace.blocking(configuration, Float.self)
       return blocking.map { GEMMCandidate(backend: .native, blocking: $0) }
+    case "amx":
+      let p = record.parameters
+      guard let kernel = p["kernel"], let mc = p["mc"].flatMap(Int.init), let kc = p["kc"].flatMap(Int.init), let nc = p["nc"].flatMap(Int.init) else { return nil }
+      return GEMMCandidate(backend: .amx, blocking: BlockingParameters(
+        microKernel: kernel, mc: mc, kc: kc, nc: nc, threads: p["threads"].flatMap(Int.init) ?? options.threads,
+        parallelLoop: p["loop"].flatMap(BlockingParameters.ParallelLoop.init) ?? .ic))
     default:
       return nil
     }

@@ -89,8 +89,10 @@ enum GEMMStage {
     if journal.skippedLines > 0 { options.progress("journal \(journalPath): skipped \(journal.skippedLines) unreadable line(s) (a run killed mid-write)") }
     if journal.count > 0 { options.progress("journal \(journalPath): reusing \(journal.count) earlier result(s); --fresh ignores them") }
     var peaks: [String: Double] = [:]
-    for peak in machine.peaks where peak.precision == "fp32" || peak.precision == "fp64" {
-      peaks[peak.precision] = max(peaks[peak.precision] ?? 0, peak.allCoresGflops.median * Double(threads) / Double(max(1, peak.threads)))
+    for peak in machine.peaks where ["fp32", "fp64", "bf16"].contains(peak.precision) {
+      // fp32 and fp64 by precision; the bf16 units (AVX512-BF16, AMX) by ISA, for the amx backend.
+      let key = peak.precision == "bf16" ? peak.isa : peak.precision
+      peaks[key] = max(peaks[key] ?? 0, peak.allCoresGflops.median * Double(threads) / Double(max(1, peak.threads)))
     }
     let level = BLASRule.isa(of: features)
     let coreTypes = options.quick ? [] : BLASRule.candidateCores(for: level, vendor: machine.cpu.vendor, libraryVersion: machine.blas.version)

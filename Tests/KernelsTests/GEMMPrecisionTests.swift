@@ -55,7 +55,10 @@ import Testing
 
   @Test func backendsThatCannotRunSaySo() {
     #expect(GEMMBackend.openblas.unavailability(precision: .bf16, features: Self.features)?.contains("fp32 or fp64") == true)
-    #expect(GEMMBackend.amx.unavailability(precision: .bf16, features: Self.features) != nil)
+    // amx runs bf16 where the CPU has a bf16 unit, and never fp32 or per-tensor fp8 (not exact in bf16).
+    #expect((GEMMBackend.amx.unavailability(precision: .bf16, features: Self.features) == nil) == !BF16MicroKernel.usable(Self.features).isEmpty)
+    #expect(GEMMBackend.amx.unavailability(precision: .fp32, features: Self.features) != nil)
+    #expect(GEMMBackend.amx.unavailability(precision: .fp8e4m3, features: Self.features) != nil)
     #expect(throws: GEMMBackend.ParseError.unknown("cublas")) { try GEMMBackend.parse("cublas") }
     #expect(throws: GEMMShape.ParseError.malformed("12x0x3")) { try GEMMShape.parse("12x0x3") }
     #expect(throws: GEMMShape.ParseError.malformed("12x3")) { try GEMMShape.parse("12x3") }

@@ -5,10 +5,11 @@ import NumberFormats
 import Platform
 import Tuning
 
-/// native, openblas and amx GEMM side by side: square fp32 1024, 2048, 4096 on one thread and on
-/// every core, GFLOP/s as a custom metric. The native blocking is the analytic model's unless
-/// SCALETUNE_GEMM_PARAMS gives one (k=v,… as `tune bench gemm --params`); `tune gemm` finds the
-/// tuned one. amx runs only where the CPU has AMX-BF16 (it is skipped, and says so, elsewhere).
+/// native, openblas and amx GEMM side by side: square 1024, 2048, 4096 on one thread and on every
+/// core (fp32 for native and openblas, bf16 operands for amx), GFLOP/s as a custom metric. The
+/// native blocking is the analytic model's unless SCALETUNE_GEMM_PARAMS gives one (k=v,… as
+/// `tune bench gemm --params`); `tune gemm` finds the tuned one. amx runs only where the CPU has
+/// AMX-BF16 or AVX512-BF16 (it is skipped, and says so, elsewhere).
 let benchmarks: @Sendable () -> Void = {
   Benchmark.defaultConfiguration = .init(
     metrics: [.wallClock, .custom("GFLOP/s", polarity: .prefersLarger, useScalingFactor: false)],
@@ -28,18 +29,18 @@ let benchmarks: @Sendable () -> Void = {
   for size in [1024, 2048, 4096] {
     for threads in Set([1, max(1, topology.cores)]).sorted() {
       let problem = GEMMProblem(shape: GEMMShape(m: size, n: size, k: size))
-      for backend in [GEMMBackend.native, .openblas, .amx] {
-        let name = "\(backend.rawValue) fp32 \(size)^3 \(threads) thread(s)"
+      for (backend, precision) in [(GEMMBackend.native, Precision.fp32), (.openblas, .fp32), (.amx, .bf16)] {
+        let name = "\(backend.rawValue) \(precision) \(size)^3 \(threads) thread(s)"
         guard let candidate = try? GEMMBenchmark.candidate(
-          backend: backend, precision: .fp32, params: backend == .native ? params : [:], threads: threads, features: features, caches: caches),
-          backend.unavailability(precision: .fp32, features: features) == nil
+          backend: backend, precision: precision, params: backend == .native ? params : [:], threads: threads, features: features, caches: caches),
+          backend.unavailability(precision: precision, features: features) == nil
         else {
-          print("skipped \(name): \(backend.unavailability(precision: .fp32, features: features) ?? "cannot run")")
+          print("skipped \(name): \(backend.unavailability(precision: precision, features: features) ?? "cannot run")")
           continue
         }
         Benchmark(name) { benchmark in
           // Operands are made and the result verified once per process, outside the measurement.
-          guard let run = Runners.shared.runner(problem: problem, candidate: candidate, features: features, placement: .perCore(topology)) else {
+          guard let run = Runners.shared.runner(problem: problem, precision: precision, candidate: candidate, features: features, placement: .perCore(topology)) else {
             print("skipped \(name): its result failed verification")
             return
           }
@@ -62,12 +63,12 @@ final class Runners: @unchecked Sendable {
   private var cache: [String: () -> Void] = [:]
   private let lock = NSLock()
 
-  func runner(problem: GEMMProblem, candidate: GEMMCandidate, features: ISAFeatures, placement: ThreadPlacement) -> (() -> Void)? {
+  func runner(problem: GEMMProblem, precision: Precision, candidate: GEMMCandidate, features: ISAFeatures, placement: ThreadPlacement) -> (() -> Void)? {
     lock.lock()
     defer { lock.unlock() }
-    let key = "\(problem.shape) \(candidate)"
+    let key = "\(problem.shape) \(precision) \(candidate)"
     if let run = cache[key] { return run }
-    let evaluator = GEMMEvaluator(workspace: GEMMWorkspace(problem: problem, precision: .fp32), features: features, placement: placement)
+    let evaluator = GEMMEvaluator(workspace: GEMMWorkspace(problem: problem, precision: precision), features: features, placement: placement)
     guard let run = try? evaluator.runner(for: candidate), evaluator.verify(run).passed else { return nil }
     cache[key] = run
     return run

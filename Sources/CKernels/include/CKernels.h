@@ -47,6 +47,23 @@ ck_loop_result ck_dot_bf16_avx512bf16(uint64_t iters, float a, float b);
 /// AMX permission (ck_request_amx_permission) first.
 ck_loop_result ck_amx_bf16(uint64_t iters, float a, float b);
 
+/* bf16 GEMM micro-kernels (bf16_kernels.c, where the two packed layouts are described):
+   C[MR x NR] = alpha * A*B + beta * C, fp32 accumulation; beta = 0 does not read C. */
+/// AVX512-BF16, 12 x 32, `pairs` k-pairs in the pairs layout.
+void ck_bf16_avx512_12x32(int64_t pairs, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, float alpha, float beta);
+/// AMX-BF16, 32 x 32, `chunks` chunks of 32 k in the tiles layout. The calling thread must have run
+/// ck_amx_begin (after ck_request_amx_permission) and runs ck_amx_end when done.
+void ck_amx_bf16_32x32(int64_t chunks, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, float alpha, float beta);
+/// Loads this thread's tile configuration (eight 16 x 64-byte tiles).
+void ck_amx_begin(void);
+/// Releases this thread's tiles.
+void ck_amx_end(void);
+/// Portable C over the pairs layout (any MR, NR up to 32): for testing the packing and the driver.
+void ck_bf16_pairs_reference(int64_t mr, int64_t nr, int64_t pairs, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc,
+                             float alpha, float beta);
+/// Portable C over the tiles layout (32 x 32): for testing the packing and the driver.
+void ck_amx_tiles_reference(int64_t chunks, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, float alpha, float beta);
+
 /// STREAM triad a[i] = b[i] + s * c[i] for i in [0, n).
 void ck_triad_f64(double *a, const double *b, const double *c, double s, size_t n);
 
