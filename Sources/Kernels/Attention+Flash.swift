@@ -53,9 +53,11 @@ public enum FlashAttention {
     _ = ThreadTeam.run(threads: count, pinnedTo: pus, topology: pus.isEmpty ? nil : placement?.topology) { body($0, count) }
   }
 
+  /// The fp32 micro-kernel named (the backward's and the gemm backend's; a bf16 kernel's name,
+  /// which only the forward takes, gives the default fp32 one).
   static func kernel(_ parameters: FlashParameters) throws -> MicroKernel<Float> {
     let usable = Float.usableMicroKernels(ISAFeatures(CPUIDReadings.current()))
-    if let name = parameters.microKernel {
+    if let name = parameters.microKernel, BF16MicroKernel.named(name) == nil {
       guard let kernel = usable.first(where: { $0.name == name }) else {
         throw KernelError.unknownMicroKernel(name: name, known: usable.map(\.name))
       }
@@ -87,8 +89,8 @@ public enum FlashAttention {
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
       throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
     }
-    let kernel = try kernel(parameters)
-    let (mr, nr) = (kernel.mr, kernel.nr)
+    let engine = try FlashEngine.named(parameters.microKernel)
+    let (mr, nr) = (engine.mr, engine.nr)
     let (s, d, br) = (shape.seq, shape.headDim, parameters.br)
     let bc = (parameters.bc + mr - 1) / mr * mr
     let keyBlocks = (s + bc - 1) / bc
@@ -104,70 +106,85 @@ public enum FlashAttention {
       let counts = [
         bc * roundedBr, oRows * roundedBr, roundedBr * d, roundedBr * bc, roundedKeys * d, keyBlocks * oRows * bc, mr * nr, max(d, bc),
         roundedBr, roundedBr, roundedBr, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount,
+        // The kernel's own copies of Q, P, K and V (bf16 kernels only).
+        engine.copyFloats(roundedBr * engine.padded(d)), engine.copyFloats(roundedBr * engine.padded(bc)),
+        engine.copyFloats(roundedKeys * engine.padded(d)), engine.copyFloats(keyBlocks * oRows * engine.padded(bc)),
       ]
       ThreadScratch.withFloats(thread: thread, counts: counts) { buffers in
         // scoresT: keys × queries, ld = roundedBr; accT: Oᵀ and the sums, ld = roundedBr.
         let (scoresT, accT, qPacked, pPacked, kPacked, vPacked) = (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5])
         let (edge, scratch, m, mNew, correction) = (buffers[6], buffers[7], buffers[8], buffers[9], buffers[10])
         let (qBuffer, kBuffer, vBuffer) = (buffers[11], buffers[12], buffers[13])
-        for item in stride(from: thread, to: items, by: threads) {
-          let (b, h) = (item / shape.heads, item % shape.heads)
-          let kvHead = shape.kvHead(b, h)
-          let kBase = kInput.head(kvHead, buffer: kBuffer), vBase = vInput.head(kvHead, buffer: vBuffer)
-          let qBase = qInput.head(b * shape.heads + h, buffer: qBuffer)
-          // K as MR-key panels of depth D (the A operand of Sᵀ); per key block, Vᵀ and its row of
-          // ones as MR-row panels of depth Bc (the A operand of Oᵀ += Vᵀ·Pᵀ).
-          DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
-          for block in 0..<keyBlocks {
-            let k0 = block * bc, cols = min(bc, s - k0)
-            let panels = vPacked + block * oRows * bc
-            DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true).pack(rows: 0, count: d, k: 0, depth: cols, width: mr, into: panels, scratch: scratch)
-            let onesPanel = panels + (d / mr) * cols * mr
-            if d % mr == 0 { onesPanel.initialize(repeating: 0, count: cols * mr) }
-            for p in 0..<cols { onesPanel[p * mr + d % mr] = 1 }
-          }
-          for q0 in stride(from: 0, to: s, by: br) {
-            let rows = min(br, s - q0)
-            // Queries run in whole NR panels; the padding ones (zero rows of Q) are never written out.
-            let columns = (rows + nr - 1) / nr * nr
-            DenseSource(MatrixPointer(qBase + q0 * d, ld: d), transposed: false)
-              .pack(rows: 0, count: rows, k: 0, depth: d, width: nr, into: qPacked, scratch: scratch)
-            accT.initialize(repeating: 0, count: oRows * roundedBr)
-            m.initialize(repeating: -.infinity, count: columns)
-            let lastKey = shape.causal ? q0 + rows - 1 : s - 1
-            for k0 in stride(from: 0, through: lastKey, by: bc) {
-              // Keys past the block's last query (causal) are hidden from all of it: not computed.
-              let packedCols = min(bc, s - k0), cols = min(packedCols, lastKey + 1 - k0)
-              // Sᵀ = scale · K_block · Q_blockᵀ
-              NativeGEMM.macroKernel(
-                a: kPacked + k0 * d, b: qPacked, m: cols, n: columns, k: d, c: MutableMatrixPointer(scoresT, ld: roundedBr),
-                alpha: scale, beta: 0, kernel: kernel, edge: edge)
-              if shape.causal && k0 + cols - 1 > q0 {
-                // Key k0 + c is hidden from queries before it.
-                for c in 0..<cols where k0 + c > q0 {
-                  let row = scoresT + c * roundedBr
-                  for r in 0..<min(rows, k0 + c - q0) { row[r] = -.infinity }
-                }
+        let (qCopy, pCopy, kCopy, vCopy) = (buffers[14], buffers[15], buffers[16], buffers[17])
+        engine.onThread {
+          for item in stride(from: thread, to: items, by: threads) {
+            let (b, h) = (item / shape.heads, item % shape.heads)
+            let kvHead = shape.kvHead(b, h)
+            let kBase = kInput.head(kvHead, buffer: kBuffer), vBase = vInput.head(kvHead, buffer: vBuffer)
+            let qBase = qInput.head(b * shape.heads + h, buffer: qBuffer)
+            // K as MR-key panels of depth D (the A operand of Sᵀ); per key block, Vᵀ and its row of
+            // ones as MR-row panels of depth Bc (the A operand of Oᵀ += Vᵀ·Pᵀ).
+            DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
+            let kOperand = engine.operand(kPacked, count: s, width: mr, depth: d, isA: true, copy: kCopy)
+            // V's operands: the fp32 panels themselves, or the kernel's copies of them.
+            let vOperands: UnsafeMutableRawPointer = if case .bf16 = engine { UnsafeMutableRawPointer(vCopy) } else { UnsafeMutableRawPointer(vPacked) }
+            for block in 0..<keyBlocks {
+              let k0 = block * bc, cols = min(bc, s - k0)
+              let panels = vPacked + block * oRows * bc
+              DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true).pack(rows: 0, count: d, k: 0, depth: cols, width: mr, into: panels, scratch: scratch)
+              let onesPanel = panels + (d / mr) * cols * mr
+              if d % mr == 0 { onesPanel.initialize(repeating: 0, count: cols * mr) }
+              for p in 0..<cols { onesPanel[p * mr + d % mr] = 1 }
+              if case .bf16 = engine {
+                let copy = engine.advance(vOperands, panels: block * oRows / mr, width: mr, depth: bc).assumingMemoryBound(to: Float.self)
+                _ = engine.operand(panels, count: oRows, width: mr, depth: cols, isA: true, copy: copy)
               }
-              let moved = softmaxBlock(
-                scoresT, ld: roundedBr, keys: cols, queries: columns, panelWidth: nr, m: m, mNew: mNew, correction: correction, into: pPacked)
-              if moved {
-                for i in 0..<oRows {
-                  let row = accT + i * roundedBr
-                  for r in 0..<columns { row[r] *= correction[r] }
-                }
-              }
-              // Oᵀ += Vᵀ·Pᵀ: Pᵀ is already packed as the B operand's query panels.
-              NativeGEMM.macroKernel(
-                a: vPacked + (k0 / bc) * oRows * bc, b: pPacked, m: oRows, n: columns, k: cols, c: MutableMatrixPointer(accT, ld: roundedBr),
-                alpha: 1, beta: 1, kernel: kernel, edge: edge, aDepth: packedCols)
             }
-            let sums = accT + d * roundedBr
-            for r in 0..<rows {
-              let out = pointers.o + shape.qOffset(b, h) + (q0 + r) * d
-              let inverse = 1 / sums[r]
-              for i in 0..<d { out[i] = accT[i * roundedBr + r] * inverse }
-              pointers.lse[(b * shape.heads + h) * s + q0 + r] = m[r] + Foundation.log(sums[r])
+            for q0 in stride(from: 0, to: s, by: br) {
+              let rows = min(br, s - q0)
+              // Queries run in whole NR panels; the padding ones (zero rows of Q) are never written out.
+              let columns = (rows + nr - 1) / nr * nr
+              DenseSource(MatrixPointer(qBase + q0 * d, ld: d), transposed: false)
+                .pack(rows: 0, count: rows, k: 0, depth: d, width: nr, into: qPacked, scratch: scratch)
+              let qOperand = engine.operand(qPacked, count: columns, width: nr, depth: d, isA: false, copy: qCopy)
+              accT.initialize(repeating: 0, count: oRows * roundedBr)
+              m.initialize(repeating: -.infinity, count: columns)
+              let lastKey = shape.causal ? q0 + rows - 1 : s - 1
+              for k0 in stride(from: 0, through: lastKey, by: bc) {
+                // Keys past the block's last query (causal) are hidden from all of it: not computed.
+                let packedCols = min(bc, s - k0), cols = min(packedCols, lastKey + 1 - k0)
+                // Sᵀ = scale · K_block · Q_blockᵀ
+                engine.multiply(
+                  a: engine.advance(kOperand, panels: k0 / mr, width: mr, depth: d), b: qOperand, m: cols, n: columns, depth: d,
+                  c: MutableMatrixPointer(scoresT, ld: roundedBr), alpha: scale, beta: 0, edge: edge)
+                if shape.causal && k0 + cols - 1 > q0 {
+                  // Key k0 + c is hidden from queries before it.
+                  for c in 0..<cols where k0 + c > q0 {
+                    let row = scoresT + c * roundedBr
+                    for r in 0..<min(rows, k0 + c - q0) { row[r] = -.infinity }
+                  }
+                }
+                let moved = softmaxBlock(
+                  scoresT, ld: roundedBr, keys: cols, queries: columns, panelWidth: nr, m: m, mNew: mNew, correction: correction, into: pPacked)
+                if moved {
+                  for i in 0..<oRows {
+                    let row = accT + i * roundedBr
+                    for r in 0..<columns { row[r] *= correction[r] }
+                  }
+                }
+                // Oᵀ += Vᵀ·Pᵀ: Pᵀ is already packed as the B operand's query panels.
+                let vBlock = engine.advance(vOperands, panels: (k0 / bc) * oRows / mr, width: mr, depth: bc)
+                engine.multiply(
+                  a: vBlock, b: engine.operand(pPacked, count: columns, width: nr, depth: cols, isA: false, copy: pCopy), m: oRows, n: columns,
+                  depth: cols, c: MutableMatrixPointer(accT, ld: roundedBr), alpha: 1, beta: 1, edge: edge, aDepth: packedCols)
+              }
+              let sums = accT + d * roundedBr
+              for r in 0..<rows {
+                let out = pointers.o + shape.qOffset(b, h) + (q0 + r) * d
+                let inverse = 1 / sums[r]
+                for i in 0..<d { out[i] = accT[i * roundedBr + r] * inverse }
+                pointers.lse[(b * shape.heads + h) * s + q0 + r] = m[r] + Foundation.log(sums[r])
+              }
             }
           }
         }

@@ -135,27 +135,36 @@ public enum BF16GEMM {
             let mcHere = min(parameters.mc, rows.upperBound - ic)
             a.pack(rows: ic, count: mcHere, k: pc, depth: kcHere, width: mr, into: aPanels, scratch: scratch)
             convert(aPanels, panels: (mcHere + mr - 1) / mr, width: mr, depth: kcHere, padded: padded, layout: kernel.layout, isA: true, into: aBF16)
-            for jr in stride(from: 0, to: ncHere, by: nr) {
-              let nrHere = min(nr, ncHere - jr)
-              let bPanel = UnsafePointer(bBF16 + (jr / nr) * padded * nr)
-              for ir in stride(from: 0, to: mcHere, by: mr) {
-                let mrHere = min(mr, mcHere - ir)
-                let aPanel = UnsafePointer(aBF16 + (ir / mr) * padded * mr)
-                let tile = c.base + (ic + ir) * c.ld + jc + jr
-                if mrHere == mr && nrHere == nr {
-                  kernel.run(padded / group, aPanel, bPanel, tile, c.ld, alpha, beta)
-                } else {
-                  kernel.run(padded / group, aPanel, bPanel, edge, nr, 1, 0)
-                  for i in 0..<mrHere {
-                    for j in 0..<nrHere {
-                      let product = alpha * edge[i * nr + j]
-                      tile[i * c.ld + j] = beta == 0 ? product : product + beta * tile[i * c.ld + j]
-                    }
-                  }
-                }
-              }
-            }
+            macroKernel(
+              a: aBF16, b: bBF16, m: mcHere, n: ncHere, padded: padded, c: MutableMatrixPointer(c.base + ic * c.ld + jc, ld: c.ld), alpha: alpha,
+              beta: beta, kernel: kernel, edge: edge)
           }
+        }
+      }
+    }
+  }
+
+  /// C[m×n] = α·A·B + β·C from bf16 panels packed to depth `padded` (a multiple of the kernel's
+  /// k group; `aPadded`: A's packing depth when only the first `padded` are used). Edge tiles go
+  /// through `edge` (MR×NR fp32), so only existing elements of C are touched.
+  static func macroKernel(
+    a: UnsafeMutablePointer<UInt16>, b: UnsafeMutablePointer<UInt16>, m: Int, n: Int, padded: Int, c: MutableMatrixPointer<Float>, alpha: Float,
+    beta: Float, kernel: BF16MicroKernel, edge: UnsafeMutablePointer<Float>, aPadded: Int? = nil
+  ) {
+    let (mr, nr, groups) = (kernel.mr, kernel.nr, padded / kernel.kGroup)
+    let aStride = (aPadded ?? padded) * mr
+    for jr in stride(from: 0, to: n, by: nr) {
+      let nrHere = min(nr, n - jr)
+      let bPanel = UnsafePointer(b + (jr / nr) * padded * nr)
+      for ir in stride(from: 0, to: m, by: mr) {
+        let mrHere = min(mr, m - ir)
+        let aPanel = UnsafePointer(a + (ir / mr) * aStride)
+        let tile = c.base + ir * c.ld + jr
+        if mrHere == mr && nrHere == nr {
+          kernel.run(groups, aPanel, bPanel, tile, c.ld, alpha, beta)
+        } else {
+          kernel.run(groups, aPanel, bPanel, edge, nr, 1, 0)
+          NativeGEMM.writeEdge(edge, nr: nr, to: tile, ldc: c.ld, rows: mrHere, columns: nrHere, alpha: alpha, beta: beta)
         }
       }
     }

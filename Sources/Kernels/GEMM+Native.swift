@@ -154,13 +154,21 @@ public enum NativeGEMM {
         } else {
           // Edge tile: compute the full MR×NR into scratch, then write only what exists.
           run(k, aPanel, bPanel, edge, nr, 1, 0)
-          for i in 0..<mrHere {
-            for j in 0..<nrHere {
-              let product = alpha * edge[i * nr + j]
-              tile[i * ldc + j] = beta == 0 ? product : product + beta * tile[i * ldc + j]
-            }
-          }
+          writeEdge(edge, nr: nr, to: tile, ldc: ldc, rows: mrHere, columns: nrHere, alpha: alpha, beta: beta)
         }
+      }
+    }
+  }
+
+  /// tile = α·edge + β·tile on the `rows` × `columns` that exist (edge: a full MR×NR tile, ld NR).
+  @inline(__always)
+  static func writeEdge<T: GEMMScalar>(
+    _ edge: UnsafeMutablePointer<T>, nr: Int, to tile: UnsafeMutablePointer<T>, ldc: Int, rows: Int, columns: Int, alpha: T, beta: T
+  ) {
+    for i in 0..<rows {
+      for j in 0..<columns {
+        let product = alpha * edge[i * nr + j]
+        tile[i * ldc + j] = beta == 0 ? product : product + beta * tile[i * ldc + j]
       }
     }
   }

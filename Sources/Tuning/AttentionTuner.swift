@@ -27,7 +27,7 @@ final class AttentionObjective: Objective {
 
   func candidate(_ configuration: Configuration) -> AttentionCandidate {
     if configuration["backend"] == "gemm" { return .gemm(MaterializedParameters(threads: threads)) }
-    return .flash(FlashParameters(br: configuration.int("br") ?? 128, bc: configuration.int("bc") ?? 128, threads: threads))
+    return .flash(FlashParameters(br: configuration.int("br") ?? 128, bc: configuration.int("bc") ?? 128, threads: threads, microKernel: configuration["kernel"]))
   }
 
   func evaluate(_ configuration: Configuration, effort: Int) -> Outcome {
@@ -204,7 +204,13 @@ public final class AttentionTuner {
           if flash.trials.isEmpty {
             records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before it was measured"))
           }
-          for trial in flash.trials + gemm.trials {
+          // bf16 inputs: the same tiles with bf16 products on AMX or AVX512-BF16, where the CPU has them.
+          let bf16Kernels = precision == .bf16 ? BF16MicroKernel.usable(features).map(\.name) : []
+          let bf16Products = session(SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", bf16Kernels)]), kernel: "attention-flash")
+          if let tiles = fp32Tiles ?? flash.best?.configuration {
+            for name in bf16Kernels { bf16Products.evaluate(Configuration(tiles.values.merging(["kernel": name]) { $1 })) }
+          }
+          for trial in flash.trials + bf16Products.trials + gemm.trials {
             var parameters = trial.configuration.values.filter { $0.key != "backend" }
             parameters["threads"] = String(options.threads)
             if trial.fromJournal { parameters["journal"] = "reused" }
@@ -230,8 +236,9 @@ public final class AttentionTuner {
             }
             return index
           }
-          let bestFlash = describe(flash.best, "flash"), bestGEMM = describe(gemm.best, "gemm")
-          if let f = flash.best?.outcome.score, let g = gemm.best?.outcome.score, f > g, gemmLostAt[kind] == nil {
+          let flashBest = [flash.best, bf16Products.best].compactMap { $0 }.max { ($0.outcome.score ?? 0) < ($1.outcome.score ?? 0) }
+          let bestFlash = describe(flashBest, "flash"), bestGEMM = describe(gemm.best, "gemm")
+          if let f = flashBest?.outcome.score, let g = gemm.best?.outcome.score, f > g, gemmLostAt[kind] == nil {
             gemmLostAt[kind] = (shape.seq, f, g)
           }
           winner = [bestFlash, bestGEMM].compactMap { $0 }.map { records[$0] }.max { ($0.forwardGflops?.median ?? 0) < ($1.forwardGflops?.median ?? 0) }

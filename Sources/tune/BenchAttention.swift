@@ -26,7 +26,7 @@ struct AttentionBench: ParsableCommand {
   @Option(help: "Storage precision of Q, K, V: fp32, bf16, fp8-e4m3 or fp8-e5m2 (fp32 arithmetic on the decoded values).")
   var precision = "fp32"
 
-  @Option(help: "br=…,bc=… (query and key block rows; flash only; default br=64,bc=256).")
+  @Option(help: "br=…,bc=…,kernel=… (query and key block rows, and the micro-kernel: an fp32 one, or a bf16 one such as amx-bf16-32x32 for bf16 products; flash only; default br=64,bc=256).")
   var params: String?
 
   @Option(help: "Threads (default: one per core).")
@@ -58,11 +58,15 @@ struct AttentionBench: ParsableCommand {
     var result = FlashParameters(br: 64, bc: 256, threads: threads)
     let pairs: [String: String] = try params.map(ParameterList.parse) ?? [:]
     for (key, value) in pairs {
+      if key == "kernel" {
+        result.microKernel = value
+        continue
+      }
       guard let number = Int(value), number > 0 else { throw ValidationError("--params \(key)=\(value): expected a positive integer") }
       switch key {
       case "br": result.br = number
       case "bc": result.bc = number
-      default: throw ValidationError("unknown --params key \"\(key)\"; expected br or bc")
+      default: throw ValidationError("unknown --params key \"\(key)\"; expected br, bc or kernel")
       }
     }
     return result

@@ -96,7 +96,16 @@ import Testing
     let object = try #require(try JSONSerialization.jsonObject(with: Data(gemm.stdout.utf8)) as? [String: Any])
     #expect(object["precision"] as? String == "fp8-e4m3")
     #expect((object["maxErrorAgainstReference"] as? Double ?? 1) <= 1e-4)
+    // bf16 products through the portable kernel over the AMX tile layout: checked like any other.
+    let tiles = try tune([
+      "bench", "attention", "--shape", "1x2x40x16", "--causal", "--precision", "bf16", "--params", "br=16,bc=32,kernel=reference-tiles-32x32",
+      "--repeats", "1", "--gemm-size", "64", "--json",
+    ])
+    #expect(tiles.status == 0, "\(tiles.stderr)")
+    let checked = try #require(try JSONSerialization.jsonObject(with: Data(tiles.stdout.utf8)) as? [String: Any])
+    #expect((checked["maxErrorAgainstReference"] as? Double ?? 1) <= 2e-2)
     for (flags, expected) in [
+      (["--params", "kernel=avx9-1x1"], "avx9-1x1"),
       (["--backend", "gemm", "--backward"], "no backward"), (["--backend", "blas"], "flash or gemm"), (["--precision", "fp6"], "precision"),
       (["--backend", "gemm", "--params", "br=8"], "takes none"),
     ] {

@@ -3,6 +3,7 @@ import Testing
 
 @testable import Kernels
 @testable import NumberFormats
+@testable import Platform
 
 /// Stored (bf16, fp8) inputs and the materialised-scores backend.
 @Suite struct AttentionPrecisionTests {
@@ -96,6 +97,28 @@ import Testing
     }
     #expect(errors[0] < 0.05 && errors[1] < 0.5, "errors against the unquantised inputs: \(errors)")
     #expect(errors[0] <= errors[1] && errors[0] <= errors[2], "bf16 must be the most accurate: \(errors)")
+  }
+
+  /// bf16 products (Q·Kᵀ and P·V, probabilities rounded to bf16, fp32 accumulation, fp32 softmax)
+  /// on the portable C kernels over both packed layouts, and on the AMX/AVX512-BF16 kernels where
+  /// the CPU has them.
+  @Test(arguments: [AttentionTests.cases[0], AttentionTests.cases[1], AttentionTests.cases[3], AttentionTests.cases[4], AttentionTests.cases[5]])
+  func bf16ProductsMatchTheReferenceWithinBF16Rounding(_ c: AttentionTests.Case) throws {
+    let (q, k, v, _) = AttentionTests.inputs(c.shape, seed: 19)
+    let stored = try Self.tensors(c.shape, q, k, v, .bf16)
+    let operands = try AttentionOperands.stored(c.shape, q: stored.q, k: stored.k, v: stored.v)
+    let reference = ReferenceAttention.forward(c.shape, q: stored.q.dequantized(), k: stored.k.dequantized(), v: stored.v.dequantized())
+    let (fp32Products, _) = try Self.run(c.shape) { o, lse in try FlashAttention.forward(c.shape, operands, o: o, lse: lse, parameters: c.parameters) }
+    let features = ISAFeatures(CPUIDReadings.current())
+    for kernel in [BF16MicroKernel.pairsReference, .tilesReference] + BF16MicroKernel.usable(features) {
+      var parameters = c.parameters
+      parameters.microKernel = kernel.name
+      let (o, lse) = try Self.run(c.shape) { o, lse in try FlashAttention.forward(c.shape, operands, o: o, lse: lse, parameters: parameters) }
+      #expect(Self.worst(o, reference.o) <= 2e-2, "\(kernel.name) O")
+      #expect(Self.worst(lse, reference.lse.map(Float.init)) <= 1e-2, "\(kernel.name) log-sum-exp")
+      // The probabilities really went through bf16 (c.shape.seq = 1 has one probability, exactly 1).
+      if c.shape.seq > 1 { #expect(Self.worst(o, fp32Products) > 0, "\(kernel.name) should differ from fp32 products") }
+    }
   }
 
   @Test(arguments: [AttentionTests.cases[1], AttentionTests.cases[3], AttentionTests.cases[4]])
