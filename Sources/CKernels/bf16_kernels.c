@@ -67,6 +67,7 @@ void ck_amx_tiles_reference(int64_t chunks, const uint16_t *a, const uint16_t *b
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "tile_config.h"
 
 #define CK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
@@ -106,24 +107,11 @@ void ck_bf16_avx512_12x32(int64_t pairs, const uint16_t *a, const uint16_t *b, f
 #undef CK_STORE
 }
 
-typedef struct {
-  uint8_t palette_id;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} ck_bf16_tile_config;
-
 /* Tiles 0-3: the 2 x 2 fp32 accumulators (16 rows x 64 bytes); 4-5: A; 6-7: B. */
 __attribute__((target("amx-tile,amx-bf16")))
 void ck_amx_begin(void) {
-  ck_bf16_tile_config config;
-  memset(&config, 0, sizeof config);
-  config.palette_id = 1;
-  for (int t = 0; t < 8; t++) {
-    config.rows[t] = 16;
-    config.colsb[t] = 64;
-  }
+  ck_tile_config config;
+  ck_tile_config_eight_16x64(&config);
   _tile_loadconfig(&config);
 }
 

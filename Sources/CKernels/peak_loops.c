@@ -7,6 +7,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
+#include "tile_config.h"
 
 #define REP12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define REP16(X) REP12(X) X(12) X(13) X(14) X(15)
@@ -167,20 +168,10 @@ ck_loop_result ck_dot_bf16_avx512bf16(uint64_t iters, float a, float b) {
 
 /* AMX-BF16: tiles 0-3 hold 16x16 fp32 accumulators, tiles 4-5 A (16 rows x 32 bf16), tiles 6-7
    B (16 rows x 32 bf16, VNNI pairs). Each tdpbf16ps does 16*16*32 multiply-adds. */
-typedef struct {
-  uint8_t palette_id;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} ck_tile_config;
-
 __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16")))
 ck_loop_result ck_amx_bf16(uint64_t iters, float a, float b) {
   ck_tile_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.palette_id = 1;
-  for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+  ck_tile_config_eight_16x64(&cfg);
   _tile_loadconfig(&cfg);
 
   static __thread uint16_t abuf[16 * 32] __attribute__((aligned(64)));

@@ -82,30 +82,10 @@ public enum BF16GEMM {
     if kernel.usesTiles, ck_request_amx_permission() != 0 {
       throw KernelError.unsupported(backend: "amx", reason: "Linux refused the AMX tile-data permission (arch_prctl ARCH_REQ_XCOMP_PERM)")
     }
-    let shape = problem.shape
-    if shape.m == 0 || shape.n == 0 { return }
-    if shape.k == 0 {
-      NativeGEMM.scale(c, rows: 0..<shape.m, columns: 0..<shape.n, by: Float(problem.beta))
-      return
-    }
-    let along = parameters.parallelLoop == .ic ? shape.m : shape.n
-    let unit = parameters.parallelLoop == .ic ? kernel.mr : kernel.nr
-    let units = (along + unit - 1) / unit
-    let threads = max(1, min(parameters.threads, units))
-    let parts: [Range<Int>] = (0..<threads).map { t in (units * t / threads * unit)..<min(along, units * (t + 1) / threads * unit) }
-    let work: @Sendable (Int) -> Void = { index in
-      let part = parts[index]
-      let rows = parameters.parallelLoop == .ic ? part : 0..<shape.m
-      let columns = parameters.parallelLoop == .jc ? part : 0..<shape.n
+    NativeGEMM.partition(problem, c: c, parameters: parameters, mr: kernel.mr, nr: kernel.nr, placement: placement) { index, rows, columns in
       if kernel.usesTiles { ck_amx_begin() }
       defer { if kernel.usesTiles { ck_amx_end() } }
       serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, thread: index)
-    }
-    if threads == 1 {
-      work(0)
-    } else {
-      let pus = placement?.pus(for: threads) ?? []
-      _ = ThreadTeam.run(threads: threads, pinnedTo: pus, topology: pus.isEmpty ? nil : placement?.topology, work)
     }
   }
 

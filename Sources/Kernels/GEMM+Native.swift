@@ -75,6 +75,20 @@ public enum NativeGEMM {
     kernel: MicroKernel<T>, placement: ThreadPlacement? = nil
   ) throws where A.Scalar == T, B.Scalar == T {
     if let reason = parameters.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
+    partition(problem, c: c, parameters: parameters, mr: kernel.mr, nr: kernel.nr, placement: placement) { index, rows, columns in
+      PackBuffers.withBuffers(thread: index, T.self, parameters: parameters, kernel: kernel) { buffers in
+        serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, buffers: buffers)
+      }
+    }
+  }
+
+  /// Splits C among threads along the parallel loop, whole MR (ic) or NR (jc) units each, and runs
+  /// `body(thread, rows, columns)` for every part on threads pinned by `placement`. An empty C, or
+  /// k = 0 (C = β·C), is done here.
+  static func partition<T: GEMMScalar>(
+    _ problem: GEMMProblem, c: MutableMatrixPointer<T>, parameters: BlockingParameters, mr: Int, nr: Int, placement: ThreadPlacement?,
+    _ body: @escaping @Sendable (Int, Range<Int>, Range<Int>) -> Void
+  ) {
     let shape = problem.shape
     if shape.m == 0 || shape.n == 0 { return }
     if shape.k == 0 {
@@ -82,21 +96,13 @@ public enum NativeGEMM {
       return
     }
     let along = parameters.parallelLoop == .ic ? shape.m : shape.n
-    let unit = parameters.parallelLoop == .ic ? kernel.mr : kernel.nr
+    let unit = parameters.parallelLoop == .ic ? mr : nr
     let units = (along + unit - 1) / unit
     let threads = max(1, min(parameters.threads, units))
-    let parts: [Range<Int>] = (0..<threads).map { t in
-      let start = units * t / threads * unit
-      let end = min(along, units * (t + 1) / threads * unit)
-      return start..<end
-    }
+    let parts: [Range<Int>] = (0..<threads).map { t in (units * t / threads * unit)..<min(along, units * (t + 1) / threads * unit) }
     let work: @Sendable (Int) -> Void = { index in
       let part = parts[index]
-      let rows = parameters.parallelLoop == .ic ? part : 0..<shape.m
-      let columns = parameters.parallelLoop == .jc ? part : 0..<shape.n
-      PackBuffers.withBuffers(thread: index, T.self, parameters: parameters, kernel: kernel) { buffers in
-        serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, buffers: buffers)
-      }
+      body(index, parameters.parallelLoop == .ic ? part : 0..<shape.m, parameters.parallelLoop == .jc ? part : 0..<shape.n)
     }
     if threads == 1 {
       work(0)
