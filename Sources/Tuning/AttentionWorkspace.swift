@@ -176,8 +176,12 @@ final class BackwardCheck {
       references[key] = (workspace, gradients.dQ, gradients.dK, gradients.dV)
     }
     let reference = references[key]!
-    try reference.workspace.forward(.flash(parameters), placement: placement)
-    try reference.workspace.backward(parameters, placement: placement)
+    // The backward is checked, so the forward before it runs on fp32 products whatever kernel the
+    // candidate's forward uses (the backward itself always does).
+    var exact = parameters
+    if let name = exact.microKernel, BF16MicroKernel.named(name) != nil { exact.microKernel = nil }
+    try reference.workspace.forward(.flash(exact), placement: placement)
+    try reference.workspace.backward(exact, placement: placement)
     let w = reference.workspace
     return [
       AttentionWorkspace.largestDifference(w.dQ[...], reference.dQ[...]), AttentionWorkspace.largestDifference(w.dK[...], reference.dK[...]),
