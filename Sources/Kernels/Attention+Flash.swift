@@ -10,15 +10,22 @@ public struct FlashParameters: Codable, Hashable, Sendable, CustomStringConverti
   public var threads: Int
   /// The GEMM micro-kernel for the two block products (nil: the first this CPU can run).
   public var microKernel: String?
+  /// How the forward's threads split the work: batch × heads × this many interleaved shares of
+  /// each head's query blocks (1: whole heads; more, when there are fewer heads than threads, at
+  /// the cost of packing each head's K and V once per share).
+  public var querySplit: Int
 
-  public init(br: Int = 64, bc: Int = 64, threads: Int = 1, microKernel: String? = nil) {
+  public init(br: Int = 64, bc: Int = 64, threads: Int = 1, microKernel: String? = nil, querySplit: Int = 1) {
     self.br = br
     self.bc = bc
     self.threads = threads
     self.microKernel = microKernel
+    self.querySplit = querySplit
   }
 
-  public var description: String { "br=\(br),bc=\(bc),threads=\(threads)" + (microKernel.map { ",kernel=\($0)" } ?? "") }
+  public var description: String {
+    "br=\(br),bc=\(bc),threads=\(threads)" + (microKernel.map { ",kernel=\($0)" } ?? "") + (querySplit > 1 ? ",split=\(querySplit)" : "")
+  }
 }
 
 /// FlashAttention-2-style attention in fp32: query blocks of Br rows against key/value blocks of
@@ -86,15 +93,16 @@ public enum FlashAttention {
   ) throws {
     let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
-    guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
-      throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
+    guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1, parameters.querySplit >= 1 else {
+      throw KernelError.invalidParameters("br, bc, threads and split must be at least 1 (got \(parameters))")
     }
     let engine = try FlashEngine.named(parameters.microKernel)
     let (mr, nr) = (engine.mr, engine.nr)
     let (s, d, br) = (shape.seq, shape.headDim, parameters.br)
     let bc = (parameters.bc + mr - 1) / mr * mr
     let keyBlocks = (s + bc - 1) / bc
-    let items = shape.batch * shape.heads
+    let split = parameters.querySplit
+    let items = shape.batch * shape.heads * split
     let scale = Float(shape.scale)
     let pointers = SendablePointers(o: o, lse: lse)
     let roundedBr = (br + nr - 1) / nr * nr
@@ -118,10 +126,13 @@ public enum FlashAttention {
         let (qCopy, pCopy, kCopy, vCopy) = (buffers[14], buffers[15], buffers[16], buffers[17])
         engine.onThread {
           for item in stride(from: thread, to: items, by: threads) {
-            let (b, h) = (item / shape.heads, item % shape.heads)
+            // Item: (batch, head) and its share of the query blocks (every split-th one, so that
+            // causal shares get equal work).
+            let (head, share) = (item / split, item % split)
+            let (b, h) = (head / shape.heads, head % shape.heads)
             let kvHead = shape.kvHead(b, h)
             let kBase = kInput.head(kvHead, buffer: kBuffer), vBase = vInput.head(kvHead, buffer: vBuffer)
-            let qBase = qInput.head(b * shape.heads + h, buffer: qBuffer)
+            let qBase = qInput.head(head, buffer: qBuffer)
             // K as MR-key panels of depth D (the A operand of Sᵀ); per key block, Vᵀ and its row of
             // ones as MR-row panels of depth Bc (the A operand of Oᵀ += Vᵀ·Pᵀ).
             DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
@@ -140,7 +151,7 @@ public enum FlashAttention {
                 _ = engine.operand(panels, count: oRows, width: mr, depth: cols, isA: true, copy: copy)
               }
             }
-            for q0 in stride(from: 0, to: s, by: br) {
+            for q0 in stride(from: share * br, to: s, by: br * split) {
               let rows = min(br, s - q0)
               // Queries run in whole NR panels; the padding ones (zero rows of Q) are never written out.
               let columns = (rows + nr - 1) / nr * nr

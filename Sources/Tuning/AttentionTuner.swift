@@ -34,7 +34,9 @@ final class AttentionObjective: Objective {
 
   func candidate(_ configuration: Configuration) -> AttentionCandidate {
     if configuration["backend"] == "gemm" { return .gemm(MaterializedParameters(threads: threads)) }
-    return .flash(FlashParameters(br: configuration.int("br") ?? 128, bc: configuration.int("bc") ?? 128, threads: threads, microKernel: configuration["kernel"]))
+    return .flash(FlashParameters(
+      br: configuration.int("br") ?? 128, bc: configuration.int("bc") ?? 128, threads: threads, microKernel: configuration["kernel"],
+      querySplit: configuration.int("split") ?? 1))
   }
 
   func evaluate(_ configuration: Configuration, effort: Int) -> Outcome {
@@ -135,11 +137,14 @@ public final class AttentionTuner {
   /// the L1 data cache next to nothing else of size, and the largest key block whose K and V
   /// panels, scores and probabilities (Bc·(2·D + 2·Br) floats) fit half the L2. On a Zen 3 core at
   /// D = 64 that is Br = 32, Bc = 256; the search walks from there.
-  func seed(_ shape: AttentionShape, sizes: [Int]) -> Configuration {
+  func seed(_ shape: AttentionShape, sizes: [Int], kernels: [String], splits: [Int]) -> Configuration {
     let d = shape.headDim
     let br = sizes.last { (2 * d + 1) * $0 * 4 <= caches.l1 } ?? sizes[0]
     let bc = sizes.last { $0 * (2 * d + 2 * br) * 4 <= caches.l2 / 2 } ?? sizes[0]
-    return Configuration(["br": String(br), "bc": String(bc)])
+    // Whole heads while there are at least as many as threads; otherwise share the query blocks.
+    let heads = shape.batch * shape.heads
+    let split = splits.last { heads * $0 <= max(options.threads, heads) } ?? 1
+    return Configuration(["br": String(br), "bc": String(bc), "kernel": kernels.first ?? "", "split": String(split)])
   }
 
   public func run() -> AttentionSection {
@@ -153,7 +158,11 @@ public final class AttentionTuner {
       }()
     }
     let sizes = options.quick ? [16, 32, 64] : Self.blockSizes
-    let flashSpace = SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes)])
+    // The fp32 micro-kernel variants (the default, 6x16 where there is one, first) and the thread
+    // split: whole heads, or each head's query blocks shared among the threads.
+    let kernels = Float.usableMicroKernels(features).map(\.name).sorted { ($0.hasSuffix("6x16") ? 0 : 1, $0) < ($1.hasSuffix("6x16") ? 0 : 1, $1) }
+    let splits = [1, 2, 4].filter { $0 <= max(1, options.threads) }
+    let flashSpace = SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", kernels), Parameter("split", splits)])
     let gemmSpace = SearchSpace(parameters: [Parameter("backend", ["gemm"])])
     // Shares of the budget follow each problem's work (its FLOPs, with a floor for the small ones
     // whose cost is the fixed part of a measurement), and fp32's search weighs three times a lower
@@ -204,7 +213,7 @@ public final class AttentionTuner {
           }
           let flash = session(flashSpace, kernel: "attention-flash")
           if precision == .fp32 || fp32Tiles == nil {
-            ModelSeededLocalSearch(seed: seed(shape, sizes: sizes), maxEvaluations: options.quick ? 3 : 6).run(flash)
+            ModelSeededLocalSearch(seed: seed(shape, sizes: sizes, kernels: kernels, splits: splits), maxEvaluations: options.quick ? 3 : 8).run(flash)
             if precision == .fp32 { fp32Tiles = flash.best?.configuration }
           } else if let tiles = fp32Tiles {
             flash.evaluate(tiles)
@@ -214,7 +223,9 @@ public final class AttentionTuner {
           }
           // bf16 inputs: the same tiles with bf16 products on AMX or AVX512-BF16, where the CPU has them.
           let bf16Kernels = precision == .bf16 ? BF16MicroKernel.usable(features).map(\.name) : []
-          let bf16Products = session(SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", bf16Kernels)]), kernel: "attention-flash")
+          let bf16Products = session(
+            SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", bf16Kernels), Parameter("split", splits)]),
+            kernel: "attention-flash")
           if let tiles = fp32Tiles ?? flash.best?.configuration {
             for name in bf16Kernels { bf16Products.evaluate(Configuration(tiles.values.merging(["kernel": name]) { $1 })) }
           }

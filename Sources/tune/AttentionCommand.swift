@@ -119,7 +119,9 @@ enum AttentionSummary {
         lines.append(name + "no candidate passed (\(entry.candidates.map(\.status).joined(separator: ",")))")
         continue
       }
-      let params = w.backend == "flash" ? "flash[br=\(w.parameters["br"] ?? "?"),bc=\(w.parameters["bc"] ?? "?")]" : "gemm"
+      let kernel = w.parameters["kernel"].map { "," + ($0.split(separator: "-").last.map(String.init) ?? $0) } ?? ""
+      let split = w.parameters["split"].flatMap { $0 == "1" ? nil : ",split=\($0)" } ?? ""
+      let params = w.backend == "flash" ? "flash[br=\(w.parameters["br"] ?? "?"),bc=\(w.parameters["bc"] ?? "?")\(kernel)\(split)]" : "gemm"
       // The backward runs on flash: the winner's, or the best flash candidate's when gemm won.
       let flash = w.backend == "flash" ? w : entry.candidates.first { $0.backend == "flash" && $0.backwardGflops != nil }
       lines.append(

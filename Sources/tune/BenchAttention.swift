@@ -26,7 +26,7 @@ struct AttentionBench: ParsableCommand {
   @Option(help: "Storage precision of Q, K, V: fp32, bf16, fp8-e4m3 or fp8-e5m2 (fp32 arithmetic on the decoded values).")
   var precision = "fp32"
 
-  @Option(help: "br=…,bc=…,kernel=… (query and key block rows, and the micro-kernel: an fp32 one, or a bf16 one such as amx-bf16-32x32 for bf16 products; flash only; default br=64,bc=256).")
+  @Option(help: "br=…,bc=…,split=…,kernel=… (query and key block rows; shares of each head's query blocks for the threads; the micro-kernel: an fp32 one, or a bf16 one such as amx-bf16-32x32 for bf16 products; flash only; default br=64,bc=256,split=1).")
   var params: String?
 
   @Option(help: "Threads (default: one per core).")
@@ -66,7 +66,8 @@ struct AttentionBench: ParsableCommand {
       switch key {
       case "br": result.br = number
       case "bc": result.bc = number
-      default: throw ValidationError("unknown --params key \"\(key)\"; expected br, bc or kernel")
+      case "split": result.querySplit = number
+      default: throw ValidationError("unknown --params key \"\(key)\"; expected br, bc, split or kernel")
       }
     }
     return result

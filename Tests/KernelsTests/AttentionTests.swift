@@ -13,9 +13,10 @@ import Testing
 
   static let cases: [Case] = [
     Case(shape: AttentionShape(batch: 1, heads: 1, seq: 1, headDim: 8, causal: false), parameters: FlashParameters(br: 4, bc: 4)),
-    Case(shape: AttentionShape(batch: 1, heads: 2, seq: 13, headDim: 16, causal: true), parameters: FlashParameters(br: 4, bc: 5, threads: 2)),
+    Case(shape: AttentionShape(batch: 1, heads: 2, seq: 13, headDim: 16, causal: true), parameters: FlashParameters(br: 4, bc: 5, threads: 2, querySplit: 3)),
     Case(shape: AttentionShape(batch: 2, heads: 3, seq: 31, headDim: 24, causal: false), parameters: FlashParameters(br: 8, bc: 7, threads: 2)),
     Case(shape: AttentionShape(batch: 1, heads: 4, kvHeads: 2, seq: 37, headDim: 32, causal: true), parameters: FlashParameters(br: 16, bc: 8, threads: 3)),
+    Case(shape: AttentionShape(batch: 1, heads: 1, seq: 70, headDim: 24, causal: true), parameters: FlashParameters(br: 8, bc: 12, threads: 2, querySplit: 2)),
     Case(shape: AttentionShape(batch: 2, heads: 6, kvHeads: 1, seq: 17, headDim: 19, causal: false), parameters: FlashParameters(br: 5, bc: 16, threads: 2)),
     Case(shape: AttentionShape(batch: 1, heads: 2, seq: 64, headDim: 64, causal: true), parameters: FlashParameters(br: 64, bc: 64, threads: 2)),
   ]
