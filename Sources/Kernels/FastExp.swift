@@ -1,7 +1,7 @@
 /// e^x, branch-free, in plain scalar arithmetic that the compiler vectorises in a loop (Swift's
 /// SIMD rounding and mask operations are done lane by lane): n = round(x·log2 e) (by the 1.5·2²³
 /// trick), r = x − n·ln 2 in two fused steps (Cody–Waite, so the reduction loses nothing), e^r from
-/// a degree-6 polynomial, 2^n put into the exponent bits. Relative error below 5·10⁻⁷ for x in
+/// a degree-5 polynomial, 2^n put into the exponent bits. Relative error below 5·10⁻⁷ for x in
 /// [−87, 88]; below −87 it flushes to 0, −∞ gives 0 and NaN stays NaN.
 @inline(__always)
 func fastExp(_ x: Float) -> Float {
@@ -28,13 +28,14 @@ func expClamped(_ x: Float) -> Float {
   let n = shifted - magic
   // ln 2 split so that n·high is exact for |n| < 2^11.
   let f = clamped.addingProduct(-n, 0.693_145_751_953_125).addingProduct(-n, 1.428_606_765_330_187_0e-6)
-  // Horner on fused multiply-adds: half the dependent latency of separate multiplies and adds.
-  var p: Float = 1.0 / 720
-  p = Float(1.0 / 120).addingProduct(p, f)
-  p = Float(1.0 / 24).addingProduct(p, f)
-  p = Float(1.0 / 6).addingProduct(p, f)
-  p = Float(0.5).addingProduct(p, f)
-  p = Float(1).addingProduct(p, f)
+  // e^f on |f| ≤ ln2/2: 1 + f·q(f) with q of degree 4, fitted for the least largest relative error
+  // (9·10⁻⁸ in exact arithmetic, 1.7·10⁻⁷ in fp32; Taylor needs degree 6 for 5·10⁻⁷). Horner on
+  // fused multiply-adds: half the dependent latency of separate multiplies and adds.
+  var p: Float = 0.008_290_313_184_261_322
+  p = Float(0.041_897_933_930_158_615).addingProduct(p, f)
+  p = Float(0.166_676_357_388_496_4).addingProduct(p, f)
+  p = Float(0.499_991_506_338_119_5).addingProduct(p, f)
+  p = Float(0.999_999_701_976_776_1).addingProduct(p, f)
   p = Float(1).addingProduct(p, f)
   return p * Float(bitPattern: (shifted.bitPattern &- magic.bitPattern &+ 127) &<< 23)
 }
