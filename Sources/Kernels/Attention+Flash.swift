@@ -230,13 +230,22 @@ public enum FlashAttention {
       moved |= factor == 1 ? 0 : 1
     }
     for c in 0..<keys {
-      // Straight into the panels: each panel's stretch of the row is contiguous.
+      // In place along the whole row (many independent vectors for the exp's latency), then dealt
+      // out to the panels eight at a time.
       let row = scoresT + c * ld
+      // A hidden key (−∞) gets exactly 0, even for a query whose max is still −∞.
+      for r in 0..<queries { row[r] = softmaxWeight(row[r], mNew[r]) }
       for panel in stride(from: 0, to: queries, by: panelWidth) {
         let out = packed + panel * keys + c * panelWidth
-        let (source, shifts) = (row + panel, mNew + panel)
-        // A hidden key (−∞) gets exactly 0, even for a query whose max is still −∞.
-        for r in 0..<panelWidth { out[r] = softmaxWeight(source[r], shifts[r]) }
+        var r = 0
+        while r + 8 <= panelWidth {
+          UnsafeMutableRawPointer(out + r).storeBytes(of: UnsafeRawPointer(row + panel + r).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+          r += 8
+        }
+        while r < panelWidth {
+          out[r] = row[panel + r]
+          r += 1
+        }
       }
     }
     m.update(from: mNew, count: queries)
