@@ -67,13 +67,9 @@ public enum AttentionBenchmark {
     if backward, let flash { try workspace.backward(flash, placement: placement) }
     // Taken before the GEMM's operands exist: what the attention kernels themselves added.
     let extra = peakResidentBytes() > before ? peakResidentBytes() - before : 0
-    let threads = switch candidate {
-    case .flash(let p): p.threads
-    case .gemm(let p): p.threads
-    }
     // Attention and the GEMM in turns, so that a slow phase of a shared machine hits both alike.
     let gemmRun = try AttentionGEMMReference.prepare(
-      precision: precision, size: gemmSize, threads: threads, features: features, caches: caches, placement: placement)
+      precision: precision, size: gemmSize, threads: candidate.threads, features: features, caches: caches, placement: placement)
     let interleaved = Stopwatch.interleaved(repeats: repeats, minimumSeconds: 0.1, warmedUp: true, [
       { try? workspace.forward(candidate, placement: placement) }, gemmRun.call,
     ])

@@ -15,6 +15,13 @@ public enum AttentionCandidate: Sendable, CustomStringConvertible {
     }
   }
 
+  public var threads: Int {
+    switch self {
+    case .flash(let p): p.threads
+    case .gemm(let p): p.threads
+    }
+  }
+
   public var description: String {
     switch self {
     case .flash(let p): "flash[\(p)]"
