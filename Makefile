@@ -2,7 +2,7 @@
 # `make test` runs the test suite. Both install the system libraries first when missing.
 SWIFT ?= swift
 
-.PHONY: deps tune test build clean
+.PHONY: deps tune test test-narrower build clean
 
 deps:
 	@scripts/install-deps.sh
@@ -13,8 +13,18 @@ tune: deps
 build: deps
 	$(SWIFT) build -c release
 
+# The whole suite, then the kernel and CLI suites again under each SCALETUNE_ISA level below this
+# CPU's (avx2 and sse2 on an AVX-512 CPU, sse2 on an AVX2 one), so that the narrower kernel paths
+# are tested on whichever CPU runs the tests.
 test: deps
 	$(SWIFT) test
+	@$(MAKE) --no-print-directory test-narrower
+
+test-narrower:
+	@for level in $$(scripts/narrower-isa-levels.sh); do \
+	  echo "== kernel and CLI suites under SCALETUNE_ISA=$$level"; \
+	  SCALETUNE_ISA=$$level $(SWIFT) test --skip-build --filter 'KernelsTests|CLITests' || exit 1; \
+	done
 
 clean:
 	rm -rf .build

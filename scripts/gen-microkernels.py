@@ -7,12 +7,16 @@ Run: python3 scripts/gen-microkernels.py > Sources/Kernels/MicroKernels+Generate
 """
 
 # (scalar, vector type, lanes, isa, required features, [(mr, nr)]); accumulators + B vectors + 1
-# broadcast must fit the register file (16 ymm for AVX2, 32 zmm for AVX-512).
+# broadcast must fit the register file (16 xmm for SSE2, 16 ymm for AVX2, 32 zmm for AVX-512).
 SHAPES = [
     ("Float", "SIMD8<Float>", 8, "avx2", ["avx2", "fma"], [(6, 16), (4, 24), (8, 8), (5, 16), (3, 24)]),
     ("Float", "SIMD16<Float>", 16, "avx512", ["avx512f"], [(8, 32), (12, 32), (14, 32), (6, 64)]),
     ("Double", "SIMD4<Double>", 4, "avx2", ["avx2", "fma"], [(6, 8), (4, 12), (8, 4)]),
     ("Double", "SIMD8<Double>", 8, "avx512", ["avx512f"], [(12, 16), (8, 24), (14, 16)]),
+    # The x86-64 baseline (16 xmm), so that the native backend and flash attention run on any
+    # x86-64 CPU (and under SCALETUNE_ISA=sse2): slow, never the tuner's pick where AVX2 exists.
+    ("Float", "SIMD4<Float>", 4, "sse2", ["sse2"], [(4, 8)]),
+    ("Double", "SIMD2<Double>", 2, "sse2", ["sse2"], [(4, 4)]),
 ]
 
 UNROLL = 4

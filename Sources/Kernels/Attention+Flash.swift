@@ -63,17 +63,15 @@ public enum FlashAttention {
   /// The fp32 micro-kernel named (the backward's and the gemm backend's; a bf16 kernel's name,
   /// which only the forward takes, gives the default fp32 one).
   static func kernel(_ parameters: FlashParameters) throws -> MicroKernel<Float> {
-    let usable = Float.usableMicroKernels(ISAFeatures(CPUIDReadings.current()))
+    let features = ISAFeatures.current
+    let usable = Float.usableMicroKernels(features)
     if let name = parameters.microKernel, BF16MicroKernel.named(name) == nil {
       guard let kernel = usable.first(where: { $0.name == name }) else {
         throw KernelError.unknownMicroKernel(name: name, known: usable.map(\.name))
       }
       return kernel
     }
-    guard let kernel = usable.first(where: { $0.name.hasSuffix("6x16") }) ?? usable.first else {
-      throw KernelError.unsupported(backend: "flash", reason: "no fp32 micro-kernel runs on this CPU")
-    }
-    return kernel
+    return try FlashEngine.defaultKernel(features)
   }
 
   /// o: like q; lse: (batch, heads, seq), the log-sum-exp of each query row's scaled scores.

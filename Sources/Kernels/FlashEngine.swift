@@ -12,7 +12,7 @@ enum FlashEngine: @unchecked Sendable {
 
   /// The kernel FlashParameters.microKernel names (an fp32 or a bf16 one), or the default fp32 one.
   static func named(_ name: String?) throws -> FlashEngine {
-    let features = ISAFeatures(CPUIDReadings.current())
+    let features = ISAFeatures.current
     let usable = Float.usableMicroKernels(features)
     if let name, let kernel = BF16MicroKernel.named(name) {
       guard kernel.isUsable(on: features) else { throw KernelError.unsupported(backend: "flash", reason: "\(name) needs \(kernel.requires.joined(separator: ", "))") }
@@ -27,10 +27,17 @@ enum FlashEngine: @unchecked Sendable {
       }
       return .fp32(kernel)
     }
-    guard let kernel = usable.first(where: { $0.name.hasSuffix("6x16") }) ?? usable.first else {
+    return .fp32(try defaultKernel(features))
+  }
+
+  /// The fp32 kernel flash runs when none is named: a 6×16 where one runs (its tiles suit the
+  /// softmax's eight-query vectors), else the widest searchable one.
+  static func defaultKernel(_ features: ISAFeatures) throws -> MicroKernel<Float> {
+    let preferred = Float.searchableMicroKernels(features)
+    guard let kernel = preferred.first(where: { $0.name.hasSuffix("6x16") }) ?? preferred.first else {
       throw KernelError.unsupported(backend: "flash", reason: "no fp32 micro-kernel runs on this CPU")
     }
-    return .fp32(kernel)
+    return kernel
   }
 
   var mr: Int {

@@ -39,6 +39,14 @@ extension GEMMScalar {
     microKernels.filter { $0.isUsable(on: features) }
   }
 
+  /// The kernels worth searching and defaulting to: the usable ones, less the SSE2 baseline
+  /// wherever a wider ISA runs (the baseline exists so that every x86-64 can compute, not to win).
+  public static func searchableMicroKernels(_ features: ISAFeatures) -> [MicroKernel<Self>] {
+    let usable = usableMicroKernels(features)
+    let wide = usable.filter { $0.requires != ["sse2"] }
+    return wide.isEmpty ? usable : wide
+  }
+
   public static func microKernel(named name: String) -> MicroKernel<Self>? {
     microKernels.first { $0.name == name }
   }

@@ -13,6 +13,7 @@ extension MicroKernel where Scalar == Float {
     MicroKernel(name: "avx2-8x8", mr: 8, nr: 8, requires: ["avx2", "fma"], run: microKernel_float_avx2_8x8),
     MicroKernel(name: "avx2-5x16", mr: 5, nr: 16, requires: ["avx2", "fma"], run: microKernel_float_avx2_5x16),
     MicroKernel(name: "avx2-3x24", mr: 3, nr: 24, requires: ["avx2", "fma"], run: microKernel_float_avx2_3x24),
+    MicroKernel(name: "sse2-4x8", mr: 4, nr: 8, requires: ["sse2"], run: microKernel_float_sse2_4x8),
   ]
 }
 
@@ -25,6 +26,7 @@ extension MicroKernel where Scalar == Double {
     MicroKernel(name: "avx2-6x8", mr: 6, nr: 8, requires: ["avx2", "fma"], run: microKernel_double_avx2_6x8),
     MicroKernel(name: "avx2-4x12", mr: 4, nr: 12, requires: ["avx2", "fma"], run: microKernel_double_avx2_4x12),
     MicroKernel(name: "avx2-8x4", mr: 8, nr: 4, requires: ["avx2", "fma"], run: microKernel_double_avx2_8x4),
+    MicroKernel(name: "sse2-4x4", mr: 4, nr: 4, requires: ["sse2"], run: microKernel_double_sse2_4x4),
   ]
 }
 
@@ -2400,5 +2402,199 @@ func microKernel_double_avx512_14x16(_ k: Int, _ a: UnsafePointer<Double>, _ b: 
     do { let p = c + 12 * ldc + 8; UnsafeMutableRawPointer(p).storeBytes(of: (va * c12_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
     do { let p = c + 13 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c13_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
     do { let p = c + 13 * ldc + 8; UnsafeMutableRawPointer(p).storeBytes(of: (va * c13_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+  }
+}
+
+/// 4x8 Float micro-kernel on SIMD4<Float> (sse2): C[0..<4, 0..<8] = alpha * A_panel * B_panel + beta * C.
+/// a: packed 4 x k (column of 4 per step), b: packed k x 8 (row of 8 per step), c: row-major, ldc >= 8.
+/// With beta == 0, C is not read (it may hold anything, NaN included).
+@inline(never)
+func microKernel_float_sse2_4x8(_ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
+  typealias V = SIMD4<Float>
+  var c0_0 = V(); var c0_1 = V();
+  var c1_0 = V(); var c1_1 = V();
+  var c2_0 = V(); var c2_1 = V();
+  var c3_0 = V(); var c3_1 = V();
+  var ap = a
+  var bp = UnsafeRawPointer(b)
+  var remaining = k
+  // Unrolled by 4: fewer pointer updates and loop branches per FMA.
+  while remaining >= 4 {
+    let b0_0 = bp.loadUnaligned(fromByteOffset: 0 * MemoryLayout<Float>.stride, as: V.self)
+    let b1_0 = bp.loadUnaligned(fromByteOffset: 4 * MemoryLayout<Float>.stride, as: V.self)
+    let a0_0 = V(repeating: ap[0])
+    c0_0.addProduct(a0_0, b0_0); c0_1.addProduct(a0_0, b1_0);
+    let a1_0 = V(repeating: ap[1])
+    c1_0.addProduct(a1_0, b0_0); c1_1.addProduct(a1_0, b1_0);
+    let a2_0 = V(repeating: ap[2])
+    c2_0.addProduct(a2_0, b0_0); c2_1.addProduct(a2_0, b1_0);
+    let a3_0 = V(repeating: ap[3])
+    c3_0.addProduct(a3_0, b0_0); c3_1.addProduct(a3_0, b1_0);
+    let b0_1 = bp.loadUnaligned(fromByteOffset: 8 * MemoryLayout<Float>.stride, as: V.self)
+    let b1_1 = bp.loadUnaligned(fromByteOffset: 12 * MemoryLayout<Float>.stride, as: V.self)
+    let a0_1 = V(repeating: ap[4])
+    c0_0.addProduct(a0_1, b0_1); c0_1.addProduct(a0_1, b1_1);
+    let a1_1 = V(repeating: ap[5])
+    c1_0.addProduct(a1_1, b0_1); c1_1.addProduct(a1_1, b1_1);
+    let a2_1 = V(repeating: ap[6])
+    c2_0.addProduct(a2_1, b0_1); c2_1.addProduct(a2_1, b1_1);
+    let a3_1 = V(repeating: ap[7])
+    c3_0.addProduct(a3_1, b0_1); c3_1.addProduct(a3_1, b1_1);
+    let b0_2 = bp.loadUnaligned(fromByteOffset: 16 * MemoryLayout<Float>.stride, as: V.self)
+    let b1_2 = bp.loadUnaligned(fromByteOffset: 20 * MemoryLayout<Float>.stride, as: V.self)
+    let a0_2 = V(repeating: ap[8])
+    c0_0.addProduct(a0_2, b0_2); c0_1.addProduct(a0_2, b1_2);
+    let a1_2 = V(repeating: ap[9])
+    c1_0.addProduct(a1_2, b0_2); c1_1.addProduct(a1_2, b1_2);
+    let a2_2 = V(repeating: ap[10])
+    c2_0.addProduct(a2_2, b0_2); c2_1.addProduct(a2_2, b1_2);
+    let a3_2 = V(repeating: ap[11])
+    c3_0.addProduct(a3_2, b0_2); c3_1.addProduct(a3_2, b1_2);
+    let b0_3 = bp.loadUnaligned(fromByteOffset: 24 * MemoryLayout<Float>.stride, as: V.self)
+    let b1_3 = bp.loadUnaligned(fromByteOffset: 28 * MemoryLayout<Float>.stride, as: V.self)
+    let a0_3 = V(repeating: ap[12])
+    c0_0.addProduct(a0_3, b0_3); c0_1.addProduct(a0_3, b1_3);
+    let a1_3 = V(repeating: ap[13])
+    c1_0.addProduct(a1_3, b0_3); c1_1.addProduct(a1_3, b1_3);
+    let a2_3 = V(repeating: ap[14])
+    c2_0.addProduct(a2_3, b0_3); c2_1.addProduct(a2_3, b1_3);
+    let a3_3 = V(repeating: ap[15])
+    c3_0.addProduct(a3_3, b0_3); c3_1.addProduct(a3_3, b1_3);
+    ap += 16
+    bp += 32 * MemoryLayout<Float>.stride
+    remaining -= 4
+  }
+  while remaining > 0 {
+    let b0_0 = bp.loadUnaligned(fromByteOffset: 0 * MemoryLayout<Float>.stride, as: V.self)
+    let b1_0 = bp.loadUnaligned(fromByteOffset: 4 * MemoryLayout<Float>.stride, as: V.self)
+    let a0_0 = V(repeating: ap[0])
+    c0_0.addProduct(a0_0, b0_0); c0_1.addProduct(a0_0, b1_0);
+    let a1_0 = V(repeating: ap[1])
+    c1_0.addProduct(a1_0, b0_0); c1_1.addProduct(a1_0, b1_0);
+    let a2_0 = V(repeating: ap[2])
+    c2_0.addProduct(a2_0, b0_0); c2_1.addProduct(a2_0, b1_0);
+    let a3_0 = V(repeating: ap[3])
+    c3_0.addProduct(a3_0, b0_0); c3_1.addProduct(a3_0, b1_0);
+    ap += 4
+    bp += 8 * MemoryLayout<Float>.stride
+    remaining -= 1
+  }
+  let va = V(repeating: alpha)
+  if beta == 0 {
+    UnsafeMutableRawPointer(c + 0 * ldc + 0).storeBytes(of: va * c0_0, as: V.self)
+    UnsafeMutableRawPointer(c + 0 * ldc + 4).storeBytes(of: va * c0_1, as: V.self)
+    UnsafeMutableRawPointer(c + 1 * ldc + 0).storeBytes(of: va * c1_0, as: V.self)
+    UnsafeMutableRawPointer(c + 1 * ldc + 4).storeBytes(of: va * c1_1, as: V.self)
+    UnsafeMutableRawPointer(c + 2 * ldc + 0).storeBytes(of: va * c2_0, as: V.self)
+    UnsafeMutableRawPointer(c + 2 * ldc + 4).storeBytes(of: va * c2_1, as: V.self)
+    UnsafeMutableRawPointer(c + 3 * ldc + 0).storeBytes(of: va * c3_0, as: V.self)
+    UnsafeMutableRawPointer(c + 3 * ldc + 4).storeBytes(of: va * c3_1, as: V.self)
+  } else {
+    let vb = V(repeating: beta)
+    do { let p = c + 0 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c0_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 0 * ldc + 4; UnsafeMutableRawPointer(p).storeBytes(of: (va * c0_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 1 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c1_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 1 * ldc + 4; UnsafeMutableRawPointer(p).storeBytes(of: (va * c1_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 2 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c2_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 2 * ldc + 4; UnsafeMutableRawPointer(p).storeBytes(of: (va * c2_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 3 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c3_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 3 * ldc + 4; UnsafeMutableRawPointer(p).storeBytes(of: (va * c3_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+  }
+}
+
+/// 4x4 Double micro-kernel on SIMD2<Double> (sse2): C[0..<4, 0..<4] = alpha * A_panel * B_panel + beta * C.
+/// a: packed 4 x k (column of 4 per step), b: packed k x 4 (row of 4 per step), c: row-major, ldc >= 4.
+/// With beta == 0, C is not read (it may hold anything, NaN included).
+@inline(never)
+func microKernel_double_sse2_4x4(_ k: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ alpha: Double, _ beta: Double) {
+  typealias V = SIMD2<Double>
+  var c0_0 = V(); var c0_1 = V();
+  var c1_0 = V(); var c1_1 = V();
+  var c2_0 = V(); var c2_1 = V();
+  var c3_0 = V(); var c3_1 = V();
+  var ap = a
+  var bp = UnsafeRawPointer(b)
+  var remaining = k
+  // Unrolled by 4: fewer pointer updates and loop branches per FMA.
+  while remaining >= 4 {
+    let b0_0 = bp.loadUnaligned(fromByteOffset: 0 * MemoryLayout<Double>.stride, as: V.self)
+    let b1_0 = bp.loadUnaligned(fromByteOffset: 2 * MemoryLayout<Double>.stride, as: V.self)
+    let a0_0 = V(repeating: ap[0])
+    c0_0.addProduct(a0_0, b0_0); c0_1.addProduct(a0_0, b1_0);
+    let a1_0 = V(repeating: ap[1])
+    c1_0.addProduct(a1_0, b0_0); c1_1.addProduct(a1_0, b1_0);
+    let a2_0 = V(repeating: ap[2])
+    c2_0.addProduct(a2_0, b0_0); c2_1.addProduct(a2_0, b1_0);
+    let a3_0 = V(repeating: ap[3])
+    c3_0.addProduct(a3_0, b0_0); c3_1.addProduct(a3_0, b1_0);
+    let b0_1 = bp.loadUnaligned(fromByteOffset: 4 * MemoryLayout<Double>.stride, as: V.self)
+    let b1_1 = bp.loadUnaligned(fromByteOffset: 6 * MemoryLayout<Double>.stride, as: V.self)
+    let a0_1 = V(repeating: ap[4])
+    c0_0.addProduct(a0_1, b0_1); c0_1.addProduct(a0_1, b1_1);
+    let a1_1 = V(repeating: ap[5])
+    c1_0.addProduct(a1_1, b0_1); c1_1.addProduct(a1_1, b1_1);
+    let a2_1 = V(repeating: ap[6])
+    c2_0.addProduct(a2_1, b0_1); c2_1.addProduct(a2_1, b1_1);
+    let a3_1 = V(repeating: ap[7])
+    c3_0.addProduct(a3_1, b0_1); c3_1.addProduct(a3_1, b1_1);
+    let b0_2 = bp.loadUnaligned(fromByteOffset: 8 * MemoryLayout<Double>.stride, as: V.self)
+    let b1_2 = bp.loadUnaligned(fromByteOffset: 10 * MemoryLayout<Double>.stride, as: V.self)
+    let a0_2 = V(repeating: ap[8])
+    c0_0.addProduct(a0_2, b0_2); c0_1.addProduct(a0_2, b1_2);
+    let a1_2 = V(repeating: ap[9])
+    c1_0.addProduct(a1_2, b0_2); c1_1.addProduct(a1_2, b1_2);
+    let a2_2 = V(repeating: ap[10])
+    c2_0.addProduct(a2_2, b0_2); c2_1.addProduct(a2_2, b1_2);
+    let a3_2 = V(repeating: ap[11])
+    c3_0.addProduct(a3_2, b0_2); c3_1.addProduct(a3_2, b1_2);
+    let b0_3 = bp.loadUnaligned(fromByteOffset: 12 * MemoryLayout<Double>.stride, as: V.self)
+    let b1_3 = bp.loadUnaligned(fromByteOffset: 14 * MemoryLayout<Double>.stride, as: V.self)
+    let a0_3 = V(repeating: ap[12])
+    c0_0.addProduct(a0_3, b0_3); c0_1.addProduct(a0_3, b1_3);
+    let a1_3 = V(repeating: ap[13])
+    c1_0.addProduct(a1_3, b0_3); c1_1.addProduct(a1_3, b1_3);
+    let a2_3 = V(repeating: ap[14])
+    c2_0.addProduct(a2_3, b0_3); c2_1.addProduct(a2_3, b1_3);
+    let a3_3 = V(repeating: ap[15])
+    c3_0.addProduct(a3_3, b0_3); c3_1.addProduct(a3_3, b1_3);
+    ap += 16
+    bp += 16 * MemoryLayout<Double>.stride
+    remaining -= 4
+  }
+  while remaining > 0 {
+    let b0_0 = bp.loadUnaligned(fromByteOffset: 0 * MemoryLayout<Double>.stride, as: V.self)
+    let b1_0 = bp.loadUnaligned(fromByteOffset: 2 * MemoryLayout<Double>.stride, as: V.self)
+    let a0_0 = V(repeating: ap[0])
+    c0_0.addProduct(a0_0, b0_0); c0_1.addProduct(a0_0, b1_0);
+    let a1_0 = V(repeating: ap[1])
+    c1_0.addProduct(a1_0, b0_0); c1_1.addProduct(a1_0, b1_0);
+    let a2_0 = V(repeating: ap[2])
+    c2_0.addProduct(a2_0, b0_0); c2_1.addProduct(a2_0, b1_0);
+    let a3_0 = V(repeating: ap[3])
+    c3_0.addProduct(a3_0, b0_0); c3_1.addProduct(a3_0, b1_0);
+    ap += 4
+    bp += 4 * MemoryLayout<Double>.stride
+    remaining -= 1
+  }
+  let va = V(repeating: alpha)
+  if beta == 0 {
+    UnsafeMutableRawPointer(c + 0 * ldc + 0).storeBytes(of: va * c0_0, as: V.self)
+    UnsafeMutableRawPointer(c + 0 * ldc + 2).storeBytes(of: va * c0_1, as: V.self)
+    UnsafeMutableRawPointer(c + 1 * ldc + 0).storeBytes(of: va * c1_0, as: V.self)
+    UnsafeMutableRawPointer(c + 1 * ldc + 2).storeBytes(of: va * c1_1, as: V.self)
+    UnsafeMutableRawPointer(c + 2 * ldc + 0).storeBytes(of: va * c2_0, as: V.self)
+    UnsafeMutableRawPointer(c + 2 * ldc + 2).storeBytes(of: va * c2_1, as: V.self)
+    UnsafeMutableRawPointer(c + 3 * ldc + 0).storeBytes(of: va * c3_0, as: V.self)
+    UnsafeMutableRawPointer(c + 3 * ldc + 2).storeBytes(of: va * c3_1, as: V.self)
+  } else {
+    let vb = V(repeating: beta)
+    do { let p = c + 0 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c0_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 0 * ldc + 2; UnsafeMutableRawPointer(p).storeBytes(of: (va * c0_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 1 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c1_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 1 * ldc + 2; UnsafeMutableRawPointer(p).storeBytes(of: (va * c1_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 2 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c2_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 2 * ldc + 2; UnsafeMutableRawPointer(p).storeBytes(of: (va * c2_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 3 * ldc + 0; UnsafeMutableRawPointer(p).storeBytes(of: (va * c3_0).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
+    do { let p = c + 3 * ldc + 2; UnsafeMutableRawPointer(p).storeBytes(of: (va * c3_1).addingProduct(vb, UnsafeRawPointer(p).loadUnaligned(as: V.self)), as: V.self) }
   }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Profile
 
 /// The machine fingerprint: FNV-1a (64 bit) over a sorted list of stable hardware facts. It is an
@@ -6,7 +7,7 @@ import Profile
 /// counts or caches, the memory size, the GPUs or the BLAS build differ.
 public enum Fingerprint {
   public static func facts(
-    cpu: CPUSection, topology: TopologySection, memoryBytes: UInt64, gpus: [GPU], blasConfig: String
+    cpu: CPUSection, topology: TopologySection, memoryBytes: UInt64, gpus: [GPU], blasConfig: String, isaMask: ISAMask = .none
   ) -> [String] {
     var facts = [
       "cpu=\(cpu.vendor)|\(cpu.modelName)|\(cpu.family)/\(cpu.model)/\(cpu.stepping)",
@@ -19,6 +20,9 @@ public enum Fingerprint {
     ]
     facts += topology.caches.map { "cache=L\($0.level)\($0.kind.rawValue.prefix(1)) \($0.sizeBytes)x\($0.instances)" }
     facts += gpus.map { "gpu=\($0.name) \($0.memoryBytes ?? 0)" }
+    // A masked run is another machine as far as kernel choices go: its winners must not be
+    // applied, or reused from a journal, without the mask.
+    if !isaMask.isEmpty { facts.append("isaMask=\(isaMask.masked.sorted().joined(separator: ","))") }
     return facts.sorted()
   }
 

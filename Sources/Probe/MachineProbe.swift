@@ -32,7 +32,8 @@ public enum MachineProbe {
     progress("topology (hwloc)")
     let topology = try Topology(environment: options.environment)
     let readings = CPUIDReadings.current()
-    let features = ISAFeatures(readings)
+    let mask = try ISAMask.fromEnvironment(options.environment)
+    let features = ISAFeatures(readings).masked(by: mask)
     let cpu = cpuSection(readings, features)
     let topologySection = self.topologySection(topology)
     let memory = memorySection(topology: topology, files: options.files)
@@ -68,7 +69,7 @@ public enum MachineProbe {
     }
 
     let fingerprintFacts = Fingerprint.facts(
-      cpu: cpu, topology: topologySection, memoryBytes: memory.totalBytes, gpus: gpus, blasConfig: blas.config)
+      cpu: cpu, topology: topologySection, memoryBytes: memory.totalBytes, gpus: gpus, blasConfig: blas.config, isaMask: mask)
     return MachineSection(
       hostname: hostname(), fingerprint: Fingerprint.hash(fingerprintFacts), fingerprintFacts: fingerprintFacts,
       cpu: cpu, topology: topologySection, memory: memory, pciDevices: pci, gpus: gpus, blas: blas,

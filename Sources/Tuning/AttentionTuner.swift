@@ -160,7 +160,7 @@ public final class AttentionTuner {
     let sizes = options.quick ? [16, 32, 64] : Self.blockSizes
     // The fp32 micro-kernel variants (the default, 6x16 where there is one, first) and the thread
     // split: whole heads, or each head's query blocks shared among the threads.
-    let kernels = Float.usableMicroKernels(features).map(\.name).sorted { ($0.hasSuffix("6x16") ? 0 : 1, $0) < ($1.hasSuffix("6x16") ? 0 : 1, $1) }
+    let kernels = Float.searchableMicroKernels(features).map(\.name).sorted { ($0.hasSuffix("6x16") ? 0 : 1, $0) < ($1.hasSuffix("6x16") ? 0 : 1, $1) }
     let splits = [1, 2, 4].filter { $0 <= max(1, options.threads) }
     let flashSpace = SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", kernels), Parameter("split", splits)])
     let gemmSpace = SearchSpace(parameters: [Parameter("backend", ["gemm"])])

@@ -63,7 +63,7 @@ public enum BlockingModel {
 
   /// SIMD lanes of a micro-kernel from its ISA prefix.
   public static func lanes<T>(_ kernel: MicroKernel<T>) -> Int {
-    let bytes = kernel.name.hasPrefix("avx512") ? 64 : 32
+    let bytes = kernel.name.hasPrefix("avx512") ? 64 : kernel.name.hasPrefix("sse2") ? 16 : 32
     return bytes / MemoryLayout<T>.stride
   }
 }

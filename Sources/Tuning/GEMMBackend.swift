@@ -36,7 +36,7 @@ public enum GEMMBackend: String, CaseIterable, Codable, Sendable {
         ? nil : "OpenBLAS's sgemm/dgemm take fp32 or fp64 operands, not \(precision)"
     case .native:
       let kernels = precision == .fp64 ? Double.usableMicroKernels(features).count : Float.usableMicroKernels(features).count
-      return kernels > 0 ? nil : "no micro-kernel of this build runs on this CPU (needs AVX2+FMA or AVX-512)"
+      return kernels > 0 ? nil : "no micro-kernel of this build runs on this CPU (every x86-64 has the SSE2 one)"
     case .amx:
       if BF16MicroKernel.usable(features).isEmpty {
         return "needs AMX-BF16 (amx_tile, amx_bf16 with avx512f) or AVX512-BF16, which this CPU does not have usable"

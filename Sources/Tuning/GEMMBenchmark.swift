@@ -62,13 +62,13 @@ public enum GEMMBenchmark {
       }
       blocking = chosen
     } else if precision == .fp64 {
-      let kernels = Double.usableMicroKernels(features)
+      let kernels = Double.searchableMicroKernels(features)
       guard let chosen = try params["kernel"].map({ try GEMMEvaluator.kernel(Double.self, named: $0, features: features) })
         ?? BlockingModel.preferredKernel(kernels, lanes: kernels.first.map(BlockingModel.lanes) ?? 4)
       else { throw KernelError.unsupported(backend: "native", reason: "no fp64 micro-kernel runs here") }
       blocking = BlockingModel.blocking(for: chosen, caches: caches, threads: threads)
     } else {
-      let kernels = Float.usableMicroKernels(features)
+      let kernels = Float.searchableMicroKernels(features)
       guard let chosen = try params["kernel"].map({ try GEMMEvaluator.kernel(Float.self, named: $0, features: features) })
         ?? BlockingModel.preferredKernel(kernels, lanes: kernels.first.map(BlockingModel.lanes) ?? 8)
       else { throw KernelError.unsupported(backend: "native", reason: "no fp32 micro-kernel runs here") }

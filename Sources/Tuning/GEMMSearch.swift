@@ -13,7 +13,7 @@ public enum GEMMSearchSpace {
 
   public static func native<T: GEMMScalar>(_ type: T.Type, features: ISAFeatures, threads: Int, quick: Bool) -> SearchSpace {
     // Ordered by shape, so that a local search steps between similar kernels.
-    let kernels = T.usableMicroKernels(features).sorted { ($0.mr, $0.nr) < ($1.mr, $1.nr) }.map(\.name)
+    let kernels = T.searchableMicroKernels(features).sorted { ($0.mr, $0.nr) < ($1.mr, $1.nr) }.map(\.name)
     return SearchSpace(parameters: [
       Parameter("kernel", quick ? Array(kernels.prefix(2)) : kernels),
       Parameter("mcPanels", quick ? [8, 16] : mcPanels),
@@ -38,7 +38,7 @@ public enum GEMMSearchSpace {
 
   /// The analytic model's point in this space.
   public static func modelSeed<T: GEMMScalar>(_ type: T.Type, features: ISAFeatures, caches: CacheSizes, threads: Int) -> Configuration? {
-    let kernels = T.usableMicroKernels(features)
+    let kernels = T.searchableMicroKernels(features)
     guard let kernel = BlockingModel.preferredKernel(kernels, lanes: kernels.first.map(BlockingModel.lanes) ?? 8) else { return nil }
     let model = BlockingModel.blocking(for: kernel, caches: caches, threads: threads)
     return Configuration([

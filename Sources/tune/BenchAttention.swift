@@ -106,7 +106,7 @@ struct AttentionBench: ParsableCommand {
     let topology = try Topology()
     let result = try AttentionBenchmark.run(
       shape: try parsedShape(), precision: try parsedPrecision(), candidate: try candidate(threads: threads ?? max(1, topology.cores)),
-      backward: backward, placement: .perCore(topology), repeats: repeats, verify: true, gemmSize: gemmSize, features: ISAFeatures(CPUIDReadings.current()),
+      backward: backward, placement: .perCore(topology), repeats: repeats, verify: true, gemmSize: gemmSize, features: ISAFeatures.current,
       caches: CacheSizes(topology))
     if json {
       print(String(decoding: try ProfileStore.encode(result), as: UTF8.self))

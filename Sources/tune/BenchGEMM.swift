@@ -57,7 +57,7 @@ struct GEMMBench: ParsableCommand {
 
   func run() throws {
     let topology = try Topology()
-    let features = ISAFeatures(CPUIDReadings.current())
+    let features = ISAFeatures.current
     let problem = GEMMProblem(shape: try GEMMShape.parse(shape), transA: transA, transB: transB)
     let precision = try Precision.parse(precision)
     let backend = try GEMMBackend.parse(backend)

@@ -82,7 +82,7 @@ enum GEMMStage {
   /// Runs the GEMM stage for `machine` and merges its section into the profile at `path`.
   static func tune(machine: MachineSection, options: CommonOptions, gemm: GEMMOptions) throws -> GEMMSection {
     let topology = try Topology()
-    let features = ISAFeatures(CPUIDReadings.current())
+    let features = ISAFeatures.current
     let threads = gemm.threads ?? max(1, topology.cores)
     let journalPath = gemm.journal ?? "results/journal/\(machine.fingerprint).jsonl"
     let journal = try Journal(path: journalPath, fresh: gemm.fresh)

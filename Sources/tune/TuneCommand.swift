@@ -63,7 +63,7 @@ struct ProbeCommand: ParsableCommand {
 
   @OptionGroup var options: CommonOptions
 
-  @Flag(help: "Read facts only; skip the peak and bandwidth measurements.")
+  @Flag(help: "Read facts only; skip the peak and bandwidth measurements. (Writes a profile only with --output.)")
   var noMeasure = false
 
   func run() throws {
@@ -75,16 +75,17 @@ enum ProbeStage {
   static func execute(options: CommonOptions, stages: [String], measure: Bool = true) throws {
     let started = Date()
     let machine = try MachineProbe.run(ProbeOptions(quick: options.quick, measure: measure), progress: options.progress)
-    let path = options.output ?? ResultsPath.default(hostname: machine.hostname, date: started)
-    let run = Provenance.Run(
-      commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started,
-      finishedAt: Date(), stages: stages)
-    let notes = try ProfileStore.merge(machine: machine, run: run, into: path)
     if options.json {
       print(String(decoding: try ProfileStore.encode(machine), as: UTF8.self))
     } else {
       print(MachineSummary.text(machine))
     }
+    // A look at the machine leaves no file behind unless asked (--output, or the whole `tune`).
+    guard let path = options.output else { return }
+    let run = Provenance.Run(
+      commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started,
+      finishedAt: Date(), stages: stages)
+    let notes = try ProfileStore.merge(machine: machine, run: run, into: path)
     for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
     options.progress("profile written to \(path)")
   }

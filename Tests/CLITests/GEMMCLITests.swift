@@ -75,7 +75,11 @@ import Testing
     #expect(section.gemmRates?.map(\.precision) == ["fp32", "bf16"])
     for entry in section.entries {
       let winner = try #require(entry.winner)
-      #expect(winner.status == "ok" && (winner.maxError ?? 1) <= 1e-4)
+      // The kernel's own error: fp32 products on decoded inputs stay near fp32 rounding; a winner
+      // with bf16 products (AMX or AVX512-BF16, where the CPU has them) rounds Q, K, V and the
+      // probabilities to bf16 and is held to the tuner's bf16 tolerance.
+      let bf16Products = winner.parameters["kernel"].map { ["amx", "bf16"].contains(where: $0.contains) } ?? false
+      #expect(winner.status == "ok" && (winner.maxError ?? 1) <= (bf16Products ? 2e-2 : 1e-4), "\(entry.precision) \(winner.parameters)")
       // Both backends were verified and timed; flash's backward passed its gradient check.
       #expect(entry.candidates.contains { $0.backend == "gemm" && $0.status == "ok" })
       let flash = try #require(entry.candidates.first { $0.backend == "flash" && $0.backwardGflops != nil })

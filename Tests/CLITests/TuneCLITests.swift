@@ -24,10 +24,11 @@ struct Outcome {
   var stderr: String
 }
 
-func tune(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Outcome {
+func tune(_ arguments: [String], environment extra: [String: String] = [:], directory: String? = nil) throws -> Outcome {
   let process = Process()
   process.executableURL = try tuneBinary()
   process.arguments = arguments
+  if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
   process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
   let out = Pipe()
   let err = Pipe()
@@ -97,5 +98,22 @@ func scratch() throws -> String {
     let result = try tune(["probe", "--precision", "fp7"])
     #expect(result.status != 0)
     #expect(result.stderr.contains("--precision"))
+  }
+
+  @Test func aLookAtTheMachineLeavesNoFileBehind() throws {
+    let directory = try scratch()
+    let result = try tune(["probe", "--no-measure", "--json", "--quiet"], directory: directory)
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "tune probe without --output writes nothing")
+  }
+
+  @Test func theISAMaskReachesTheProbeAndABadOneIsRefused() throws {
+    let result = try tune(["probe", "--no-measure", "--json", "--quiet"], environment: ["SCALETUNE_ISA": "sse2"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let machine = try JSONDecoder().decode(MachineSection.self, from: Data(result.stdout.utf8))
+    #expect(machine.cpu.features.filter(\.usable).map(\.name) == ["sse2"])
+    #expect(machine.fingerprintFacts.contains { $0.hasPrefix("isaMask=") }, "a masked machine has its own fingerprint")
+    let bad = try tune(["probe", "--no-measure"], environment: ["SCALETUNE_ISA": "avx3"])
+    #expect(bad.status != 0 && bad.stderr.contains("SCALETUNE_ISA") && bad.stderr.contains("avx3") && bad.stderr.contains("avx2"))
   }
 }

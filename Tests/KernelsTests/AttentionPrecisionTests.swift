@@ -109,7 +109,7 @@ import Testing
     let operands = try AttentionOperands.stored(c.shape, q: stored.q, k: stored.k, v: stored.v)
     let reference = ReferenceAttention.forward(c.shape, q: stored.q.dequantized(), k: stored.k.dequantized(), v: stored.v.dequantized())
     let (fp32Products, _) = try Self.run(c.shape) { o, lse in try FlashAttention.forward(c.shape, operands, o: o, lse: lse, parameters: c.parameters) }
-    let features = ISAFeatures(CPUIDReadings.current())
+    let features = ISAFeatures.current
     for kernel in [BF16MicroKernel.pairsReference, .tilesReference] + BF16MicroKernel.usable(features) {
       var parameters = c.parameters
       parameters.microKernel = kernel.name

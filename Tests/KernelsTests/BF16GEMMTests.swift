@@ -8,7 +8,7 @@ import Testing
 /// the AVX512-BF16 and AMX kernels where this CPU has them. Operands are rounded to bf16 first, so
 /// products are exact in fp32 and the fp32 reference bound applies.
 @Suite struct BF16GEMMTests {
-  static let features = ISAFeatures(CPUIDReadings.current())
+  static let features = ISAFeatures.current
   typealias Case = GEMMCorrectnessTests.Case
 
   static func operands(_ c: Case) -> GEMMCorrectnessTests.Operands<Float> {

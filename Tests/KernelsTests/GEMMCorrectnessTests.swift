@@ -8,7 +8,7 @@ import Testing
 /// Every backend against the fp64-accumulating reference, element by element, on shapes that are
 /// not multiples of any tile, with padded leading dimensions, α ≠ 1 and β ≠ 0.
 @Suite struct GEMMCorrectnessTests {
-  static let features = ISAFeatures(CPUIDReadings.current())
+  static let features = ISAFeatures.current
 
   struct Case: CustomTestStringConvertible, Sendable {
     var m: Int, n: Int, k: Int

@@ -8,16 +8,21 @@ import Testing
 /// Low-precision operands through the evaluator: verified against the reference on the operands
 /// the kernel multiplies (dequantized), accuracy against fp64 on the originals.
 @Suite struct GEMMPrecisionTests {
-  static let features = ISAFeatures(CPUIDReadings.current())
+  static let features = ISAFeatures.current
 
   @Test(arguments: Precision.allCases)
   func nativeVerifiesInEveryPrecision(_ precision: Precision) throws {
     let problem = GEMMProblem(shape: GEMMShape(m: 37, n: 41, k: 67), transA: true, alpha: 1, beta: 0)
     let workspace = GEMMWorkspace(problem: problem, precision: precision, padding: precision == .fp32 ? 2 : 0)
     let evaluator = GEMMEvaluator(workspace: workspace, features: Self.features, placement: nil)
-    let candidate = try GEMMBenchmark.candidate(
-      backend: .native, precision: precision, params: ["mc": "24", "kc": "16"], threads: 2, features: Self.features,
+    var candidate = try GEMMBenchmark.candidate(
+      backend: .native, precision: precision, params: ["kc": "16"], threads: 2, features: Self.features,
       caches: CacheSizes(l1: 32 << 10, l2: 512 << 10, l3PerCore: 16 << 20))
+    // Two MR panels per MC block, whatever MR this CPU's preferred kernel has: several ic blocks
+    // and an edge tile on 37 rows.
+    let name = try #require(candidate.blocking?.microKernel)
+    let mr = try #require(precision == .fp64 ? Double.microKernel(named: name)?.mr : Float.microKernel(named: name)?.mr)
+    candidate.blocking?.mc = 2 * mr
     let run = try evaluator.runner(for: candidate)
     let verification = evaluator.verify(run)
     #expect(verification.passed, "\(precision): error \(verification.error) tolerance \(verification.tolerance)")

@@ -45,7 +45,7 @@ import CKernels
   @Test func loopsComputeWhatTheySay() {
     // acc <- acc * a + b with a = 0.5, b = 1 converges to 2 from any start: 12 accumulators of
     // 4 lanes (the sink adds acc0 twice) give 13 * 4 * 2 = 104.
-    let features = ISAFeatures(CPUIDReadings.current())
+    let features = ISAFeatures.current
     if features.usable("avx2") && features.usable("fma") {
       #expect(abs(ck_fma_f64_avx2(200, 0.5, 1).sink - 104) < 1e-9)
     }

@@ -16,7 +16,7 @@ let benchmarks: @Sendable () -> Void = {
     timeUnits: .milliseconds, warmupIterations: 1, maxDuration: .seconds(4), maxIterations: 20)
 
   guard let topology = try? Topology() else { return }
-  let features = ISAFeatures(CPUIDReadings.current())
+  let features = ISAFeatures.current
   let caches = CacheSizes(topology)
   var params: [String: String] = [:]
   if let text = ProcessInfo.processInfo.environment["SCALETUNE_GEMM_PARAMS"] {
