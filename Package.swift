@@ -18,7 +18,7 @@ let package = Package(
     .library(name: "ScaleTuneProbe", targets: ["Probe"]),
     .library(name: "ScaleTuneProfile", targets: ["Profile"]),
     .library(name: "ScaleTuneNumberFormats", targets: ["NumberFormats"]),
-    .library(name: "ScaleTuneTuning", targets: ["Tuning", "Kernels", "Platform", "NumberFormats"]),
+    .library(name: "ScaleTuneTuning", targets: ["Tuning", "Kernels", "Platform", "Profile", "NumberFormats"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,7 +42,7 @@ let package = Package(
       name: "Platform",
       dependencies: ["CHwloc", "CKernels"]
     ),
-    .target(name: "Profile", resources: [.copy("Resources/profile.schema.json")]),
+    .target(name: "Profile", dependencies: ["NumberFormats"], resources: [.copy("Resources/profile.schema.json")]),
     .target(name: "NumberFormats", swiftSettings: hostCPUFlags),
     .target(
       name: "Probe",
@@ -50,7 +50,7 @@ let package = Package(
     ),
     .target(
       name: "Kernels",
-      dependencies: ["Platform", "NumberFormats", "COpenBLAS", "CKernels"],
+      dependencies: ["Platform", "NumberFormats", "Profile", "COpenBLAS", "CKernels"],
       swiftSettings: hostCPUFlags + [.unsafeFlags(["-Ounchecked"])]
     ),
     .target(name: "Autotune", dependencies: ["Platform", "Profile"]),

@@ -1,32 +1,6 @@
+import Profile
 import Foundation
 import Platform
-
-/// Tile sizes and threads of the flash kernels.
-public struct FlashParameters: Codable, Hashable, Sendable, CustomStringConvertible {
-  /// Query rows per block.
-  public var br: Int
-  /// Key/value rows per block.
-  public var bc: Int
-  public var threads: Int
-  /// The GEMM micro-kernel for the two block products (nil: the first this CPU can run).
-  public var microKernel: String?
-  /// How the forward's threads split the work: batch × heads × this many interleaved shares of
-  /// each head's query blocks (1: whole heads; more, when there are fewer heads than threads, at
-  /// the cost of packing each head's K and V once per share).
-  public var querySplit: Int
-
-  public init(br: Int = 64, bc: Int = 64, threads: Int = 1, microKernel: String? = nil, querySplit: Int = 1) {
-    self.br = br
-    self.bc = bc
-    self.threads = threads
-    self.microKernel = microKernel
-    self.querySplit = querySplit
-  }
-
-  public var description: String {
-    "br=\(br),bc=\(bc),threads=\(threads)" + (microKernel.map { ",kernel=\($0)" } ?? "") + (querySplit > 1 ? ",split=\(querySplit)" : "")
-  }
-}
 
 /// FlashAttention-2-style attention in fp32: query blocks of Br rows against key/value blocks of
 /// Bc rows with an online softmax (running max and sum), so the extra memory per thread is
@@ -50,14 +24,10 @@ public enum FlashAttention {
     return sum
   }
 
-  static func run(items: Int, threads: Int, placement: ThreadPlacement?, _ body: @escaping @Sendable (Int, Int) -> Void) {
+  /// Runs body(thread, threads) on min(threads, items) of the context's threads.
+  static func run(items: Int, threads: Int, context: KernelContext, _ body: (Int, Int) -> Void) {
     let count = max(1, min(threads, items))
-    if count == 1 {
-      body(0, 1)
-      return
-    }
-    let pus = placement?.pus(for: count) ?? []
-    _ = ThreadTeam.run(threads: count, pinnedTo: pus, topology: pus.isEmpty ? nil : placement?.topology) { body($0, count) }
+    context.parallel(count) { body($0, count) }
   }
 
   /// The fp32 micro-kernel named (the backward's and the gemm backend's; a bf16 kernel's name,
@@ -87,13 +57,14 @@ public enum FlashAttention {
   /// on panel boundaries, and a causal block stops at its last query's key.
   public static func forward(
     _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-    parameters: FlashParameters, placement: ThreadPlacement? = nil
+    parameters: FlashParameters, in context: KernelContext
   ) throws {
     let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1, parameters.querySplit >= 1 else {
       throw KernelError.invalidParameters("br, bc, threads and split must be at least 1 (got \(parameters))")
     }
+    try context.check(threads: parameters.threads, for: "the flash forward")
     let engine = try FlashEngine.named(parameters.microKernel)
     let (mr, nr) = (engine.mr, engine.nr)
     let (s, d, br) = (shape.seq, shape.headDim, parameters.br)
@@ -108,7 +79,7 @@ public enum FlashAttention {
     // query's running sum of probabilities (rescaled with the rest); rounded up to MR.
     let oRows = (d + 1 + mr - 1) / mr * mr
     let roundedKeys = keyBlocks * bc
-    run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
+    run(items: items, threads: parameters.threads, context: context) { thread, threads in
       let counts = [
         bc * roundedBr, oRows * roundedBr, roundedBr * d, roundedBr * bc, roundedKeys * d, keyBlocks * oRows * bc, mr * nr, max(d, bc),
         roundedBr, roundedBr, roundedBr, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount,
@@ -116,7 +87,7 @@ public enum FlashAttention {
         engine.copyFloats(roundedBr * engine.padded(d)), engine.copyFloats(roundedBr * engine.padded(bc)),
         engine.copyFloats(roundedKeys * engine.padded(d)), engine.copyFloats(keyBlocks * oRows * engine.padded(bc)),
       ]
-      ThreadScratch.withFloats(thread: thread, counts: counts) { buffers in
+      context.withFloats(thread: thread, counts: counts) { buffers in
         // scoresT: keys × queries, ld = roundedBr; accT: Oᵀ and the sums, ld = roundedBr.
         let (scoresT, accT, qPacked, pPacked, kPacked, vPacked) = (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5])
         let (edge, scratch, m, mNew, correction) = (buffers[6], buffers[7], buffers[8], buffers[9], buffers[10])
@@ -265,7 +236,7 @@ public enum FlashAttention {
   public static func backward(
     _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafePointer<Float>, lse: UnsafePointer<Float>,
     dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>, parameters: FlashParameters,
-    placement: ThreadPlacement? = nil
+    in context: KernelContext
   ) throws {
     guard let dOInput = operands.dO else { throw KernelError.invalidParameters("the backward needs dO: give it to the operands") }
     let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
@@ -273,6 +244,7 @@ public enum FlashAttention {
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
       throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
     }
+    try context.check(threads: parameters.threads, for: "the flash backward")
     let kernel = try kernel(parameters)
     let (s, d, br, bc) = (shape.seq, shape.headDim, parameters.br, parameters.bc)
     let scale = Float(shape.scale)
@@ -285,12 +257,12 @@ public enum FlashAttention {
     let blocking = BlockingParameters(
       microKernel: kernel.name, mc: (largest + kernel.mr - 1) / kernel.mr * kernel.mr, kc: largest,
       nc: (largest + kernel.nr - 1) / kernel.nr * kernel.nr)
-    run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
+    run(items: items, threads: parameters.threads, context: context) { thread, threads in
       let counts = [br * bc, br * bc, s, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount, dOInput.decodeCount]
-      ThreadScratch.withFloats(thread: thread, counts: counts) { scratch in
+      context.withFloats(thread: thread, counts: counts) { scratch in
         let (p, dS, rowTerm) = (scratch[0], scratch[1], scratch[2])
         let decoded = Array(scratch[3...])
-        PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
+        context.withPackBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
           func product(
             m: Int, n: Int, k: Int, alpha: Float, beta: Float, a: DenseSource<Float>, b: DenseSource<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
           ) {

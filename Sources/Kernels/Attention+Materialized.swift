@@ -1,20 +1,6 @@
 import Foundation
 import Platform
-
-/// Threads and GEMM blocking of the materialised-scores attention.
-public struct MaterializedParameters: Codable, Hashable, Sendable, CustomStringConvertible {
-  public var threads: Int
-  /// The native GEMM blocking for both products (nil: the micro-kernel flash would use, with
-  /// blocking sized for the problem).
-  public var blocking: BlockingParameters?
-
-  public init(threads: Int = 1, blocking: BlockingParameters? = nil) {
-    self.threads = threads
-    self.blocking = blocking
-  }
-
-  public var description: String { "threads=\(threads)" + (blocking.map { ",\($0)" } ?? "") }
-}
+import Profile
 
 /// Attention as two GEMM calls with the scores materialised, per (batch, head): S = scale·Q·Kᵀ
 /// (seq × seq), an exact row softmax, O = P·V. Extra memory seq² floats per thread, so it is for
@@ -35,11 +21,11 @@ public enum MaterializedAttention {
 
   public static func forward(
     _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-    parameters: MaterializedParameters, placement: ThreadPlacement? = nil
+    parameters: MaterializedParameters, in context: KernelContext
   ) throws {
     let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
-    guard parameters.threads >= 1 else { throw KernelError.invalidParameters("threads must be at least 1 (got \(parameters.threads))") }
+    try context.check(threads: parameters.threads, for: "the gemm attention backend")
     if let reason = unavailability(shape, threads: parameters.threads) { throw KernelError.unsupported(backend: "gemm attention", reason: reason) }
     let kernel = try FlashAttention.kernel(FlashParameters(microKernel: parameters.blocking?.microKernel))
     let (s, d) = (shape.seq, shape.headDim)
@@ -50,10 +36,10 @@ public enum MaterializedAttention {
     let scale = Double(shape.scale)
     let items = shape.batch * shape.heads
     let pointers = SendablePointers(o: o, lse: lse)
-    FlashAttention.run(items: items, threads: parameters.threads, placement: placement) { thread, threads in
-      ThreadScratch.withFloats(thread: thread, counts: [s * s, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount]) { scratch in
+    FlashAttention.run(items: items, threads: parameters.threads, context: context) { thread, threads in
+      context.withFloats(thread: thread, counts: [s * s, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount]) { scratch in
         let (scores, buffers) = (scratch[0], Array(scratch[1...]))
-        PackBuffers.withBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { packing in
+        context.withPackBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { packing in
           for item in stride(from: thread, to: items, by: threads) {
             let (b, h) = (item / shape.heads, item % shape.heads)
             let qHead = qInput.head(item, buffer: buffers[0])

@@ -1,3 +1,4 @@
+import Profile
 import NumberFormats
 
 /// Q, K, V or dO of an attention problem as stored: `heads` slabs (batch × heads, in that order)

@@ -1,3 +1,4 @@
+import Profile
 import CKernels
 import Platform
 

@@ -1,3 +1,4 @@
+import Profile
 import CKernels
 import NumberFormats
 import Platform
@@ -61,44 +62,45 @@ public enum BF16GEMM {
   /// fp32 operands in memory, rounded to bf16 while packing.
   public static func run(
     _ problem: GEMMProblem, a: DenseSource<Float>, b: DenseSource<Float>, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: BF16MicroKernel, placement: ThreadPlacement? = nil
+    parameters: BlockingParameters, kernel: BF16MicroKernel, in context: KernelContext
   ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, placement: placement)
+    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
   }
 
   /// Low-precision operands (A: M×K, Bᵀ: N×K), decoded and rounded to bf16 while packing.
   public static func run(
     _ problem: GEMMProblem, a: QuantizedSource, b: QuantizedSource, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: BF16MicroKernel, placement: ThreadPlacement? = nil
+    parameters: BlockingParameters, kernel: BF16MicroKernel, in context: KernelContext
   ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, placement: placement)
+    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
   }
 
   static func drive<A: PanelSource, B: PanelSource>(
     _ problem: GEMMProblem, a: A, b: B, c: MutableMatrixPointer<Float>, parameters: BlockingParameters, kernel: BF16MicroKernel,
-    placement: ThreadPlacement?
+    context: KernelContext
   ) throws where A.Scalar == Float, B.Scalar == Float {
     if let reason = parameters.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
+    try context.check(threads: parameters.threads, for: "the amx GEMM")
     if kernel.usesTiles, ck_request_amx_permission() != 0 {
       throw KernelError.unsupported(backend: "amx", reason: "Linux refused the AMX tile-data permission (arch_prctl ARCH_REQ_XCOMP_PERM)")
     }
-    NativeGEMM.partition(problem, c: c, parameters: parameters, mr: kernel.mr, nr: kernel.nr, placement: placement) { index, rows, columns in
+    NativeGEMM.partition(problem, c: c, parameters: parameters, mr: kernel.mr, nr: kernel.nr, context: context) { index, rows, columns in
       if kernel.usesTiles { ck_amx_begin() }
       defer { if kernel.usesTiles { ck_amx_end() } }
-      serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, thread: index)
+      serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, thread: index, context: context)
     }
   }
 
   static func serial<A: PanelSource, B: PanelSource>(
     _ problem: GEMMProblem, rows: Range<Int>, columns: Range<Int>, a: A, b: B, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: BF16MicroKernel, thread: Int
+    parameters: BlockingParameters, kernel: BF16MicroKernel, thread: Int, context: KernelContext
   ) where A.Scalar == Float, B.Scalar == Float {
     let (mr, nr, group, k) = (kernel.mr, kernel.nr, kernel.kGroup, problem.shape.k)
     let mcRounded = (parameters.mc + mr - 1) / mr * mr, ncRounded = (parameters.nc + nr - 1) / nr * nr
     let kcPadded = (parameters.kc + group - 1) / group * group
     // fp32 panels, then their bf16 copies (two bf16 per float of the count), an edge tile, scratch.
     let counts = [mcRounded * parameters.kc, ncRounded * parameters.kc, mcRounded * kcPadded / 2 + 1, ncRounded * kcPadded / 2 + 1, mr * nr, parameters.kc]
-    ThreadScratch.withFloats(thread: thread, counts: counts) { buffers in
+    context.withFloats(thread: thread, counts: counts) { buffers in
       let (aPanels, bPanels, edge, scratch) = (buffers[0], buffers[1], buffers[4], buffers[5])
       let aBF16 = UnsafeMutableRawPointer(buffers[2]).bindMemory(to: UInt16.self, capacity: mcRounded * kcPadded)
       let bBF16 = UnsafeMutableRawPointer(buffers[3]).bindMemory(to: UInt16.self, capacity: ncRounded * kcPadded)

@@ -1,3 +1,4 @@
+import Profile
 import Foundation
 import Platform
 
@@ -49,45 +50,46 @@ public enum NativeGEMM {
   /// fp32 operands in memory. a: op(A) source (`DenseSource.a`), b: op(B)ᵀ source (`DenseSource.b`).
   public static func run(
     _ problem: GEMMProblem, a: DenseSource<Float>, b: DenseSource<Float>, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: MicroKernel<Float>, placement: ThreadPlacement? = nil
+    parameters: BlockingParameters, kernel: MicroKernel<Float>, in context: KernelContext
   ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, placement: placement)
+    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
   }
 
   /// fp64 operands in memory.
   public static func run(
     _ problem: GEMMProblem, a: DenseSource<Double>, b: DenseSource<Double>, c: MutableMatrixPointer<Double>,
-    parameters: BlockingParameters, kernel: MicroKernel<Double>, placement: ThreadPlacement? = nil
+    parameters: BlockingParameters, kernel: MicroKernel<Double>, in context: KernelContext
   ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, placement: placement)
+    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
   }
 
   /// Low-precision operands (A: M×K, Bᵀ: N×K), decoded to fp32 while packing.
   public static func run(
     _ problem: GEMMProblem, a: QuantizedSource, b: QuantizedSource, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: MicroKernel<Float>, placement: ThreadPlacement? = nil
+    parameters: BlockingParameters, kernel: MicroKernel<Float>, in context: KernelContext
   ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, placement: placement)
+    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
   }
 
   static func drive<T: GEMMScalar, A: PanelSource, B: PanelSource>(
     _ problem: GEMMProblem, a: A, b: B, c: MutableMatrixPointer<T>, parameters: BlockingParameters,
-    kernel: MicroKernel<T>, placement: ThreadPlacement? = nil
+    kernel: MicroKernel<T>, context: KernelContext
   ) throws where A.Scalar == T, B.Scalar == T {
     if let reason = parameters.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
-    partition(problem, c: c, parameters: parameters, mr: kernel.mr, nr: kernel.nr, placement: placement) { index, rows, columns in
-      PackBuffers.withBuffers(thread: index, T.self, parameters: parameters, kernel: kernel) { buffers in
+    try context.check(threads: parameters.threads, for: "the native GEMM")
+    partition(problem, c: c, parameters: parameters, mr: kernel.mr, nr: kernel.nr, context: context) { index, rows, columns in
+      context.withPackBuffers(thread: index, T.self, parameters: parameters, kernel: kernel) { buffers in
         serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, buffers: buffers)
       }
     }
   }
 
   /// Splits C among threads along the parallel loop, whole MR (ic) or NR (jc) units each, and runs
-  /// `body(thread, rows, columns)` for every part on threads pinned by `placement`. An empty C, or
+  /// `body(thread, rows, columns)` for every part on the context's threads. An empty C, or
   /// k = 0 (C = β·C), is done here.
   static func partition<T: GEMMScalar>(
-    _ problem: GEMMProblem, c: MutableMatrixPointer<T>, parameters: BlockingParameters, mr: Int, nr: Int, placement: ThreadPlacement?,
-    _ body: @escaping @Sendable (Int, Range<Int>, Range<Int>) -> Void
+    _ problem: GEMMProblem, c: MutableMatrixPointer<T>, parameters: BlockingParameters, mr: Int, nr: Int, context: KernelContext,
+    _ body: (Int, Range<Int>, Range<Int>) -> Void
   ) {
     let shape = problem.shape
     if shape.m == 0 || shape.n == 0 { return }
@@ -100,21 +102,15 @@ public enum NativeGEMM {
     let units = (along + unit - 1) / unit
     let threads = max(1, min(parameters.threads, units))
     let parts: [Range<Int>] = (0..<threads).map { t in (units * t / threads * unit)..<min(along, units * (t + 1) / threads * unit) }
-    let work: @Sendable (Int) -> Void = { index in
+    context.parallel(threads) { index in
       let part = parts[index]
       body(index, parameters.parallelLoop == .ic ? part : 0..<shape.m, parameters.parallelLoop == .jc ? part : 0..<shape.n)
-    }
-    if threads == 1 {
-      work(0)
-    } else {
-      let pus = placement?.pus(for: threads) ?? []
-      _ = ThreadTeam.run(threads: threads, pinnedTo: pus, topology: pus.isEmpty ? nil : placement?.topology, work)
     }
   }
 
   static func serial<T: GEMMScalar, A: PanelSource, B: PanelSource>(
     _ problem: GEMMProblem, rows: Range<Int>, columns: Range<Int>, a: A, b: B, c: MutableMatrixPointer<T>,
-    parameters: BlockingParameters, kernel: MicroKernel<T>, buffers: PackBuffers.Set<T>
+    parameters: BlockingParameters, kernel: MicroKernel<T>, buffers: PackBuffers<T>
   ) where A.Scalar == T, B.Scalar == T {
     let (mr, nr) = (kernel.mr, kernel.nr)
     let k = problem.shape.k
@@ -182,57 +178,6 @@ public enum NativeGEMM {
   static func scale<T: GEMMScalar>(_ c: MutableMatrixPointer<T>, rows: Range<Int>, columns: Range<Int>, by beta: T) {
     for i in rows {
       for j in columns { c.base[i * c.ld + j] = beta == 0 ? 0 : beta * c.base[i * c.ld + j] }
-    }
-  }
-}
-
-/// Packing buffers kept per thread index and reused across calls: allocating megabytes per call
-/// would cost page faults on every GEMM.
-enum PackBuffers {
-  struct Set<T> {
-    let a: UnsafeMutablePointer<T>
-    let b: UnsafeMutablePointer<T>
-    let edge: UnsafeMutablePointer<T>
-    let scratch: UnsafeMutablePointer<Float>
-  }
-
-  final class Slot: @unchecked Sendable {
-    let lock = NSLock()
-    var memory: UnsafeMutableRawPointer?
-    var bytes = 0
-
-    /// Runs `body` on at least `count` bytes (page-aligned, contents undefined), grown when too
-    /// small and otherwise reused, holding the slot's lock.
-    func withMemory<R>(bytes count: Int, _ body: (UnsafeMutableRawPointer) -> R) -> R {
-      lock.lock()
-      defer { lock.unlock() }
-      if bytes < count {
-        memory?.deallocate()
-        memory = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 4096)
-        bytes = count
-      }
-      return body(memory!)
-    }
-  }
-
-  static let slots: [Slot] = (0..<256).map { _ in Slot() }
-
-  static func withBuffers<T: GEMMScalar, R>(
-    thread: Int, _ type: T.Type, parameters: BlockingParameters, kernel: MicroKernel<T>, _ body: (Set<T>) -> R
-  ) -> R {
-    let stride = MemoryLayout<T>.stride
-    func rounded(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
-    let aBytes = rounded(((parameters.mc + kernel.mr - 1) / kernel.mr * kernel.mr) * parameters.kc * stride)
-    let bBytes = rounded(((parameters.nc + kernel.nr - 1) / kernel.nr * kernel.nr) * parameters.kc * stride)
-    let edgeBytes = rounded(kernel.mr * kernel.nr * stride)
-    let scratchBytes = rounded(parameters.kc * MemoryLayout<Float>.stride)
-    let total = aBytes + bBytes + edgeBytes + scratchBytes
-    return slots[thread % slots.count].withMemory(bytes: total) { base in
-      body(Set<T>(
-        a: base.bindMemory(to: T.self, capacity: aBytes / stride),
-        b: (base + aBytes).bindMemory(to: T.self, capacity: bBytes / stride),
-        edge: (base + aBytes + bBytes).bindMemory(to: T.self, capacity: edgeBytes / stride),
-        scratch: (base + aBytes + bBytes + edgeBytes).bindMemory(to: Float.self, capacity: scratchBytes / 4)))
     }
   }
 }

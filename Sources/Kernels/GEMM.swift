@@ -1,3 +1,7 @@
+/// GEMM entry points: `GEMM.run(problem, operands, choice:, in:)` for one call, `GEMMPlan` for a
+/// shape that repeats. Backends: `ReferenceGEMM`, `OpenBLASGEMM`, `NativeGEMM`, `BF16GEMM`.
+public enum GEMM {}
+
 /// The shape of C = α·op(A)·op(B) + β·C: op(A) is M×K, op(B) is K×N, C is M×N.
 public struct GEMMShape: Hashable, Codable, Sendable, CustomStringConvertible, Comparable {
   public var m: Int

@@ -1,3 +1,5 @@
+import NumberFormats
+
 /// The `kernels` section: what the kernel autotuner chose, per kernel.
 public struct KernelsSection: Codable, Equatable, Sendable {
   public var gemm: GEMMSection?
@@ -75,8 +77,13 @@ public struct GEMMEntry: Codable, Equatable, Sendable {
 
 public struct GEMMCandidateRecord: Codable, Equatable, Sendable {
   public var backend: String
-  /// Blocking and threads (native), threads and core type (openblas).
+  /// What the kernels run; absent for a candidate that never got one (pruned before it was built),
+  /// and in profiles written before it existed (then `parameters` says it: see `runnableChoice`).
+  public var choice: GEMMChoice?
+  /// The choice's `key=value` form, for reading (plus `core` for OpenBLAS: the core type it ran).
   public var parameters: [String: String]
+  /// Measured by an earlier run and reused from the journal.
+  public var fromJournal: Bool?
   /// ok | wrong | failed | pruned | timeout
   public var status: String
   public var reason: String?
@@ -101,6 +108,26 @@ public struct GEMMCandidateRecord: Codable, Equatable, Sendable {
     self.percentOfPeak = percentOfPeak
     self.errorNormal = errorNormal
     self.errorOutliers = errorOutliers
+  }
+
+  /// A record of `choice`: its backend and its `key=value` form (with `extra`, e.g. OpenBLAS's core).
+  public init(
+    choice: GEMMChoice, extra: [String: String] = [:], status: String, reason: String? = nil, gflops: Statistics? = nil,
+    percentOfPeak: Double? = nil, fromJournal: Bool = false
+  ) {
+    self.init(
+      backend: choice.backend.rawValue, parameters: choice.parameters.merging(extra) { a, _ in a }, status: status, reason: reason,
+      gflops: gflops, percentOfPeak: percentOfPeak)
+    self.choice = choice
+    self.fromJournal = fromJournal ? true : nil
+  }
+
+  /// The choice to run: `choice`, or for records of older profiles the one their `parameters` say.
+  /// - Throws: `ChoiceError` when neither says one.
+  public func runnableChoice(precision: Precision) throws -> GEMMChoice {
+    if let choice { return choice }
+    guard let backend = GEMMBackend(rawValue: backend) else { throw GEMMBackend.ParseError.unknown(backend) }
+    return try GEMMChoice(backend: backend, precision: precision, parameters: parameters)
   }
 }
 
@@ -178,7 +205,12 @@ public struct AttentionEntry: Codable, Equatable, Sendable {
 public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
   /// flash | gemm
   public var backend: String
+  /// What the kernels run (absent in profiles written before it existed: see `runnableChoice`).
+  public var choice: AttentionChoice?
+  /// The choice's `key=value` form, for reading.
   public var parameters: [String: String]
+  /// Measured by an earlier run and reused from the journal.
+  public var fromJournal: Bool?
   public var status: String
   public var reason: String?
   /// 4·B·H·S²·D (half when causal) over the forward's time.
@@ -212,5 +244,14 @@ public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
     self.backwardGflops = backwardGflops
     self.percentOfGEMM = percentOfGEMM
     self.maxError = maxError
+  }
+
+  /// The choice to run: `choice`, or for records of older profiles the one their `parameters` say.
+  public func runnableChoice(precision: Precision) throws -> AttentionChoice {
+    if let choice { return choice }
+    guard let backend = AttentionBackend(rawValue: backend) else {
+      throw ChoiceError.badValue("backend", backend, expected: AttentionBackend.allCases.map(\.rawValue).joined(separator: " or "))
+    }
+    return try AttentionChoice(backend: backend, precision: precision, parameters: parameters, ignoring: ["journal"])
   }
 }

@@ -50,7 +50,7 @@ public enum AttentionBenchmark {
   }
 
   public static func run(
-    shape: AttentionShape, precision: Precision = .fp32, candidate: AttentionCandidate, backward: Bool, placement: ThreadPlacement?, repeats: Int,
+    shape: AttentionShape, precision: Precision = .fp32, candidate: AttentionCandidate, backward: Bool, context: KernelContext, repeats: Int,
     verify: Bool, gemmSize: Int = 2048, features: ISAFeatures, caches: CacheSizes
   ) throws -> AttentionBenchmarkResult {
     let workspace = try AttentionWorkspace(shape: shape, precision: precision)
@@ -60,23 +60,23 @@ public enum AttentionBenchmark {
       try workspace.prepareBackward()
     }
     let before = peakResidentBytes()
-    try workspace.forward(candidate, placement: placement)
+    try workspace.forward(candidate, context: context)
     // Checked against the fp64 reference on the first query rows of the first head.
     let error: Double? = verify ? workspace.checkedError() : nil
     let precisionError: Double? = verify ? workspace.precisionError() : nil
-    if backward, let flash { try workspace.backward(flash, placement: placement) }
+    if backward, let flash { try workspace.backward(flash, context: context) }
     // Taken before the GEMM's operands exist: what the attention kernels themselves added.
     let extra = peakResidentBytes() > before ? peakResidentBytes() - before : 0
     // Attention and the GEMM in turns, so that a slow phase of a shared machine hits both alike.
     let gemmRun = try AttentionGEMMReference.prepare(
-      precision: precision, size: gemmSize, threads: candidate.threads, features: features, caches: caches, placement: placement)
+      precision: precision, size: gemmSize, threads: candidate.threads, features: features, caches: caches, context: context)
     let interleaved = Stopwatch.interleaved(repeats: repeats, minimumSeconds: 0.1, warmedUp: true, [
-      { try? workspace.forward(candidate, placement: placement) }, gemmRun.call,
+      { try? workspace.forward(candidate, context: context) }, gemmRun.call,
     ])
     let (forwardSeconds, gemmSeconds) = (interleaved[0], interleaved[1])
     var backwardStats: Statistics?
     if backward, let flash {
-      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, warmedUp: true) { try? workspace.backward(flash, placement: placement) }
+      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, warmedUp: true) { try? workspace.backward(flash, context: context) }
       backwardStats = Statistics(samples: seconds.map { 2.5 * shape.forwardFlops / $0 / 1e9 })
     }
     let gemm = GEMMRate(precision: precision.rawValue, gflops: Statistics(samples: gemmSeconds.map { gemmRun.flops / $0 / 1e9 }).median, source: gemmRun.source)

@@ -10,7 +10,7 @@ import Profile
 final class AttentionObjective: Objective {
   let workspace: AttentionWorkspace
   let threads: Int
-  let placement: ThreadPlacement?
+  let context: KernelContext
   let repeats: Int
   let minimumSeconds: Double
   let backwardCheck: BackwardCheck
@@ -23,10 +23,10 @@ final class AttentionObjective: Objective {
     return tolerance
   }
 
-  init(workspace: AttentionWorkspace, threads: Int, placement: ThreadPlacement?, repeats: Int, minimumSeconds: Double, backwardCheck: BackwardCheck) {
+  init(workspace: AttentionWorkspace, threads: Int, context: KernelContext, repeats: Int, minimumSeconds: Double, backwardCheck: BackwardCheck) {
     self.workspace = workspace
     self.threads = threads
-    self.placement = placement
+    self.context = context
     self.repeats = repeats
     self.minimumSeconds = minimumSeconds
     self.backwardCheck = backwardCheck
@@ -43,7 +43,7 @@ final class AttentionObjective: Objective {
     let candidate = candidate(configuration)
     do {
       workspace.o = [Float](repeating: .nan, count: workspace.shape.qCount)
-      try workspace.forward(candidate, placement: placement)
+      try workspace.forward(candidate, context: context)
     } catch {
       return .failed(reason: "\(error)")
     }
@@ -52,7 +52,7 @@ final class AttentionObjective: Objective {
     guard error <= tolerance else { return .wrong(error: error.isFinite ? error : nil, tolerance: tolerance) }
     if case .flash(let parameters) = candidate {
       do {
-        let gradientError = try backwardCheck.error(parameters, shape: workspace.shape, precision: workspace.precision, placement: placement)
+        let gradientError = try backwardCheck.error(parameters, shape: workspace.shape, precision: workspace.precision, context: context)
         guard gradientError <= BackwardCheck.tolerance else {
           return .wrong(error: gradientError.isFinite ? gradientError : nil, tolerance: BackwardCheck.tolerance)
         }
@@ -62,7 +62,7 @@ final class AttentionObjective: Objective {
     }
     let flops = workspace.shape.forwardFlops
     let seconds = Stopwatch.secondsPerCall(repeats: repeats * effort, minimumSeconds: minimumSeconds, warmedUp: true) {
-      try? self.workspace.forward(candidate, placement: self.placement)
+      try? self.workspace.forward(candidate, context: self.context)
     }
     return .ok(Statistics(samples: seconds.map { flops / $0 / 1e9 }))
   }
@@ -112,7 +112,7 @@ public struct AttentionTuningOptions: Sendable {
 /// with fp32's best tiles and the gemm backend. The best flash candidate's backward is timed.
 public final class AttentionTuner {
   let options: AttentionTuningOptions
-  let placement: ThreadPlacement?
+  let context: KernelContext
   let journal: Journal?
   let features: ISAFeatures
   let caches: CacheSizes
@@ -120,11 +120,11 @@ public final class AttentionTuner {
   let backwardCheck = BackwardCheck()
 
   public init(
-    options: AttentionTuningOptions, placement: ThreadPlacement?, journal: Journal?, features: ISAFeatures, caches: CacheSizes,
+    options: AttentionTuningOptions, context: KernelContext, journal: Journal?, features: ISAFeatures, caches: CacheSizes,
     progress: @escaping (String) -> Void
   ) {
     self.options = options
-    self.placement = placement
+    self.context = context
     self.journal = journal
     self.features = features
     self.caches = caches
@@ -154,7 +154,7 @@ public final class AttentionTuner {
         let size = options.quick ? 512 : 2048
         progress("attention: measuring the \(precision) GEMM rate at \(size)³")
         return AttentionGEMMReference.measure(
-          precision: precision, size: size, threads: options.threads, features: features, caches: caches, placement: placement, repeats: 3)
+          precision: precision, size: size, threads: options.threads, features: features, caches: caches, context: context, repeats: 3)
       }()
     }
     let sizes = options.quick ? [16, 32, 64] : Self.blockSizes
@@ -183,7 +183,7 @@ public final class AttentionTuner {
         let workspace = budget.exhausted ? nil : try? AttentionWorkspace(shape: shape, precision: precision)
         if let workspace {
           let objective = AttentionObjective(
-            workspace: workspace, threads: options.threads, placement: placement, repeats: options.quick ? 2 : 3,
+            workspace: workspace, threads: options.threads, context: context, repeats: options.quick ? 2 : 3,
             minimumSeconds: options.quick ? 0.005 : 0.05, backwardCheck: backwardCheck)
           // A share of what is left, with room kept for the backward and the problems after this one.
           let share = budget.share(0.8 * weight(shape, precision) / max(1, remainingWeight))
@@ -245,12 +245,12 @@ public final class AttentionTuner {
             }
             guard let index else { return nil }
             let candidate = objective.candidate(best.configuration)
-            if (try? workspace.forward(candidate, placement: placement)) != nil {
+            if (try? workspace.forward(candidate, context: context)) != nil {
               records[index].maxError = workspace.checkedError()
               records[index].precisionError = workspace.precisionError()
             }
             if case .flash(let parameters) = candidate {
-              records[index].backwardError = try? backwardCheck.error(parameters, shape: shape, precision: precision, placement: placement)
+              records[index].backwardError = try? backwardCheck.error(parameters, shape: shape, precision: precision, context: context)
               if !budget.exhausted { records[index].backwardGflops = try? backwardRate(workspace, parameters) }
             }
             return index
@@ -278,10 +278,10 @@ public final class AttentionTuner {
 
   /// The backward's rate (2.5× the forward's FLOPs), from the forward's outputs.
   func backwardRate(_ w: AttentionWorkspace, _ parameters: FlashParameters) throws -> Statistics {
-    try w.forward(.flash(parameters), placement: placement)
+    try w.forward(.flash(parameters), context: context)
     try w.prepareBackward()
     let seconds = Stopwatch.secondsPerCall(repeats: options.quick ? 1 : 2, minimumSeconds: options.quick ? 0.005 : 0.05) {
-      try? w.backward(parameters, placement: placement)
+      try? w.backward(parameters, context: context)
     }
     return Statistics(samples: seconds.map { 2.5 * w.shape.forwardFlops / $0 / 1e9 })
   }
@@ -299,12 +299,12 @@ public enum AttentionGEMMReference {
   }
 
   public static func prepare(
-    precision: Precision, size: Int = 2048, threads: Int, features: ISAFeatures, caches: CacheSizes, placement: ThreadPlacement?
+    precision: Precision, size: Int = 2048, threads: Int, features: ISAFeatures, caches: CacheSizes, context: KernelContext
   ) throws -> Run {
     let problem = GEMMProblem(shape: GEMMShape(m: size, n: size, k: size))
     let backend: GEMMBackend = precision == .fp32 ? .openblas : .native
     let candidate = try GEMMBenchmark.candidate(backend: backend, precision: precision, params: [:], threads: threads, features: features, caches: caches)
-    let evaluator = GEMMEvaluator(workspace: GEMMWorkspace(problem: problem, precision: precision), features: features, placement: placement)
+    let evaluator = GEMMEvaluator(workspace: GEMMWorkspace(problem: problem, precision: precision), features: features, context: context)
     let call = try evaluator.runner(for: candidate)
     let check = evaluator.verify(call)
     guard check.passed else {
@@ -314,10 +314,10 @@ public enum AttentionGEMMReference {
   }
 
   public static func measure(
-    precision: Precision, size: Int = 2048, threads: Int, features: ISAFeatures, caches: CacheSizes, placement: ThreadPlacement?, repeats: Int
+    precision: Precision, size: Int = 2048, threads: Int, features: ISAFeatures, caches: CacheSizes, context: KernelContext, repeats: Int
   ) -> GEMMRate {
     do {
-      let run = try prepare(precision: precision, size: size, threads: threads, features: features, caches: caches, placement: placement)
+      let run = try prepare(precision: precision, size: size, threads: threads, features: features, caches: caches, context: context)
       let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.2, warmedUp: true, run.call)
       return GEMMRate(precision: precision.rawValue, gflops: Statistics(samples: seconds.map { run.flops / $0 / 1e9 }).median, source: run.source)
     } catch {

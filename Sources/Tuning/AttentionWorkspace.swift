@@ -1,3 +1,4 @@
+import Profile
 import Kernels
 import NumberFormats
 import Platform
@@ -89,12 +90,12 @@ final class AttentionWorkspace: @unchecked Sendable {
     } } }
   }
 
-  func forward(_ candidate: AttentionCandidate, placement: ThreadPlacement?) throws {
+  func forward(_ candidate: AttentionCandidate, context: KernelContext) throws {
     try withOperands { operands in
       try o.withUnsafeMutableBufferPointer { op in try lse.withUnsafeMutableBufferPointer { lp in
         switch candidate {
-        case .flash(let p): try FlashAttention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, parameters: p, placement: placement)
-        case .gemm(let p): try MaterializedAttention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, parameters: p, placement: placement)
+        case .flash(let p): try FlashAttention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, parameters: p, in: context)
+        case .gemm(let p): try MaterializedAttention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, parameters: p, in: context)
         }
       } }
     }
@@ -127,14 +128,14 @@ final class AttentionWorkspace: @unchecked Sendable {
   }
 
   /// The flash backward from the last forward's O and log-sum-exp.
-  func backward(_ parameters: FlashParameters, placement: ThreadPlacement?) throws {
+  func backward(_ parameters: FlashParameters, context: KernelContext) throws {
     try prepareBackward()
     try withOperands { operands in
       try o.withUnsafeBufferPointer { op in try lse.withUnsafeBufferPointer { lp in
         try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { c in
           try FlashAttention.backward(
             shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: c.baseAddress!,
-            parameters: parameters, placement: placement)
+            parameters: parameters, in: context)
         } } }
       } }
     }
@@ -173,7 +174,7 @@ final class BackwardCheck {
   }
 
   /// Largest gradient error (NaN when a gradient is not finite).
-  func error(_ parameters: FlashParameters, shape: AttentionShape, precision: Precision, placement: ThreadPlacement?) throws -> Double {
+  func error(_ parameters: FlashParameters, shape: AttentionShape, precision: Precision, context: KernelContext) throws -> Double {
     let reduced = Self.reducedShape(shape, parameters)
     let key = "\(reduced) \(precision)"
     if references[key] == nil {
@@ -187,8 +188,8 @@ final class BackwardCheck {
     // candidate's forward uses (the backward itself always does).
     var exact = parameters
     if let name = exact.microKernel, BF16MicroKernel.named(name) != nil { exact.microKernel = nil }
-    try reference.workspace.forward(.flash(exact), placement: placement)
-    try reference.workspace.backward(exact, placement: placement)
+    try reference.workspace.forward(.flash(exact), context: context)
+    try reference.workspace.backward(exact, context: context)
     let w = reference.workspace
     return [
       AttentionWorkspace.largestDifference(w.dQ[...], reference.dQ[...]), AttentionWorkspace.largestDifference(w.dK[...], reference.dK[...]),

@@ -9,13 +9,13 @@ public struct GEMMBenchmarkResult: Codable, Sendable {
   /// other's, measured interleaved.
   public var shape: String
   public var precision: String
-  public var candidate: GEMMCandidate
+  public var candidate: GEMMChoice
   public var verificationError: Double
   public var tolerance: Double
   public var passed: Bool
   public var gflops: Statistics?
   public var ratioToVersus: Double?
-  public var versus: GEMMCandidate?
+  public var versus: GEMMChoice?
   /// The kernel family OpenBLAS loaded (for the openblas backend).
   public var openblasCore: String?
 
@@ -28,74 +28,50 @@ public struct GEMMBenchmarkResult: Codable, Sendable {
   }
 }
 
-public enum BenchmarkError: Error, CustomStringConvertible {
-  case unknownParameter(String, known: [String])
-  case badValue(String, String)
-
-  public var description: String {
-    switch self {
-    case .unknownParameter(let name, let known): return "unknown parameter \"\(name)\"; expected: \(known.joined(separator: ", "))"
-    case .badValue(let name, let value): return "parameter \(name)=\(value) is not valid"
-    }
-  }
-}
-
 public enum GEMMBenchmark {
-  /// Builds a candidate from `k=v` parameters, filling what is missing from the analytic model.
+  /// Builds a choice from `k=v` parameters (`BlockingParameters.applying`, the one parser of that
+  /// form), filling what is missing from the analytic model (native) or the amx default.
   public static func candidate(
     backend: GEMMBackend, precision: Precision, params: [String: String], threads: Int, features: ISAFeatures, caches: CacheSizes
-  ) throws -> GEMMCandidate {
-    guard backend == .native || backend == .amx else { return GEMMCandidate(backend: backend, threads: threads) }
-    let known = ["kernel", "mc", "kc", "nc", "loop"]
-    if let unknown = params.keys.first(where: { !known.contains($0) }) { throw BenchmarkError.unknownParameter(unknown, known: known) }
+  ) throws -> GEMMChoice {
+    guard backend == .native || backend == .amx else {
+      if let key = params.keys.sorted().first { throw ChoiceError.unknownParameter(key, known: []) }
+      return GEMMChoice(backend: backend, precision: precision, threads: threads)
+    }
+    if params["threads"] != nil { throw ChoiceError.unknownParameter("threads", known: BlockingParameters.keys.filter { $0 != "threads" }) }
     var blocking: BlockingParameters
     if backend == .amx {
       if let reason = backend.unavailability(precision: precision, features: features) { throw KernelError.unsupported(backend: "amx", reason: reason) }
-      guard var chosen = GEMMBackend.amxBlocking(features: features, threads: threads) else {
+      guard let chosen = GEMMBackend.amxBlocking(features: features, threads: threads) else {
         throw KernelError.unsupported(backend: "amx", reason: "no bf16 micro-kernel runs here")
       }
-      if let name = params["kernel"] {
-        guard let kernel = BF16MicroKernel.named(name), kernel.isUsable(on: features) else {
-          throw KernelError.unknownMicroKernel(name: name, known: BF16MicroKernel.usable(features).map(\.name))
-        }
-        chosen.microKernel = kernel.name
+      if let name = params["kernel"], BF16MicroKernel.named(name) == nil {
+        throw KernelError.unknownMicroKernel(name: name, known: BF16MicroKernel.usable(features).map(\.name))
       }
       blocking = chosen
     } else if precision == .fp64 {
       let kernels = Double.searchableMicroKernels(features)
-      guard let chosen = try params["kernel"].map({ try GEMMEvaluator.kernel(Double.self, named: $0, features: features) })
+      guard let chosen = try params["kernel"].map({ try GEMMPlan.microKernel(Double.self, named: $0, features: features) })
         ?? BlockingModel.preferredKernel(kernels, lanes: kernels.first.map(BlockingModel.lanes) ?? 4)
       else { throw KernelError.unsupported(backend: "native", reason: "no fp64 micro-kernel runs here") }
       blocking = BlockingModel.blocking(for: chosen, caches: caches, threads: threads)
     } else {
       let kernels = Float.searchableMicroKernels(features)
-      guard let chosen = try params["kernel"].map({ try GEMMEvaluator.kernel(Float.self, named: $0, features: features) })
+      guard let chosen = try params["kernel"].map({ try GEMMPlan.microKernel(Float.self, named: $0, features: features) })
         ?? BlockingModel.preferredKernel(kernels, lanes: kernels.first.map(BlockingModel.lanes) ?? 8)
       else { throw KernelError.unsupported(backend: "native", reason: "no fp32 micro-kernel runs here") }
       blocking = BlockingModel.blocking(for: chosen, caches: caches, threads: threads)
     }
-    func int(_ name: String) throws -> Int? {
-      guard let text = params[name] else { return nil }
-      guard let value = Int(text), value > 0 else { throw BenchmarkError.badValue(name, text) }
-      return value
-    }
-    blocking.mc = try int("mc") ?? blocking.mc
-    blocking.kc = try int("kc") ?? blocking.kc
-    blocking.nc = try int("nc") ?? blocking.nc
-    if let loop = params["loop"] {
-      guard let value = BlockingParameters.ParallelLoop(rawValue: loop) else { throw BenchmarkError.badValue("loop", loop) }
-      blocking.parallelLoop = value
-    }
-    return GEMMCandidate(backend: backend, blocking: blocking)
+    return GEMMChoice(backend: backend, precision: precision, blocking: try blocking.applying(params))
   }
 
   /// Verifies the candidate (and `versus`, when given), then times them interleaved.
   public static func run(
-    problem: GEMMProblem, precision: Precision, candidate: GEMMCandidate, versus: GEMMCandidate? = nil, features: ISAFeatures,
-    placement: ThreadPlacement?, repeats: Int, minimumSeconds: Double = 0.2, lastLevelCacheBytes: Int = 0
+    problem: GEMMProblem, precision: Precision, candidate: GEMMChoice, versus: GEMMChoice? = nil, features: ISAFeatures,
+    context: KernelContext, repeats: Int, minimumSeconds: Double = 0.2, lastLevelCacheBytes: Int = 0
   ) throws -> [GEMMBenchmarkResult] {
     let workspace = GEMMWorkspace(problem: problem, precision: precision, lastLevelCacheBytes: lastLevelCacheBytes)
-    let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: features, context: context)
     let candidates = [candidate] + (versus.map { [$0] } ?? [])
     let runs = try candidates.map { try evaluator.runner(for: $0) }
     let checks = runs.map { evaluator.verify($0) }

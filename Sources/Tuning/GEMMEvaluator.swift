@@ -4,26 +4,6 @@ import NumberFormats
 import Platform
 import Profile
 
-/// One configuration of one backend: what the tuner chooses between.
-public struct GEMMCandidate: Hashable, Codable, Sendable, CustomStringConvertible {
-  public var backend: GEMMBackend
-  /// Native blocking (micro-kernel, MC/KC/NC, threads, parallel loop); nil for other backends.
-  public var blocking: BlockingParameters?
-  /// Threads for OpenBLAS (native takes them from `blocking`).
-  public var threads: Int
-
-  public init(backend: GEMMBackend, blocking: BlockingParameters? = nil, threads: Int = 1) {
-    self.backend = backend
-    self.blocking = blocking
-    self.threads = blocking?.threads ?? threads
-  }
-
-  public var description: String {
-    if let blocking { return "\(backend.rawValue)[\(blocking)]" }
-    return "\(backend.rawValue)[threads=\(threads)]"
-  }
-}
-
 /// The outcome of checking one run against the reference.
 public struct Verification: Sendable, Equatable {
   /// ‖C − C_ref‖ / (|α|·‖A‖·‖B‖) (or the random-vector residual's analogue for large shapes).
@@ -37,94 +17,61 @@ public struct Verification: Sendable, Equatable {
 public final class GEMMEvaluator: @unchecked Sendable {
   public let workspace: GEMMWorkspace
   public let features: ISAFeatures
-  public let placement: ThreadPlacement?
+  public let context: KernelContext
   private var residualVector: [Double] = []
   private var referenceResidual: [Double] = []
   private var norms: (a: Double, b: Double) = (0, 0)
 
-  public init(workspace: GEMMWorkspace, features: ISAFeatures, placement: ThreadPlacement?) {
+  public init(workspace: GEMMWorkspace, features: ISAFeatures, context: KernelContext) {
     self.workspace = workspace
     self.features = features
-    self.placement = placement
+    self.context = context
   }
 
-  /// A closure that performs one GEMM with this candidate into the workspace's C.
-  /// - Throws: `KernelError` when the candidate cannot run here (unsupported backend or
-  ///   precision, unknown micro-kernel, invalid blocking).
-  public func runner(for candidate: GEMMCandidate) throws -> () -> Void {
+  /// A closure that performs one GEMM with this choice (at the workspace's precision) into the
+  /// workspace's C, planned and checked here so that the closure cannot fail.
+  /// - Throws: `KernelError` when the choice cannot run here (unsupported backend or precision,
+  ///   unknown micro-kernel, invalid blocking, more threads than the context has).
+  public func runner(for choice: GEMMChoice) throws -> () -> Void {
     let w = workspace
-    if let reason = candidate.backend.unavailability(precision: w.precision, features: features) {
-      throw KernelError.unsupported(backend: candidate.backend.rawValue, reason: reason)
-    }
+    var choice = choice
+    choice.precision = w.precision
     let p = w.effectiveProblem
-    switch candidate.backend {
-    case .naive:
-      if w.precision == .fp64 {
-        return { w.aDouble.withUnsafeBufferPointer { a in w.bDouble.withUnsafeBufferPointer { b in w.cDouble.withUnsafeMutableBufferPointer { c in
-          ReferenceGEMM.run(p, a: MatrixPointer(a.baseAddress!, ld: w.lda), b: MatrixPointer(b.baseAddress!, ld: w.ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
+    let plan = try GEMMPlan(p, choice: choice, features: features)
+    let context = self.context
+    if w.precision == .fp64 {
+      try w.withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
+        try plan.check(.fp64(a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
+      }
+      return { w.withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
+        plan.run(.fp64(a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
+      } }
+    }
+    if let qa = w.quantizedA, let qb = w.quantizedB {
+      if choice.backend == .naive {
+        // The reference on the decoded values, in fp32 memory.
+        let (a, b) = w.effectiveOperands()
+        let floatA = a.map(Float.init), floatB = b.map(Float.init)
+        let (lda, ldb) = w.effectiveLeadingDimensions
+        let run: () throws -> Void = { try floatA.withUnsafeBufferPointer { a in try floatB.withUnsafeBufferPointer { b in try w.c.withUnsafeMutableBufferPointer { c in
+          let operands = GEMMOperands.fp32(a: MatrixPointer(a.baseAddress!, ld: lda), b: MatrixPointer(b.baseAddress!, ld: ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
+          try plan.check(operands, in: context)
+          plan.run(operands, in: context)
         } } } }
+        try run()
+        return { try! run() }
       }
-      let (a, b) = w.effectiveOperands()
-      let floatA = a.map(Float.init), floatB = b.map(Float.init)
-      let (lda, ldb) = w.effectiveLeadingDimensions
-      return { floatA.withUnsafeBufferPointer { a in floatB.withUnsafeBufferPointer { b in w.c.withUnsafeMutableBufferPointer { c in
-        ReferenceGEMM.run(p, a: MatrixPointer(a.baseAddress!, ld: lda), b: MatrixPointer(b.baseAddress!, ld: ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
-      } } } }
-    case .openblas:
-      let threads = candidate.threads
-      if w.precision == .fp64 {
-        return { OpenBLASGEMM.setThreads(threads)
-          w.withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
-            OpenBLASGEMM.run(p, a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc))
-          } }
+      try w.c.withUnsafeMutableBufferPointer { c in
+        try plan.check(.stored(a: qa, b: qb, c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc)), in: context)
       }
-      return { OpenBLASGEMM.setThreads(threads)
-        w.withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
-          OpenBLASGEMM.run(p, a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc))
-        } }
-    case .native:
-      guard let blocking = candidate.blocking else { throw KernelError.invalidParameters("the native backend needs blocking parameters") }
-      let placement = self.placement
-      if w.precision == .fp64 {
-        let kernel = try Self.kernel(Double.self, named: blocking.microKernel, features: features)
-        if let reason = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
-        return { w.withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
-          try? NativeGEMM.run(p, a: DenseSource.a(MatrixPointer(a, ld: w.lda), p), b: DenseSource.b(MatrixPointer(b, ld: w.ldb), p),
-                              c: MutableMatrixPointer(c, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
-        } }
-      }
-      let kernel = try Self.kernel(Float.self, named: blocking.microKernel, features: features)
-      if let reason = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
-      if let qa = w.quantizedA, let qb = w.quantizedB {
-        return { w.c.withUnsafeMutableBufferPointer { c in
-          try? NativeGEMM.run(p, a: QuantizedSource(qa), b: QuantizedSource(qb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc),
-                              parameters: blocking, kernel: kernel, placement: placement)
-        } }
-      }
-      return { w.withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
-        try? NativeGEMM.run(p, a: DenseSource.a(MatrixPointer(a, ld: w.lda), p), b: DenseSource.b(MatrixPointer(b, ld: w.ldb), p),
-                            c: MutableMatrixPointer(c, ld: w.ldc), parameters: blocking, kernel: kernel, placement: placement)
-      } }
-    case .amx:
-      guard let blocking = candidate.blocking else { throw KernelError.invalidParameters("the amx backend needs blocking parameters") }
-      guard let kernel = BF16MicroKernel.named(blocking.microKernel), kernel.isUsable(on: features) else {
-        throw KernelError.unknownMicroKernel(name: blocking.microKernel, known: BF16MicroKernel.usable(features).map(\.name))
-      }
-      if let reason = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(reason) }
-      guard let qa = w.quantizedA, let qb = w.quantizedB else { throw KernelError.invalidParameters("the amx backend takes stored (bf16 or MX) operands") }
-      let placement = self.placement
-      return { w.c.withUnsafeMutableBufferPointer { c in
-        try? BF16GEMM.run(p, a: QuantizedSource(qa), b: QuantizedSource(qb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc),
-                          parameters: blocking, kernel: kernel, placement: placement)
-      } }
+      return { w.c.withUnsafeMutableBufferPointer { c in plan.run(.stored(a: qa, b: qb, c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc)), in: context) } }
     }
-  }
-
-  static func kernel<T: GEMMScalar>(_ type: T.Type, named name: String, features: ISAFeatures) throws -> MicroKernel<T> {
-    guard let kernel = T.microKernel(named: name), kernel.isUsable(on: features) else {
-      throw KernelError.unknownMicroKernel(name: name, known: T.usableMicroKernels(features).map(\.name))
+    try w.withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
+      try plan.check(.fp32(a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
     }
-    return kernel
+    return { w.withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
+      plan.run(.fp32(a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
+    } }
   }
 
   /// Unit roundoff of the arithmetic the kernels accumulate in.

@@ -72,10 +72,11 @@ public final class GEMMObjective: Objective {
     self.settle = settle
   }
 
-  public func candidate(for configuration: Configuration) throws -> GEMMCandidate {
-    let blocking = evaluator.workspace.precision == .fp64
+  public func candidate(for configuration: Configuration) throws -> GEMMChoice {
+    let precision = evaluator.workspace.precision
+    let blocking = precision == .fp64
       ? try GEMMSearchSpace.blocking(configuration, Double.self) : try GEMMSearchSpace.blocking(configuration, Float.self)
-    return GEMMCandidate(backend: .native, blocking: blocking)
+    return GEMMChoice(backend: .native, precision: precision, blocking: blocking)
   }
 
   public func evaluate(_ configuration: Configuration, effort: Int) -> Outcome {

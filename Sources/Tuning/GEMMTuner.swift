@@ -70,19 +70,19 @@ public struct GEMMTuningOptions: Sendable {
 public final class GEMMTuner {
   let options: GEMMTuningOptions
   let features: ISAFeatures
-  let placement: ThreadPlacement?
+  let context: KernelContext
   let caches: CacheSizes
   let journal: Journal?
   let progress: (String) -> Void
   let budget: Budget
 
   public init(
-    options: GEMMTuningOptions, features: ISAFeatures, placement: ThreadPlacement?, caches: CacheSizes, journal: Journal?,
+    options: GEMMTuningOptions, features: ISAFeatures, context: KernelContext, caches: CacheSizes, journal: Journal?,
     progress: @escaping (String) -> Void
   ) {
     self.options = options
     self.features = features
-    self.placement = placement
+    self.context = context
     self.caches = caches
     self.journal = journal
     self.progress = progress
@@ -178,7 +178,7 @@ public final class GEMMTuner {
 
   func tuneReference(_ shape: GEMMShape) -> (GEMMEntry, SearchSummary, Configuration?, String?) {
     let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: .fp32, lastLevelCacheBytes: caches.lastLevel)
-    let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: features, context: context)
     let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats, minimumSeconds: minimumSeconds)
     let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)
     let search = session(space: space, objective: objective, shape: shape, precision: .fp32, budget: budget.share(0.35))
@@ -199,7 +199,7 @@ public final class GEMMTuner {
 
   func tuneFP64(_ shape: GEMMShape) -> GEMMEntry {
     let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: .fp64, lastLevelCacheBytes: caches.lastLevel)
-    let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: features, context: context)
     let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats, minimumSeconds: minimumSeconds)
     let space = GEMMSearchSpace.native(Double.self, features: features, threads: options.threads, quick: options.quick)
     let search = session(space: space, objective: objective, shape: shape, precision: .fp64, budget: budget.share(0.15))
@@ -213,7 +213,7 @@ public final class GEMMTuner {
 
   func checkShape(_ shape: GEMMShape, precision: Precision, configurations: [Configuration], accuracy: Bool) -> GEMMEntry {
     let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: precision, lastLevelCacheBytes: caches.lastLevel)
-    let evaluator = GEMMEvaluator(workspace: workspace, features: features, placement: placement)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: features, context: context)
     // Only the sweep compares close candidates; elsewhere a fixed number of samples will do.
     let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats(shape), minimumSeconds: minimumSeconds, settle: accuracy)
     let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)
@@ -230,10 +230,10 @@ public final class GEMMTuner {
   /// OpenBLAS in this process, and each other core type in a child process on the reference shape.
   func openblasCandidates(_ shape: GEMMShape, evaluator: GEMMEvaluator, precision: Precision) -> ([GEMMCandidateRecord], String?) {
     let loaded = OpenBLASGEMM.coreName
-    let candidate = GEMMCandidate(backend: .openblas, threads: options.threads)
+    let candidate = GEMMChoice(backend: .openblas, precision: precision, threads: options.threads)
     var records: [GEMMCandidateRecord] = []
     guard !budget.exhausted else {
-      return ([GEMMCandidateRecord(backend: "openblas", parameters: ["threads": String(options.threads), "core": loaded], status: "timeout", reason: "budget exhausted")], nil)
+      return ([GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: "timeout", reason: "budget exhausted")], nil)
     }
     progress("gemm \(precision) \(shape): openblas (core \(loaded))")
     var best: (core: String, gflops: Double)?
@@ -242,12 +242,10 @@ public final class GEMMTuner {
       let check = evaluator.verify(run)
       if check.passed {
         let gflops = evaluator.time(run, repeats: repeats(shape), maxRepeats: shape == referenceShape ? nil : repeats(shape), minimumSeconds: minimumSeconds)
-        records.append(GEMMCandidateRecord(backend: "openblas", parameters: ["threads": String(options.threads), "core": loaded], status: "ok", gflops: gflops,
-                                           percentOfPeak: percent(gflops.median, precision)))
+        records.append(GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: "ok", gflops: gflops, percentOfPeak: percent(gflops.median, precision)))
         best = (loaded, gflops.median)
       } else {
-        records.append(GEMMCandidateRecord(backend: "openblas", parameters: ["threads": String(options.threads), "core": loaded], status: "wrong",
-                                           reason: "error \(check.error) above tolerance \(check.tolerance)"))
+        records.append(GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: "wrong", reason: "error \(check.error) above tolerance \(check.tolerance)"))
       }
     } catch {
       records.append(GEMMCandidateRecord(backend: "openblas", parameters: [:], status: "pruned", reason: "\(error)"))
@@ -257,14 +255,14 @@ public final class GEMMTuner {
         progress("gemm \(precision) \(shape): openblas with OPENBLAS_CORETYPE=\(core) (child process)")
         let measured = OpenBLASCoreTypes.measure(coreTypes: [core], executable: executable, shape: shape, precision: precision.rawValue,
                                                  threads: options.threads, repeats: repeats)[0]
-        let parameters = ["threads": String(options.threads), "core": measured.result?.openblasCore ?? core, "OPENBLAS_CORETYPE": core]
+        let extra = ["core": measured.result?.openblasCore ?? core, "OPENBLAS_CORETYPE": core]
         if let result = measured.result, result.passed, let gflops = result.gflops {
-          records.append(GEMMCandidateRecord(backend: "openblas", parameters: parameters, status: "ok", gflops: gflops, percentOfPeak: percent(gflops.median, precision)))
+          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: "ok", gflops: gflops, percentOfPeak: percent(gflops.median, precision)))
           if gflops.median > best?.gflops ?? 0 { best = (core, gflops.median) }
         } else if let result = measured.result {
-          records.append(GEMMCandidateRecord(backend: "openblas", parameters: parameters, status: "wrong", reason: "error \(result.verificationError)"))
+          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: "wrong", reason: "error \(result.verificationError)"))
         } else {
-          records.append(GEMMCandidateRecord(backend: "openblas", parameters: parameters, status: "failed", reason: measured.failure))
+          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: "failed", reason: measured.failure))
         }
       }
     }
@@ -280,39 +278,33 @@ public final class GEMMTuner {
     guard let blocking = GEMMBackend.amxBlocking(features: features, threads: options.threads) else {
       return GEMMCandidateRecord(backend: "amx", parameters: [:], status: "pruned", reason: "no bf16 micro-kernel runs here")
     }
-    let parameters = [
-      "kernel": blocking.microKernel, "mc": String(blocking.mc), "kc": String(blocking.kc), "nc": String(blocking.nc),
-      "threads": String(blocking.threads), "loop": blocking.parallelLoop.rawValue,
-    ]
-    guard !budget.exhausted else { return GEMMCandidateRecord(backend: "amx", parameters: parameters, status: "timeout", reason: "budget exhausted") }
+    let choice = GEMMChoice(backend: .amx, precision: precision, blocking: blocking)
+    guard !budget.exhausted else { return GEMMCandidateRecord(choice: choice, status: "timeout", reason: "budget exhausted") }
     progress("gemm \(precision) \(shape): amx (\(blocking.microKernel))")
     do {
-      let run = try evaluator.runner(for: GEMMCandidate(backend: .amx, blocking: blocking))
+      let run = try evaluator.runner(for: choice)
       let check = evaluator.verify(run)
       guard check.passed else {
-        return GEMMCandidateRecord(backend: "amx", parameters: parameters, status: "wrong", reason: "error \(check.error) above tolerance \(check.tolerance)")
+        return GEMMCandidateRecord(choice: choice, status: "wrong", reason: "error \(check.error) above tolerance \(check.tolerance)")
       }
       let gflops = evaluator.time(run, repeats: repeats(shape), maxRepeats: repeats(shape), minimumSeconds: minimumSeconds)
       // Against the peak of the unit that ran it.
       let peak = options.peaks[blocking.microKernel.hasPrefix("amx") ? "amx-bf16" : "avx512_bf16"]
-      return GEMMCandidateRecord(
-        backend: "amx", parameters: parameters, status: "ok", gflops: gflops, percentOfPeak: peak.map { 100 * gflops.median / $0 })
+      return GEMMCandidateRecord(choice: choice, status: "ok", gflops: gflops, percentOfPeak: peak.map { 100 * gflops.median / $0 })
     } catch {
-      return GEMMCandidateRecord(backend: "amx", parameters: parameters, status: "failed", reason: "\(error)")
+      return GEMMCandidateRecord(choice: choice, status: "failed", reason: "\(error)")
     }
   }
 
   func record(_ trial: Trial, objective: GEMMObjective, precision: Precision) -> GEMMCandidateRecord {
-    var parameters = trial.configuration.values
-    if let blocking = try? objective.candidate(for: trial.configuration).blocking {
-      parameters["mc"] = String(blocking.mc)
-      parameters["nc"] = String(blocking.nc)
-    }
-    if trial.fromJournal { parameters["journal"] = "reused" }
     let gflops: Statistics? = if case .ok(let statistics) = trial.outcome { statistics } else { nil }
+    guard let choice = try? objective.candidate(for: trial.configuration) else {
+      return GEMMCandidateRecord(
+        backend: "native", parameters: trial.configuration.values, status: trial.outcome.status, reason: trial.outcome.reason)
+    }
     return GEMMCandidateRecord(
-      backend: "native", parameters: parameters, status: trial.outcome.status, reason: trial.outcome.reason, gflops: gflops,
-      percentOfPeak: gflops.map { percent($0.median, precision) } ?? nil)
+      choice: choice, status: trial.outcome.status, reason: trial.outcome.reason, gflops: gflops,
+      percentOfPeak: gflops.map { percent($0.median, precision) } ?? nil, fromJournal: trial.fromJournal)
   }
 
   func percent(_ gflops: Double, _ precision: Precision) -> Double? {
@@ -330,13 +322,13 @@ public final class GEMMTuner {
     }
     if accuracy && !budget.exhausted {
       let winner = records[index]
-      let candidate = candidateFromRecord(winner, precision: precision)
+      let candidate = try? winner.runnableChoice(precision: precision)
       if let candidate, let run = try? evaluator.runner(for: candidate) {
         workspace.poisonC()
         run()
         records[index].errorNormal = workspace.errorAgainstFP64()
         let outliers = GEMMWorkspace(problem: workspace.problem, precision: precision, outliers: 8)
-        if let runOutliers = try? GEMMEvaluator(workspace: outliers, features: features, placement: placement).runner(for: candidate) {
+        if let runOutliers = try? GEMMEvaluator(workspace: outliers, features: features, context: context).runner(for: candidate) {
           outliers.poisonC()
           runOutliers()
           records[index].errorOutliers = outliers.errorAgainstFP64()
@@ -344,26 +336,5 @@ public final class GEMMTuner {
       }
     }
     return GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, winner: records[index], candidates: records)
-  }
-
-  func candidateFromRecord(_ record: GEMMCandidateRecord, precision: Precision) -> GEMMCandidate? {
-    switch record.backend {
-    case "openblas":
-      // Another core type's numbers come from a child; accuracy is the same computation.
-      return GEMMCandidate(backend: .openblas, threads: options.threads)
-    case "native":
-      let configuration = Configuration(record.parameters.filter { ["kernel", "mcPanels", "kc", "nc", "loop", "threads"].contains($0.key) })
-      let blocking = precision == .fp64
-        ? try? GEMMSearchSpace.blocking(configuration, Double.self) : try? GEMMSearchSpace.blocking(configuration, Float.self)
-      return blocking.map { GEMMCandidate(backend: .native, blocking: $0) }
-    case "amx":
-      let p = record.parameters
-      guard let kernel = p["kernel"], let mc = p["mc"].flatMap(Int.init), let kc = p["kc"].flatMap(Int.init), let nc = p["nc"].flatMap(Int.init) else { return nil }
-      return GEMMCandidate(backend: .amx, blocking: BlockingParameters(
-        microKernel: kernel, mc: mc, kc: kc, nc: nc, threads: p["threads"].flatMap(Int.init) ?? options.threads,
-        parallelLoop: p["loop"].flatMap(BlockingParameters.ParallelLoop.init) ?? .ic))
-    default:
-      return nil
-    }
   }
 }

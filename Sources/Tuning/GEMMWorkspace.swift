@@ -1,3 +1,4 @@
+import Profile
 import COpenBLAS
 import Kernels
 import NumberFormats
@@ -95,12 +96,12 @@ public final class GEMMWorkspace: @unchecked Sendable {
   }
 
   /// Calls `body` with the next rotation's A and B (every copy holds the same values) and C.
-  func withOperands<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> R) -> R {
-    Self.withCopy(nextTurn(), of: rotations, rotatedA, rotatedB, &c, body)
+  func withOperands<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+    try Self.withCopy(nextTurn(), of: rotations, rotatedA, rotatedB, &c, body)
   }
 
-  func withOperands<R>(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> R) -> R {
-    Self.withCopy(nextTurn(), of: rotations, rotatedADouble, rotatedBDouble, &cDouble, body)
+  func withOperands<R>(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, UnsafeMutablePointer<Double>) throws -> R) rethrows -> R {
+    try Self.withCopy(nextTurn(), of: rotations, rotatedADouble, rotatedBDouble, &cDouble, body)
   }
 
   private func nextTurn() -> Int {
@@ -110,12 +111,12 @@ public final class GEMMWorkspace: @unchecked Sendable {
 
   /// Copy `index` of `copies` back-to-back copies of A and of B.
   private static func withCopy<T, R>(
-    _ index: Int, of copies: Int, _ a: [T], _ b: [T], _ c: inout [T], _ body: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) -> R
-  ) -> R {
-    c.withUnsafeMutableBufferPointer { cp in
-      a.withUnsafeBufferPointer { ap in
-        b.withUnsafeBufferPointer { bp in
-          body(ap.baseAddress! + index * (a.count / copies), bp.baseAddress! + index * (b.count / copies), cp.baseAddress!)
+    _ index: Int, of copies: Int, _ a: [T], _ b: [T], _ c: inout [T], _ body: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> R
+  ) rethrows -> R {
+    try c.withUnsafeMutableBufferPointer { cp in
+      try a.withUnsafeBufferPointer { ap in
+        try b.withUnsafeBufferPointer { bp in
+          try body(ap.baseAddress! + index * (a.count / copies), bp.baseAddress! + index * (b.count / copies), cp.baseAddress!)
         }
       }
     }

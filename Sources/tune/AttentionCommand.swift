@@ -96,7 +96,7 @@ enum AttentionStage {
         problems: try attention.problems(quick: options.quick), precisions: precisions,
         budgetSeconds: attention.attentionBudget ?? (options.quick ? 20 : 240), quick: options.quick, threads: max(1, topology.cores),
         fingerprint: machine.fingerprint, build: BuildIdentity.current, gemmRates: rates),
-      placement: .perCore(topology), journal: journal, features: ISAFeatures.current, caches: CacheSizes(topology),
+      context: KernelContext(threads: max(1, topology.cores), placement: .perCore(topology)), journal: journal, features: ISAFeatures.current, caches: CacheSizes(topology),
       progress: options.progress)
     let section = tuner.run()
     try stage.finish(options: options, stages: stages, section: section, summary: AttentionSummary.text(section)) { $0.attention = section }

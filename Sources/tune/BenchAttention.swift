@@ -104,9 +104,10 @@ struct AttentionBench: ParsableCommand {
 
   func run() throws {
     let topology = try Topology()
+    let threadCount = threads ?? max(1, topology.cores)
     let result = try AttentionBenchmark.run(
-      shape: try parsedShape(), precision: try parsedPrecision(), candidate: try candidate(threads: threads ?? max(1, topology.cores)),
-      backward: backward, placement: .perCore(topology), repeats: repeats, verify: true, gemmSize: gemmSize, features: ISAFeatures.current,
+      shape: try parsedShape(), precision: try parsedPrecision(), candidate: try candidate(threads: threadCount),
+      backward: backward, context: KernelContext(threads: threadCount, placement: .perCore(topology)), repeats: repeats, verify: true, gemmSize: gemmSize, features: ISAFeatures.current,
       caches: CacheSizes(topology))
     if json {
       print(String(decoding: try ProfileStore.encode(result), as: UTF8.self))

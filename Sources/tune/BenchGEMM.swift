@@ -72,7 +72,7 @@ struct GEMMBench: ParsableCommand {
     }
     let results = try GEMMBenchmark.run(
       problem: problem, precision: precision, candidate: candidate, versus: other, features: features,
-      placement: .perCore(topology), repeats: repeats, lastLevelCacheBytes: CacheSizes(topology).lastLevel)
+      context: KernelContext(threads: threadCount, placement: .perCore(topology)), repeats: repeats, lastLevelCacheBytes: CacheSizes(topology).lastLevel)
     if json {
       print(String(decoding: try ProfileStore.encode(results), as: UTF8.self))
     } else {

@@ -104,7 +104,7 @@ enum GEMMStage {
       peaks: peaks, coreTypes: coreTypes, executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
       strategy: StrategyChoice(rawValue: gemm.strategy) ?? .model, sweepAllShapes: gemm.shapes != nil)
     let tuner = GEMMTuner(
-      options: tuningOptions, features: features, placement: .perCore(topology), caches: CacheSizes(topology), journal: journal,
+      options: tuningOptions, features: features, context: KernelContext(threads: threads, placement: .perCore(topology)), caches: CacheSizes(topology), journal: journal,
       progress: options.progress)
     return tuner.run()
   }

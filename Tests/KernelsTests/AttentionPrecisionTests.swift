@@ -1,4 +1,5 @@
 import Foundation
+import Profile
 import Testing
 
 @testable import Kernels
@@ -60,7 +61,7 @@ import Testing
     let shape = AttentionShape(batch: 1, heads: 2, seq: 4, headDim: 2, causal: false)
     let small = try AttentionTensor([Float](repeating: 0, count: 8), heads: 1, seq: 4, headDim: 2, precision: .bf16)
     #expect(throws: KernelError.self) {
-      _ = try Self.run(shape) { o, lse in try FlashAttention.forward(shape, try .stored(shape, q: small, k: small, v: small), o: o, lse: lse, parameters: FlashParameters()) }
+      _ = try Self.run(shape) { o, lse in try FlashAttention.forward(shape, try .stored(shape, q: small, k: small, v: small), o: o, lse: lse, parameters: FlashParameters(), in: kernelContext) }
     }
     // A backward without dO says what it is missing.
     let zeros = [Float](repeating: 0, count: shape.qCount)
@@ -70,7 +71,7 @@ import Testing
         #expect(throws: KernelError.self) {
           try FlashAttention.backward(
             shape, .fp32(shape, q: z.baseAddress!, k: z.baseAddress!, v: z.baseAddress!), o: z.baseAddress!, lse: z.baseAddress!,
-            dQ: g.baseAddress!, dK: g.baseAddress!, dV: g.baseAddress!, parameters: FlashParameters())
+            dQ: g.baseAddress!, dK: g.baseAddress!, dV: g.baseAddress!, parameters: FlashParameters(), in: kernelContext)
         }
       }
     }
@@ -89,7 +90,7 @@ import Testing
       let stored = try Self.tensors(c.shape, q, k, v, precision)
       let reference = ReferenceAttention.forward(c.shape, q: stored.q.dequantized(), k: stored.k.dequantized(), v: stored.v.dequantized())
       let (o, lse) = try Self.run(c.shape) { o, lse in
-        try FlashAttention.forward(c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: c.parameters)
+        try FlashAttention.forward(c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: c.parameters, in: kernelContext)
       }
       #expect(Self.worst(o, reference.o) <= 2e-5, "\(precision) O")
       #expect(Self.worst(lse, reference.lse.map(Float.init)) <= 2e-5, "\(precision) log-sum-exp")
@@ -108,12 +109,12 @@ import Testing
     let stored = try Self.tensors(c.shape, q, k, v, .bf16)
     let operands = try AttentionOperands.stored(c.shape, q: stored.q, k: stored.k, v: stored.v)
     let reference = ReferenceAttention.forward(c.shape, q: stored.q.dequantized(), k: stored.k.dequantized(), v: stored.v.dequantized())
-    let (fp32Products, _) = try Self.run(c.shape) { o, lse in try FlashAttention.forward(c.shape, operands, o: o, lse: lse, parameters: c.parameters) }
+    let (fp32Products, _) = try Self.run(c.shape) { o, lse in try FlashAttention.forward(c.shape, operands, o: o, lse: lse, parameters: c.parameters, in: kernelContext) }
     let features = ISAFeatures.current
     for kernel in [BF16MicroKernel.pairsReference, .tilesReference] + BF16MicroKernel.usable(features) {
       var parameters = c.parameters
       parameters.microKernel = kernel.name
-      let (o, lse) = try Self.run(c.shape) { o, lse in try FlashAttention.forward(c.shape, operands, o: o, lse: lse, parameters: parameters) }
+      let (o, lse) = try Self.run(c.shape) { o, lse in try FlashAttention.forward(c.shape, operands, o: o, lse: lse, parameters: parameters, in: kernelContext) }
       #expect(Self.worst(o, reference.o) <= 2e-2, "\(kernel.name) O")
       #expect(Self.worst(lse, reference.lse.map(Float.init)) <= 1e-2, "\(kernel.name) log-sum-exp")
       // The probabilities really went through bf16 (c.shape.seq = 1 has one probability, exactly 1).
@@ -127,7 +128,7 @@ import Testing
     let stored = try Self.tensors(c.shape, q, k, v, .bf16)
     let storedGradient = try AttentionTensor(dO, heads: c.shape.batch * c.shape.heads, seq: c.shape.seq, headDim: c.shape.headDim, precision: .bf16)
     let (o, lse) = try Self.run(c.shape) { o, lse in
-      try FlashAttention.forward(c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: c.parameters)
+      try FlashAttention.forward(c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: c.parameters, in: kernelContext)
     }
     var dQ = [Float](repeating: .nan, count: c.shape.qCount)
     var dK = [Float](repeating: .nan, count: c.shape.kvCount)
@@ -136,7 +137,7 @@ import Testing
       try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { cc in
         try FlashAttention.backward(
           c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v, dO: storedGradient), o: op.baseAddress!, lse: lp.baseAddress!,
-          dQ: a.baseAddress!, dK: b.baseAddress!, dV: cc.baseAddress!, parameters: c.parameters)
+          dQ: a.baseAddress!, dK: b.baseAddress!, dV: cc.baseAddress!, parameters: c.parameters, in: kernelContext)
       } } }
     } }
     let reference = ReferenceAttention.backward(
@@ -154,7 +155,7 @@ import Testing
       try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
         try MaterializedAttention.forward(
           c.shape, .fp32(c.shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!), o: o, lse: lse,
-          parameters: MaterializedParameters(threads: c.parameters.threads))
+          parameters: MaterializedParameters(threads: c.parameters.threads), in: kernelContext)
       } } }
     }
     #expect(Self.worst(o, reference.o) <= 2e-5)
@@ -163,7 +164,7 @@ import Testing
     let decoded = ReferenceAttention.forward(c.shape, q: stored.q.dequantized(), k: stored.k.dequantized(), v: stored.v.dequantized())
     let (o8, _) = try Self.run(c.shape) { o, lse in
       try MaterializedAttention.forward(
-        c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: MaterializedParameters(threads: 2))
+        c.shape, try .stored(c.shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: MaterializedParameters(threads: 2), in: kernelContext)
     }
     #expect(Self.worst(o8, decoded.o) <= 2e-5)
   }
@@ -175,7 +176,7 @@ import Testing
     for precision in [Precision.bf16, .fp8e4m3] {
       let stored = try Self.tensors(shape, q, k, v, precision)
       let (o, _) = try Self.run(shape) { o, lse in
-        try FlashAttention.forward(shape, try .stored(shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: FlashParameters(br: 4, bc: 4))
+        try FlashAttention.forward(shape, try .stored(shape, q: stored.q, k: stored.k, v: stored.v), o: o, lse: lse, parameters: FlashParameters(br: 4, bc: 4), in: kernelContext)
       }
       for row in 0..<8 {
         let values = o[(row * 8)..<(row * 8 + 8)]
@@ -186,7 +187,7 @@ import Testing
     let (o, _) = try Self.run(shape) { o, lse in
       try q.withUnsafeBufferPointer { qp in try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in
         try MaterializedAttention.forward(
-          shape, .fp32(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!), o: o, lse: lse, parameters: MaterializedParameters())
+          shape, .fp32(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!), o: o, lse: lse, parameters: MaterializedParameters(), in: kernelContext)
       } } }
     }
     for row in 0..<8 {

@@ -1,4 +1,5 @@
 import Foundation
+import Profile
 import Testing
 
 @testable import Kernels
@@ -33,7 +34,7 @@ import Testing
       try o.withUnsafeMutableBufferPointer { op in try lse.withUnsafeMutableBufferPointer { lp in
         try FlashAttention.forward(
           shape, .fp32(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!), o: op.baseAddress!, lse: lp.baseAddress!,
-          parameters: parameters)
+          parameters: parameters, in: kernelContext)
       } }
     } } }
     return (o, lse)
@@ -66,7 +67,7 @@ import Testing
         try dQ.withUnsafeMutableBufferPointer { a in try dK.withUnsafeMutableBufferPointer { b in try dV.withUnsafeMutableBufferPointer { cc in
           try FlashAttention.backward(
             c.shape, .fp32(c.shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, dO: gp.baseAddress!), o: op.baseAddress!,
-            lse: lp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: cc.baseAddress!, parameters: c.parameters)
+            lse: lp.baseAddress!, dQ: a.baseAddress!, dK: b.baseAddress!, dV: cc.baseAddress!, parameters: c.parameters, in: kernelContext)
         } } }
       } } }
     } } }

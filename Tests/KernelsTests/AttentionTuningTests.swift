@@ -10,7 +10,7 @@ import Testing
   static func outcome(_ shape: AttentionShape, _ precision: Precision, _ configuration: [String: String]) throws -> Outcome {
     let workspace = try AttentionWorkspace(shape: shape, precision: precision)
     let objective = AttentionObjective(
-      workspace: workspace, threads: 2, placement: nil, repeats: 1, minimumSeconds: 0, backwardCheck: BackwardCheck())
+      workspace: workspace, threads: 2, context: kernelContext, repeats: 1, minimumSeconds: 0, backwardCheck: BackwardCheck())
     return objective.evaluate(Configuration(configuration), effort: 1)
   }
 

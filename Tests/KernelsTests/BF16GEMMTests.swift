@@ -1,3 +1,4 @@
+import Profile
 import Testing
 
 @testable import Kernels
@@ -30,7 +31,7 @@ import Testing
     try (a ?? o.a).withUnsafeBufferPointer { ap in try (b ?? o.b).withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
       try BF16GEMM.run(
         o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-        c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel)
+        c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel, in: kernelContext)
     } } }
     return result
   }

@@ -1,3 +1,4 @@
+import Profile
 import Testing
 
 @testable import Kernels
@@ -93,7 +94,7 @@ import Testing
         let blocking = BlockingParameters(microKernel: kernel.name, mc: 2 * kernel.mr, kc: 7, nc: 2 * kernel.nr, threads: threads, parallelLoop: loop)
         try o.a.withUnsafeBufferPointer { ap in try o.b.withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
           try NativeGEMM.run(o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-                             c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel)
+                             c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel, in: kernelContext)
         } } }
         Self.check(result, o, "native \(blocking)")
       }
@@ -104,7 +105,7 @@ import Testing
       let blocking = BlockingParameters(microKernel: kernel.name, mc: kernel.mr, kc: 5, nc: kernel.nr, threads: 2, parallelLoop: .jc)
       try o.a.withUnsafeBufferPointer { ap in try o.b.withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
         try NativeGEMM.run(o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-                           c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel)
+                           c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel, in: kernelContext)
       } } }
       Self.check(result, o, "native fp64 \(blocking)")
     }
@@ -116,7 +117,7 @@ import Testing
     var result = [Float](repeating: .nan, count: o.c.count)
     try o.a.withUnsafeBufferPointer { ap in try o.b.withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
       try NativeGEMM.run(o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-                         c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: BlockingParameters(microKernel: kernel.name, mc: kernel.mr, kc: 4, nc: kernel.nr), kernel: kernel)
+                         c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: BlockingParameters(microKernel: kernel.name, mc: kernel.mr, kc: 4, nc: kernel.nr), kernel: kernel, in: kernelContext)
     } } }
     #expect(result.allSatisfy { $0.isFinite })
     Self.check(result, o, "β = 0 on NaN-filled C")
@@ -130,7 +131,7 @@ import Testing
     #expect(throws: KernelError.invalidParameters("mc=\(kernel.mr + 1) must be a positive multiple of MR=\(kernel.mr)")) {
       try o.a.withUnsafeBufferPointer { ap in try o.b.withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
         try NativeGEMM.run(o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-                           c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: bad, kernel: kernel)
+                           c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: bad, kernel: kernel, in: kernelContext)
       } } }
     }
   }

@@ -3,6 +3,7 @@ import Testing
 @testable import Kernels
 @testable import NumberFormats
 @testable import Platform
+@testable import Profile
 @testable import Tuning
 
 /// Low-precision operands through the evaluator: verified against the reference on the operands
@@ -14,7 +15,7 @@ import Testing
   func nativeVerifiesInEveryPrecision(_ precision: Precision) throws {
     let problem = GEMMProblem(shape: GEMMShape(m: 37, n: 41, k: 67), transA: true, alpha: 1, beta: 0)
     let workspace = GEMMWorkspace(problem: problem, precision: precision, padding: precision == .fp32 ? 2 : 0)
-    let evaluator = GEMMEvaluator(workspace: workspace, features: Self.features, placement: nil)
+    let evaluator = GEMMEvaluator(workspace: workspace, features: Self.features, context: kernelContext)
     var candidate = try GEMMBenchmark.candidate(
       backend: .native, precision: precision, params: ["kc": "16"], threads: 2, features: Self.features,
       caches: CacheSizes(l1: 32 << 10, l2: 512 << 10, l3PerCore: 16 << 20))
@@ -41,8 +42,8 @@ import Testing
   @Test func aWrongKernelIsCaughtByVerification() throws {
     let problem = GEMMProblem(shape: GEMMShape(m: 16, n: 16, k: 16))
     let workspace = GEMMWorkspace(problem: problem, precision: .fp32)
-    let evaluator = GEMMEvaluator(workspace: workspace, features: Self.features, placement: nil)
-    let honest = try evaluator.runner(for: GEMMCandidate(backend: .openblas, threads: 1))
+    let evaluator = GEMMEvaluator(workspace: workspace, features: Self.features, context: kernelContext)
+    let honest = try evaluator.runner(for: GEMMChoice(backend: .openblas, threads: 1))
     // Leaves one element unwritten: the poisoned C keeps its NaN there.
     let forgetful: () -> Void = {
       honest()

@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 import NumberFormats
 import Platform
+import Profile
 
 /// Attention on the target problems — flash forward (fp32 and bf16 inputs), the
 /// materialised-scores backend's forward, flash backward (fp32) — batch 1, 8 heads,
@@ -23,13 +24,13 @@ let benchmarks: @Sendable () -> Void = {
       if pair[0] == "bc" { parameters.bc = value }
     }
   }
-  let placement = ThreadPlacement.perCore(topology)
+  let context = KernelContext(threads: parameters.threads, placement: .perCore(topology))
   for shape in [AttentionShape(batch: 1, heads: 8, seq: 2048, headDim: 64, causal: true), AttentionShape(batch: 1, heads: 8, seq: 1024, headDim: 64, causal: false)] {
     Benchmark("flash forward \(shape)") { benchmark in
       let buffers = Operands.shared.buffers(shape)
       let start = ContinuousClock.now
       benchmark.startMeasurement()
-      try? FlashAttention.forward(shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      try? FlashAttention.forward(shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, parameters: parameters, in: context)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
     }
@@ -38,7 +39,7 @@ let benchmarks: @Sendable () -> Void = {
       guard let stored = Operands.shared.bf16(shape) else { return }
       let start = ContinuousClock.now
       benchmark.startMeasurement()
-      try? FlashAttention.forward(shape, stored, o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      try? FlashAttention.forward(shape, stored, o: buffers.o, lse: buffers.lse, parameters: parameters, in: context)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
     }
@@ -48,18 +49,17 @@ let benchmarks: @Sendable () -> Void = {
       benchmark.startMeasurement()
       try? MaterializedAttention.forward(
         shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse,
-        parameters: MaterializedParameters(threads: parameters.threads), placement: placement)
+        parameters: MaterializedParameters(threads: parameters.threads), in: context)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(shape.forwardFlops / seconds(since: start) / 1e9))
     }
     Benchmark("flash backward \(shape)") { benchmark in
       let buffers = Operands.shared.buffers(shape)
-      try? FlashAttention.forward(shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, parameters: parameters, placement: placement)
+      try? FlashAttention.forward(shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, parameters: parameters, in: context)
       let start = ContinuousClock.now
       benchmark.startMeasurement()
       try? FlashAttention.backward(
-        shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, dQ: buffers.dQ, dK: buffers.dK, dV: buffers.dV, parameters: parameters,
-        placement: placement)
+        shape, buffers.operands(shape), o: buffers.o, lse: buffers.lse, dQ: buffers.dQ, dK: buffers.dK, dV: buffers.dV, parameters: parameters, in: context)
       benchmark.stopMeasurement()
       benchmark.measurement(.custom("GFLOP/s"), Int(2.5 * shape.forwardFlops / seconds(since: start) / 1e9))
     }

@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 import NumberFormats
 import Platform
+import Profile
 import Tuning
 
 /// native, openblas and amx GEMM side by side: square 1024, 2048, 4096 on one thread and on every
@@ -40,7 +41,7 @@ let benchmarks: @Sendable () -> Void = {
         }
         Benchmark(name) { benchmark in
           // Operands are made and the result verified once per process, outside the measurement.
-          guard let run = Runners.shared.runner(problem: problem, precision: precision, candidate: candidate, features: features, placement: .perCore(topology)) else {
+          guard let run = Runners.shared.runner(problem: problem, precision: precision, candidate: candidate, features: features, topology: topology) else {
             print("skipped \(name): its result failed verification")
             return
           }
@@ -63,12 +64,14 @@ final class Runners: @unchecked Sendable {
   private var cache: [String: () -> Void] = [:]
   private let lock = NSLock()
 
-  func runner(problem: GEMMProblem, precision: Precision, candidate: GEMMCandidate, features: ISAFeatures, placement: ThreadPlacement) -> (() -> Void)? {
+  func runner(problem: GEMMProblem, precision: Precision, candidate: GEMMChoice, features: ISAFeatures, topology: Topology) -> (() -> Void)? {
     lock.lock()
     defer { lock.unlock() }
     let key = "\(problem.shape) \(precision) \(candidate)"
     if let run = cache[key] { return run }
-    let evaluator = GEMMEvaluator(workspace: GEMMWorkspace(problem: problem, precision: precision), features: features, placement: placement)
+    let evaluator = GEMMEvaluator(
+      workspace: GEMMWorkspace(problem: problem, precision: precision), features: features,
+      context: KernelContext(threads: candidate.threads, placement: .perCore(topology)))
     guard let run = try? evaluator.runner(for: candidate), evaluator.verify(run).passed else { return nil }
     cache[key] = run
     return run

@@ -64,6 +64,14 @@ void ck_bf16_pairs_reference(int64_t mr, int64_t nr, int64_t pairs, const uint16
 /// Portable C over the tiles layout (32 x 32): for testing the packing and the driver.
 void ck_amx_tiles_reference(int64_t chunks, const uint16_t *a, const uint16_t *b, float *c, int64_t ldc, float alpha, float beta);
 
+/// One spin-wait hint (x86 `pause`): lets the sibling hardware thread run and saves power while a
+/// worker waits a few microseconds for its next job.
+static inline void ck_pause(void) {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
 /// STREAM triad a[i] = b[i] + s * c[i] for i in [0, n).
 void ck_triad_f64(double *a, const double *b, const double *c, double s, size_t n);
 

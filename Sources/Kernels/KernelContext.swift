@@ -1,0 +1,132 @@
+import Profile
+import Foundation
+import Platform
+
+/// Where one rank's kernels run: its own persistent worker threads (started once, pinned by its
+/// placement), its own packing buffers and scratch, kept and reused across calls. GEMM and
+/// attention run in a context; two contexts share nothing, so ranks calling kernels side by side
+/// never wait for each other inside one.
+///
+/// A context runs one call at a time (a second caller waits for the first). The thread that calls
+/// it takes part as thread 0 and is bound to the placement's first hardware thread the first time
+/// it calls; workers 1… are bound to the next ones.
+public final class KernelContext: @unchecked Sendable {
+  /// The most threads a call in this context can use.
+  public let threads: Int
+  public let placement: ThreadPlacement?
+  private let pool: WorkerPool
+  private let pus: [Int]
+  private let packSlots: [MemorySlot]
+  private let scratchSlots: [MemorySlot]
+  private let lock = NSLock()
+  private var pinnedCaller: pthread_t?
+
+  /// - Parameters:
+  ///   - threads: at least 1; `threads - 1` workers are started now.
+  ///   - placement: hardware threads to bind to, cycled when there are more threads; nil binds nothing.
+  public init(threads: Int = 1, placement: ThreadPlacement? = nil) {
+    precondition(threads >= 1, "a kernel context has at least one thread")
+    self.threads = threads
+    self.placement = placement
+    let pus = placement?.pus(for: threads) ?? []
+    self.pus = pus
+    let topology = placement?.topology
+    pool = WorkerPool(size: threads) { index in
+      if let topology, !pus.isEmpty { _ = topology.bindCurrentThread(toPU: pus[index]) }
+    }
+    packSlots = (0..<threads).map { _ in MemorySlot() }
+    scratchSlots = (0..<threads).map { _ in MemorySlot() }
+  }
+
+  /// Throws unless a call asking for `requested` threads fits in this context.
+  func check(threads requested: Int, for kernel: String) throws {
+    guard requested >= 1 else { throw KernelError.invalidParameters("\(kernel): threads must be at least 1 (got \(requested))") }
+    guard requested <= threads else {
+      throw KernelError.invalidParameters("\(kernel) asks for \(requested) threads; its kernel context has \(threads) (make the context with at least \(requested))")
+    }
+  }
+
+  /// Runs body(thread) for thread in 0..<count (count ≤ threads) on this context's threads, one
+  /// call at a time.
+  func parallel(_ count: Int, _ body: (Int) -> Void) {
+    lock.lock()
+    defer { lock.unlock() }
+    pinCaller()
+    pool.run(max(1, min(count, threads)), body)
+  }
+
+  private func pinCaller() {
+    guard let topology = placement?.topology, let first = pus.first else { return }
+    let me = pthread_self()
+    if let pinnedCaller, pthread_equal(pinnedCaller, me) != 0 { return }
+    _ = topology.bindCurrentThread(toPU: first)
+    pinnedCaller = me
+  }
+
+  /// Buffers of `counts[i]` floats each (64-byte aligned, contents undefined) for `thread`,
+  /// reused across calls. Only inside `parallel`.
+  func withFloats<R>(thread: Int, counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
+    let sizes = counts.map { (max(0, $0) * MemoryLayout<Float>.stride + 63) / 64 * 64 }
+    let base = scratchSlots[thread].memory(bytes: max(64, sizes.reduce(0, +)))
+    var offset = 0
+    var buffers: [UnsafeMutablePointer<Float>] = []
+    buffers.reserveCapacity(sizes.count)
+    for size in sizes {
+      buffers.append((base + offset).bindMemory(to: Float.self, capacity: size / MemoryLayout<Float>.stride))
+      offset += size
+    }
+    return body(buffers)
+  }
+
+  /// The native GEMM's packing buffers for `thread` (A block, B panel, edge tile, decode row).
+  func withPackBuffers<T: GEMMScalar, R>(
+    thread: Int, _ type: T.Type, parameters: BlockingParameters, kernel: MicroKernel<T>, _ body: (PackBuffers<T>) -> R
+  ) -> R {
+    let stride = MemoryLayout<T>.stride
+    func rounded(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
+    let aBytes = rounded(((parameters.mc + kernel.mr - 1) / kernel.mr * kernel.mr) * parameters.kc * stride)
+    let bBytes = rounded(((parameters.nc + kernel.nr - 1) / kernel.nr * kernel.nr) * parameters.kc * stride)
+    let edgeBytes = rounded(kernel.mr * kernel.nr * stride)
+    let scratchBytes = rounded(parameters.kc * MemoryLayout<Float>.stride)
+    let base = packSlots[thread].memory(bytes: aBytes + bBytes + edgeBytes + scratchBytes)
+    return body(PackBuffers<T>(
+      a: base.bindMemory(to: T.self, capacity: aBytes / stride),
+      b: (base + aBytes).bindMemory(to: T.self, capacity: bBytes / stride),
+      edge: (base + aBytes + bBytes).bindMemory(to: T.self, capacity: edgeBytes / stride),
+      scratch: (base + aBytes + bBytes + edgeBytes).bindMemory(to: Float.self, capacity: scratchBytes / 4)))
+  }
+
+  /// Bytes held in buffers now (packing and scratch, all threads).
+  public var bufferBytes: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return (packSlots + scratchSlots).reduce(0) { $0 + $1.bytes }
+  }
+}
+
+/// The native GEMM's per-thread packing buffers.
+struct PackBuffers<T> {
+  let a: UnsafeMutablePointer<T>
+  let b: UnsafeMutablePointer<T>
+  let edge: UnsafeMutablePointer<T>
+  let scratch: UnsafeMutablePointer<Float>
+}
+
+/// Memory kept for one thread of one context and reused across calls: allocating megabytes per
+/// call would cost page faults on every GEMM. Guarded by its context's lock.
+final class MemorySlot: @unchecked Sendable {
+  private var base: UnsafeMutableRawPointer?
+  private(set) var bytes = 0
+
+  /// At least `count` bytes, page-aligned, contents undefined; grown when too small.
+  func memory(bytes count: Int) -> UnsafeMutableRawPointer {
+    if bytes < count || base == nil {
+      base?.deallocate()
+      base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 64), alignment: 4096)
+      bytes = max(count, 64)
+    }
+    return base!
+  }
+
+  deinit { base?.deallocate() }
+}
