@@ -1,6 +1,9 @@
 import ArgumentParser
 import Bench
 import Foundation
+import Kernels
+import Platform
+import Tuning
 import NumberFormats
 import Profile
 
@@ -8,7 +11,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure one configuration with no search.",
-    subcommands: [FormatsBench.self, GEMMBench.self, AttentionBench.self])
+    subcommands: [FormatsBench.self, GEMMBench.self, AttentionBench.self, ContextsBench.self])
 }
 
 struct FormatsBench: ParsableCommand {
@@ -50,6 +53,63 @@ struct FormatsBench: ParsableCommand {
       print(String(decoding: try ProfileStore.encode(rows), as: UTF8.self))
     } else {
       print(FormatSurvey.text(rows))
+    }
+  }
+}
+
+struct ContextsBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "contexts",
+    abstract: "Kernel contexts side by side and the cost of a call in one.",
+    discussion: """
+      Two (or --contexts) single-thread contexts, each on its own core, run --size³ fp32 GEMMs at once, in rounds that \
+      alternate with the first context alone; prints each context's rate together, alone, and the median per-round ratio. \
+      Then a --small³ GEMM's whole call against its arithmetic at the micro-kernel's in-cache rate.
+      """)
+
+  @Option(help: "Contexts running together, one core each (at most the cores).")
+  var contexts = 2
+
+  @Option(help: "Square size of the concurrent GEMMs.")
+  var size = 2048
+
+  @Option(help: "Square size of the per-call overhead GEMM.")
+  var small = 64
+
+  @Option(help: "Rounds (alone, then together).")
+  var rounds = 5
+
+  @Option(help: "Native blocking as key=value pairs (kernel, mc, kc, nc); default: the analytic model's.")
+  var params: String?
+
+  @Flag(help: "Print JSON.")
+  var json = false
+
+  func validate() throws {
+    if contexts < 1 { throw ValidationError("--contexts must be at least 1; got \(contexts)") }
+    if size < 1 || small < 1 { throw ValidationError("--size and --small must be at least 1") }
+    if rounds < 1 { throw ValidationError("--rounds must be at least 1; got \(rounds)") }
+    if let params { _ = try ParameterList.parse(params) }
+  }
+
+  func run() throws {
+    let topology = try Topology()
+    let cores = topology.firstThreadOfEachCore
+    guard contexts <= cores.count else {
+      throw ValidationError("--contexts \(contexts): this machine has \(cores.count) usable cores, one per context")
+    }
+    let choice = try GEMMBenchmark.candidate(
+      backend: .native, precision: .fp32, params: try params.map(ParameterList.parse) ?? [:], threads: 1, features: ISAFeatures.current,
+      caches: CacheSizes(topology))
+    // About a second of GEMMs per context per round.
+    let calls = max(1, Int(1.5e10 / GEMMShape(m: size, n: size, k: size).flops))
+    let result = ContextBenchmarkResult(
+      concurrency: try ContextBenchmark.concurrency(choice: choice, size: size, pus: Array(cores.prefix(contexts)), topology: topology, rounds: rounds, calls: calls),
+      overhead: try ContextBenchmark.callOverhead(choice: choice, size: small, repeats: 9, minimumSeconds: 0.05))
+    if json {
+      print(String(decoding: try ProfileStore.encode(result), as: UTF8.self))
+    } else {
+      print(result.text)
     }
   }
 }
