@@ -60,16 +60,24 @@ public struct GEMMEntry: Codable, Equatable, Sendable {
   public var n: Int
   public var k: Int
   public var precision: String
+  /// The problem's transposes (absent: neither, as in profiles written before they were recorded).
+  public var transA: Bool?
+  public var transB: Bool?
   /// The fastest `ok` candidate; absent when none passed.
   public var winner: GEMMCandidateRecord?
   public var candidates: [GEMMCandidateRecord]
 
-  public init(shape: String, m: Int, n: Int, k: Int, precision: String, winner: GEMMCandidateRecord?, candidates: [GEMMCandidateRecord]) {
+  public init(
+    shape: String, m: Int, n: Int, k: Int, precision: String, transA: Bool? = nil, transB: Bool? = nil, winner: GEMMCandidateRecord?,
+    candidates: [GEMMCandidateRecord]
+  ) {
     self.shape = shape
     self.m = m
     self.n = n
     self.k = k
     self.precision = precision
+    self.transA = transA
+    self.transB = transB
     self.winner = winner
     self.candidates = candidates
   }

@@ -10,9 +10,15 @@ public enum ProfileError: Error, Equatable, CustomStringConvertible {
   case wrongType(path: String, field: String, expected: String, found: String)
   case invalidValue(path: String, field: String, problem: String)
   case unwritable(path: String, reason: String)
+  /// Kernel choices measured on another machine.
+  case foreignMachine(path: String, profileFingerprint: String, machineFingerprint: String)
 
   public var description: String {
     switch self {
+    case .foreignMachine(let path, let theirs, let ours):
+      return "\(path): its kernel choices were measured on another machine (fingerprint \(theirs); this machine is \(ours)), "
+        + "so they are not applied. Run `tune` here for a profile of this machine, or pass --force to apply them anyway "
+        + "(the kernels still run only what this CPU can; only their speed is not this machine's)"
     case .notFound(let path):
       return "\(path): no such file; expected a ScaleTune profile (JSON) written by `tune`"
     case .isDirectory(let path):

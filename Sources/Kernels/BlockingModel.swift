@@ -1,6 +1,5 @@
-import Profile
-import Kernels
 import Platform
+import Profile
 
 /// The analytic blocking model of Low et al. (2016), "Analytical modeling is enough for
 /// high-performance BLIS": the micro-kernel hides FMA latency with enough independent
