@@ -59,22 +59,6 @@ public struct BF16MicroKernel: Sendable {
 /// panels first (so every PanelSource works: fp32 in memory, or fp8/MX/NVFP4 decoded), then
 /// rounded to bf16 (nearest even) into the kernel's layout, k padded with zeros.
 public enum BF16GEMM {
-  /// fp32 operands in memory, rounded to bf16 while packing.
-  public static func run(
-    _ problem: GEMMProblem, a: DenseSource<Float>, b: DenseSource<Float>, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: BF16MicroKernel, in context: KernelContext
-  ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
-  }
-
-  /// Low-precision operands (A: M×K, Bᵀ: N×K), decoded and rounded to bf16 while packing.
-  public static func run(
-    _ problem: GEMMProblem, a: QuantizedSource, b: QuantizedSource, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: BF16MicroKernel, in context: KernelContext
-  ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
-  }
-
   static func drive<A: PanelSource, B: PanelSource>(
     _ problem: GEMMProblem, a: A, b: B, c: MutableMatrixPointer<Float>, parameters: BlockingParameters, kernel: BF16MicroKernel,
     context: KernelContext

@@ -156,15 +156,15 @@ public struct GEMMPlan: Sendable {
         OpenBLASGEMM.setThreads(choice.threads)
         OpenBLASGEMM.run(p, a: a, b: b, c: c)
       case (.native32(let micro, let blocking), .fp32(let a, let b, let c)):
-        try NativeGEMM.run(p, a: .a(a, p), b: .b(b, p), c: c, parameters: blocking, kernel: micro, in: context)
+        try NativeGEMM.drive(p, a: DenseSource.a(a, p), b: DenseSource.b(b, p), c: c, parameters: blocking, kernel: micro, context: context)
       case (.native64(let micro, let blocking), .fp64(let a, let b, let c)):
-        try NativeGEMM.run(p, a: .a(a, p), b: .b(b, p), c: c, parameters: blocking, kernel: micro, in: context)
+        try NativeGEMM.drive(p, a: DenseSource.a(a, p), b: DenseSource.b(b, p), c: c, parameters: blocking, kernel: micro, context: context)
       case (.native32(let micro, let blocking), .stored(let a, let b, let c)):
-        try NativeGEMM.run(p, a: QuantizedSource(a), b: QuantizedSource(b), c: c, parameters: blocking, kernel: micro, in: context)
+        try NativeGEMM.drive(p, a: QuantizedSource(a), b: QuantizedSource(b), c: c, parameters: blocking, kernel: micro, context: context)
       case (.bf16(let micro, let blocking), .fp32(let a, let b, let c)):
-        try BF16GEMM.run(p, a: .a(a, p), b: .b(b, p), c: c, parameters: blocking, kernel: micro, in: context)
+        try BF16GEMM.drive(p, a: DenseSource.a(a, p), b: DenseSource.b(b, p), c: c, parameters: blocking, kernel: micro, context: context)
       case (.bf16(let micro, let blocking), .stored(let a, let b, let c)):
-        try BF16GEMM.run(p, a: QuantizedSource(a), b: QuantizedSource(b), c: c, parameters: blocking, kernel: micro, in: context)
+        try BF16GEMM.drive(p, a: QuantizedSource(a), b: QuantizedSource(b), c: c, parameters: blocking, kernel: micro, context: context)
       default:
         preconditionFailure("\(choice) does not take \(operands.kind): call check first")
       }

@@ -44,33 +44,8 @@ public struct ThreadPlacement: Sendable {
 /// contiguous micro-panels. Threads split C's rows (ic) or columns (jc), each running the serial
 /// loops on its part with its own packing buffers, so they share nothing but C's disjoint tiles.
 public enum NativeGEMM {
-  // Concrete entry points: the generic driver below is specialised for each inside this module
-  // (a generic call from another module would run unspecialised, several times slower).
-
-  /// fp32 operands in memory. a: op(A) source (`DenseSource.a`), b: op(B)ᵀ source (`DenseSource.b`).
-  public static func run(
-    _ problem: GEMMProblem, a: DenseSource<Float>, b: DenseSource<Float>, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: MicroKernel<Float>, in context: KernelContext
-  ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
-  }
-
-  /// fp64 operands in memory.
-  public static func run(
-    _ problem: GEMMProblem, a: DenseSource<Double>, b: DenseSource<Double>, c: MutableMatrixPointer<Double>,
-    parameters: BlockingParameters, kernel: MicroKernel<Double>, in context: KernelContext
-  ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
-  }
-
-  /// Low-precision operands (A: M×K, Bᵀ: N×K), decoded to fp32 while packing.
-  public static func run(
-    _ problem: GEMMProblem, a: QuantizedSource, b: QuantizedSource, c: MutableMatrixPointer<Float>,
-    parameters: BlockingParameters, kernel: MicroKernel<Float>, in context: KernelContext
-  ) throws {
-    try drive(problem, a: a, b: b, c: c, parameters: parameters, kernel: kernel, context: context)
-  }
-
+  /// The loops for one call, from `GEMMPlan` (which resolved `kernel` from
+  /// `parameters.microKernel` and the sources from the problem's transposes).
   static func drive<T: GEMMScalar, A: PanelSource, B: PanelSource>(
     _ problem: GEMMProblem, a: A, b: B, c: MutableMatrixPointer<T>, parameters: BlockingParameters,
     kernel: MicroKernel<T>, context: KernelContext

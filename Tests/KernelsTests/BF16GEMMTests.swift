@@ -29,9 +29,9 @@ import Testing
     let blocking = BlockingParameters(microKernel: kernel.name, mc: 2 * kernel.mr, kc: 40, nc: 2 * kernel.nr, threads: threads, parallelLoop: loop)
     var result = o.c
     try (a ?? o.a).withUnsafeBufferPointer { ap in try (b ?? o.b).withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
-      try BF16GEMM.run(
-        o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-        c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel, in: kernelContext)
+      try GEMM.run(
+          o.problem, .fp32(a: MatrixPointer(ap.baseAddress!, ld: o.lda), b: MatrixPointer(bp.baseAddress!, ld: o.ldb), c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc)),
+          choice: GEMMChoice(backend: .amx, precision: .bf16, blocking: blocking), in: kernelContext)
     } } }
     return result
   }

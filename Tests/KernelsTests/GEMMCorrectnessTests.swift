@@ -93,8 +93,9 @@ import Testing
         // Small blocks so that every loop runs more than once and every edge is hit.
         let blocking = BlockingParameters(microKernel: kernel.name, mc: 2 * kernel.mr, kc: 7, nc: 2 * kernel.nr, threads: threads, parallelLoop: loop)
         try o.a.withUnsafeBufferPointer { ap in try o.b.withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
-          try NativeGEMM.run(o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-                             c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel, in: kernelContext)
+          try GEMM.run(
+          o.problem, .fp32(a: MatrixPointer(ap.baseAddress!, ld: o.lda), b: MatrixPointer(bp.baseAddress!, ld: o.ldb), c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc)),
+          choice: GEMMChoice(backend: .native, precision: .fp32, blocking: blocking), in: kernelContext)
         } } }
         Self.check(result, o, "native \(blocking)")
       }
@@ -104,8 +105,9 @@ import Testing
       var result = o.c
       let blocking = BlockingParameters(microKernel: kernel.name, mc: kernel.mr, kc: 5, nc: kernel.nr, threads: 2, parallelLoop: .jc)
       try o.a.withUnsafeBufferPointer { ap in try o.b.withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
-        try NativeGEMM.run(o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-                           c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: blocking, kernel: kernel, in: kernelContext)
+        try GEMM.run(
+          o.problem, .fp64(a: MatrixPointer(ap.baseAddress!, ld: o.lda), b: MatrixPointer(bp.baseAddress!, ld: o.ldb), c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc)),
+          choice: GEMMChoice(backend: .native, precision: .fp64, blocking: blocking), in: kernelContext)
       } } }
       Self.check(result, o, "native fp64 \(blocking)")
     }
@@ -116,8 +118,9 @@ import Testing
     let o = Self.operands(Case(m: 13, n: 19, k: 11, transA: false, transB: false, alpha: 1, beta: 0, padding: 0), Float.self)
     var result = [Float](repeating: .nan, count: o.c.count)
     try o.a.withUnsafeBufferPointer { ap in try o.b.withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
-      try NativeGEMM.run(o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-                         c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: BlockingParameters(microKernel: kernel.name, mc: kernel.mr, kc: 4, nc: kernel.nr), kernel: kernel, in: kernelContext)
+      try GEMM.run(
+          o.problem, .fp32(a: MatrixPointer(ap.baseAddress!, ld: o.lda), b: MatrixPointer(bp.baseAddress!, ld: o.ldb), c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc)),
+          choice: GEMMChoice(backend: .native, precision: .fp32, blocking: BlockingParameters(microKernel: kernel.name, mc: kernel.mr, kc: 4, nc: kernel.nr)), in: kernelContext)
     } } }
     #expect(result.allSatisfy { $0.isFinite })
     Self.check(result, o, "β = 0 on NaN-filled C")
@@ -130,8 +133,9 @@ import Testing
     let bad = BlockingParameters(microKernel: kernel.name, mc: kernel.mr + 1, kc: 8, nc: kernel.nr)
     #expect(throws: KernelError.invalidParameters("mc=\(kernel.mr + 1) must be a positive multiple of MR=\(kernel.mr)")) {
       try o.a.withUnsafeBufferPointer { ap in try o.b.withUnsafeBufferPointer { bp in try result.withUnsafeMutableBufferPointer { cp in
-        try NativeGEMM.run(o.problem, a: DenseSource.a(MatrixPointer(ap.baseAddress!, ld: o.lda), o.problem), b: DenseSource.b(MatrixPointer(bp.baseAddress!, ld: o.ldb), o.problem),
-                           c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc), parameters: bad, kernel: kernel, in: kernelContext)
+        try GEMM.run(
+          o.problem, .fp32(a: MatrixPointer(ap.baseAddress!, ld: o.lda), b: MatrixPointer(bp.baseAddress!, ld: o.ldb), c: MutableMatrixPointer(cp.baseAddress!, ld: o.ldc)),
+          choice: GEMMChoice(backend: .native, precision: .fp32, blocking: bad), in: kernelContext)
       } } }
     }
   }
