@@ -116,7 +116,7 @@ enum FlashEngine: @unchecked Sendable {
     switch self {
     case .fp32(let kernel):
       NativeGEMM.macroKernel(
-        a: a.assumingMemoryBound(to: Float.self), b: b.assumingMemoryBound(to: Float.self), m: m, n: n, k: depth, c: c, alpha: alpha, beta: beta,
+        a: a.assumingMemoryBound(to: Float.self), b: UnsafePointer(b.assumingMemoryBound(to: Float.self)), m: m, n: n, k: depth, c: c, alpha: alpha, beta: beta,
         kernel: kernel, edge: edge, aDepth: aDepth)
     case .bf16(let kernel):
       BF16GEMM.macroKernel(

@@ -12,9 +12,12 @@ public enum GEMMOperands: @unchecked Sendable {
   /// Stored low-precision operands in the TN layout: A as M×K rows, B as N×K rows (the problem has
   /// transA = false, transB = true); C in fp32.
   case stored(a: QuantizedMatrix, b: QuantizedMatrix, c: MutableMatrixPointer<Float>)
+  /// fp32 A in memory (as transA says) and B pre-packed by this plan (`GEMMPlan.pack(b:)`).
+  case packed(a: MatrixPointer<Float>, b: PackedOperand, c: MutableMatrixPointer<Float>)
 
   var kind: String {
     switch self {
+    case .packed: "a pre-packed B"
     case .fp32: "fp32 operands in memory"
     case .fp64: "fp64 operands in memory"
     case .stored(let a, _, _): "stored \(a.precision) operands"
@@ -127,6 +130,9 @@ public struct GEMMPlan: Sendable {
     case (.naive, .fp64), (.openblas, .fp64): takes = choice.precision == .fp64
     case (.native64, .fp64): takes = true
     case (.native32, .fp32), (.bf16, .fp32): takes = true
+    case (.native32, .packed(_, let b, _)):
+      try checkPacked(b)
+      takes = true
     case (.native32, .stored(let a, let b, _)), (.bf16, .stored(let a, let b, _)):
       let p = problem
       guard !p.transA && p.transB else {
@@ -159,6 +165,8 @@ public struct GEMMPlan: Sendable {
         try NativeGEMM.drive(p, a: DenseSource.a(a, p), b: DenseSource.b(b, p), c: c, parameters: blocking, kernel: micro, context: context)
       case (.native64(let micro, let blocking), .fp64(let a, let b, let c)):
         try NativeGEMM.drive(p, a: DenseSource.a(a, p), b: DenseSource.b(b, p), c: c, parameters: blocking, kernel: micro, context: context)
+      case (.native32(let micro, let blocking), .packed(let a, let b, let c)):
+        try NativeGEMM.drive(p, a: DenseSource.a(a, p), b: b, c: c, parameters: blocking, kernel: micro, context: context)
       case (.native32(let micro, let blocking), .stored(let a, let b, let c)):
         try NativeGEMM.drive(p, a: QuantizedSource(a), b: QuantizedSource(b), c: c, parameters: blocking, kernel: micro, context: context)
       case (.bf16(let micro, let blocking), .fp32(let a, let b, let c)):

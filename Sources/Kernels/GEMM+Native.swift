@@ -95,13 +95,17 @@ public enum NativeGEMM {
       let ncHere = min(parameters.nc, columns.upperBound - jc)
       for pc in stride(from: 0, to: k, by: parameters.kc) {
         let kcHere = min(parameters.kc, k - pc)
-        b.pack(rows: jc, count: ncHere, k: pc, depth: kcHere, width: nr, into: buffers.b, scratch: buffers.scratch)
+        // A pre-packed B (a weight packed once) is read where it lies.
+        let bPanels = b.packedPanels(rows: jc, count: ncHere, k: pc, depth: kcHere, width: nr) ?? {
+          b.pack(rows: jc, count: ncHere, k: pc, depth: kcHere, width: nr, into: buffers.b, scratch: buffers.scratch)
+          return UnsafePointer(buffers.b)
+        }()
         let beta = pc == 0 ? T(problem.beta) : 1
         for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: parameters.mc) {
           let mcHere = min(parameters.mc, rows.upperBound - ic)
           a.pack(rows: ic, count: mcHere, k: pc, depth: kcHere, width: mr, into: buffers.a, scratch: buffers.scratch)
           macroKernel(
-            a: buffers.a, b: buffers.b, m: mcHere, n: ncHere, k: kcHere, c: MutableMatrixPointer(c.base + ic * ldc + jc, ld: ldc),
+            a: buffers.a, b: bPanels, m: mcHere, n: ncHere, k: kcHere, c: MutableMatrixPointer(c.base + ic * ldc + jc, ld: ldc),
             alpha: alpha, beta: beta, kernel: kernel, edge: buffers.edge)
         }
       }
@@ -114,14 +118,14 @@ public enum NativeGEMM {
   /// `aDepth`: the depth A's panels were packed with, when only their first k steps are used.
   @inline(__always)
   static func macroKernel<T: GEMMScalar>(
-    a: UnsafeMutablePointer<T>, b: UnsafeMutablePointer<T>, m: Int, n: Int, k: Int, c: MutableMatrixPointer<T>, alpha: T, beta: T,
+    a: UnsafeMutablePointer<T>, b: UnsafePointer<T>, m: Int, n: Int, k: Int, c: MutableMatrixPointer<T>, alpha: T, beta: T,
     kernel: MicroKernel<T>, edge: UnsafeMutablePointer<T>, aDepth: Int? = nil
   ) {
     let (mr, nr, ldc, run) = (kernel.mr, kernel.nr, c.ld, kernel.run)
     let aStride = (aDepth ?? k) * mr
     for jr in stride(from: 0, to: n, by: nr) {
       let nrHere = min(nr, n - jr)
-      let bPanel = UnsafePointer(b + (jr / nr) * k * nr)
+      let bPanel = b + (jr / nr) * k * nr
       for ir in stride(from: 0, to: m, by: mr) {
         let mrHere = min(mr, m - ir)
         let aPanel = UnsafePointer(a + (ir / mr) * aStride)

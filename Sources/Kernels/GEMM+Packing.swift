@@ -10,6 +10,13 @@ public protocol PanelSource: Sendable {
   ///   - r0, count: the rows to pack; `depth` values of k from `p0`.
   ///   - scratch: at least `depth` Floats, for sources that decode a row segment first.
   func pack(rows r0: Int, count: Int, k p0: Int, depth: Int, width: Int, into out: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Float>)
+  /// The panels `pack` would write for this request, where the source already holds them in
+  /// that layout (a pre-packed operand); nil otherwise.
+  func packedPanels(rows r0: Int, count: Int, k p0: Int, depth: Int, width: Int) -> UnsafePointer<Scalar>?
+}
+
+extension PanelSource {
+  public func packedPanels(rows r0: Int, count: Int, k p0: Int, depth: Int, width: Int) -> UnsafePointer<Scalar>? { nil }
 }
 
 /// A dense matrix in memory. Logical element (r, p) is base[r·ld + p], or base[p·ld + r] when
