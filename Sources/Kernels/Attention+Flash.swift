@@ -57,10 +57,11 @@ public enum FlashAttention {
   /// on panel boundaries, and a causal block stops at its last query's key.
   public static func forward(
     _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-    parameters: FlashParameters, in context: KernelContext
+    oLayout: AttentionLayout? = nil, parameters: FlashParameters, in context: KernelContext
   ) throws {
     let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
+    let output = try AttentionOutput(o, shape: shape, layout: oLayout, name: "o", heads: shape.heads)
     guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1, parameters.querySplit >= 1 else {
       throw KernelError.invalidParameters("br, bc, threads and split must be at least 1 (got \(parameters))")
     }
@@ -73,7 +74,7 @@ public enum FlashAttention {
     let split = parameters.querySplit
     let items = shape.batch * shape.heads * split
     let scale = Float(shape.scale)
-    let pointers = SendablePointers(o: o, lse: lse)
+    let lsePointer = SendablePointer(lse)
     let roundedBr = (br + nr - 1) / nr * nr
     // Rows of Oᵀ: the head dim, then one more whose V row is all ones, so that row d of Oᵀ is each
     // query's running sum of probabilities (rescaled with the rest); rounded up to MR.
@@ -100,18 +101,19 @@ public enum FlashAttention {
             let (head, share) = (item / split, item % split)
             let (b, h) = (head / shape.heads, head % shape.heads)
             let kvHead = shape.kvHead(b, h)
-            let kBase = kInput.head(kvHead, buffer: kBuffer), vBase = vInput.head(kvHead, buffer: vBuffer)
-            let qBase = qInput.head(head, buffer: qBuffer)
+            let (kBase, kLD) = kInput.head(kvHead, buffer: kBuffer), (vBase, vLD) = vInput.head(kvHead, buffer: vBuffer)
+            let (qBase, qLD) = qInput.head(head, buffer: qBuffer)
+            let (oBase, oLD) = output.head(head)
             // K as MR-key panels of depth D (the A operand of Sᵀ); per key block, Vᵀ and its row of
             // ones as MR-row panels of depth Bc (the A operand of Oᵀ += Vᵀ·Pᵀ).
-            DenseSource(MatrixPointer(kBase, ld: d), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
+            DenseSource(MatrixPointer(kBase, ld: kLD), transposed: false).pack(rows: 0, count: s, k: 0, depth: d, width: mr, into: kPacked, scratch: scratch)
             let kOperand = engine.operand(kPacked, count: s, width: mr, depth: d, isA: true, copy: kCopy)
             // V's operands: the fp32 panels themselves, or the kernel's copies of them.
             let vOperands: UnsafeMutableRawPointer = if case .bf16 = engine { UnsafeMutableRawPointer(vCopy) } else { UnsafeMutableRawPointer(vPacked) }
             for block in 0..<keyBlocks {
               let k0 = block * bc, cols = min(bc, s - k0)
               let panels = vPacked + block * oRows * bc
-              DenseSource(MatrixPointer(vBase + k0 * d, ld: d), transposed: true).pack(rows: 0, count: d, k: 0, depth: cols, width: mr, into: panels, scratch: scratch)
+              DenseSource(MatrixPointer(vBase + k0 * vLD, ld: vLD), transposed: true).pack(rows: 0, count: d, k: 0, depth: cols, width: mr, into: panels, scratch: scratch)
               let onesPanel = panels + (d / mr) * cols * mr
               if d % mr == 0 { onesPanel.initialize(repeating: 0, count: cols * mr) }
               for p in 0..<cols { onesPanel[p * mr + d % mr] = 1 }
@@ -124,7 +126,7 @@ public enum FlashAttention {
               let rows = min(br, s - q0)
               // Queries run in whole NR panels; the padding ones (zero rows of Q) are never written out.
               let columns = (rows + nr - 1) / nr * nr
-              DenseSource(MatrixPointer(qBase + q0 * d, ld: d), transposed: false)
+              DenseSource(MatrixPointer(qBase + q0 * qLD, ld: qLD), transposed: false)
                 .pack(rows: 0, count: rows, k: 0, depth: d, width: nr, into: qPacked, scratch: scratch)
               let qOperand = engine.operand(qPacked, count: columns, width: nr, depth: d, isA: false, copy: qCopy)
               accT.initialize(repeating: 0, count: oRows * roundedBr)
@@ -160,10 +162,10 @@ public enum FlashAttention {
               }
               let sums = accT + d * roundedBr
               for r in 0..<rows {
-                let out = pointers.o + shape.qOffset(b, h) + (q0 + r) * d
+                let out = oBase + (q0 + r) * oLD
                 let inverse = 1 / sums[r]
                 for i in 0..<d { out[i] = accT[i * roundedBr + r] * inverse }
-                pointers.lse[(b * shape.heads + h) * s + q0 + r] = m[r] + Foundation.log(sums[r])
+                lsePointer.base[(b * shape.heads + h) * s + q0 + r] = m[r] + Foundation.log(sums[r])
               }
             }
           }
@@ -228,106 +230,9 @@ public enum FlashAttention {
     let p = softmaxExp(score - shift)
     return score == -.infinity ? 0 : p
   }
-
-  /// dQ (like q), dK and dV (like k) from dO, with O and the log-sum-exp of the forward. Threads
-  /// split batch × key/value heads, so no two threads write the same gradient. Per pair of blocks,
-  /// five products on the GEMM micro-kernels: S = Q·Kᵀ (then P = e^(S − lse)), dP = dO·Vᵀ (then
-  /// dS = P∘(dP − D)·scale), dV += Pᵀ·dO, dK += dSᵀ·Q, dQ += dS·K.
-  public static func backward(
-    _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafePointer<Float>, lse: UnsafePointer<Float>,
-    dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>, parameters: FlashParameters,
-    in context: KernelContext
-  ) throws {
-    guard let dOInput = operands.dO else { throw KernelError.invalidParameters("the backward needs dO: give it to the operands") }
-    let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
-    if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
-    guard parameters.br >= 1, parameters.bc >= 1, parameters.threads >= 1 else {
-      throw KernelError.invalidParameters("br, bc and threads must be at least 1 (got \(parameters))")
-    }
-    try context.check(threads: parameters.threads, for: "the flash backward")
-    let kernel = try kernel(parameters)
-    let (s, d, br, bc) = (shape.seq, shape.headDim, parameters.br, parameters.bc)
-    let scale = Float(shape.scale)
-    let items = shape.batch * shape.kvHeads
-    let pointers = BackwardPointers(o: o, lse: lse, dQ: dQ, dK: dK, dV: dV)
-    dQ.initialize(repeating: 0, count: shape.qCount)
-    dK.initialize(repeating: 0, count: shape.kvCount)
-    dV.initialize(repeating: 0, count: shape.kvCount)
-    let largest = max(br, bc, d)
-    let blocking = BlockingParameters(
-      microKernel: kernel.name, mc: (largest + kernel.mr - 1) / kernel.mr * kernel.mr, kc: largest,
-      nc: (largest + kernel.nr - 1) / kernel.nr * kernel.nr)
-    run(items: items, threads: parameters.threads, context: context) { thread, threads in
-      let counts = [br * bc, br * bc, s, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount, dOInput.decodeCount]
-      context.withFloats(thread: thread, counts: counts) { scratch in
-        let (p, dS, rowTerm) = (scratch[0], scratch[1], scratch[2])
-        let decoded = Array(scratch[3...])
-        context.withPackBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { buffers in
-          func product(
-            m: Int, n: Int, k: Int, alpha: Float, beta: Float, a: DenseSource<Float>, b: DenseSource<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
-          ) {
-            NativeGEMM.serial(
-              GEMMProblem(shape: GEMMShape(m: m, n: n, k: k), alpha: Double(alpha), beta: Double(beta)), rows: 0..<m, columns: 0..<n,
-              a: a, b: b, c: MutableMatrixPointer(c, ld: ldc), parameters: blocking, kernel: kernel, buffers: buffers)
-          }
-          for item in stride(from: thread, to: items, by: threads) {
-            let (b, kvHead) = (item / shape.kvHeads, item % shape.kvHeads)
-            let kHead = kInput.head(item, buffer: decoded[1]), vHead = vInput.head(item, buffer: decoded[2])
-            for h in (kvHead * shape.groupSize)..<((kvHead + 1) * shape.groupSize) {
-              let qo = shape.qOffset(b, h), ko = shape.kvOffset(b, h)
-              let qHead = qInput.head(b * shape.heads + h, buffer: decoded[0]), dOHead = dOInput.head(b * shape.heads + h, buffer: decoded[3])
-              let lseRow = pointers.lse + (b * shape.heads + h) * s
-              // D_i = Σ_c dO_i·O_i, the softmax backward's row term.
-              for i in 0..<s { rowTerm[i] = dot(dOHead + i * d, pointers.o + qo + i * d, d) }
-              for k0 in stride(from: 0, to: s, by: bc) {
-                let cols = min(bc, s - k0)
-                let kBlock = kHead + k0 * d, vBlock = vHead + k0 * d
-                let firstQuery = shape.causal ? k0 / br * br : 0
-                for q0 in stride(from: firstQuery, to: s, by: br) {
-                  let rows = min(br, s - q0)
-                  let qBlock = qHead + q0 * d, dOBlock = dOHead + q0 * d
-                  // P = e^(scale·Q·Kᵀ − lse)
-                  product(m: rows, n: cols, k: d, alpha: scale, beta: 0, a: DenseSource(MatrixPointer(qBlock, ld: d), transposed: false),
-                          b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: false), c: p, ldc: bc)
-                  // dP = dO·Vᵀ
-                  product(m: rows, n: cols, k: d, alpha: 1, beta: 0, a: DenseSource(MatrixPointer(dOBlock, ld: d), transposed: false),
-                          b: DenseSource(MatrixPointer(vBlock, ld: d), transposed: false), c: dS, ldc: bc)
-                  for r in 0..<rows {
-                    let prow = p + r * bc, grow = dS + r * bc
-                    let shift = lseRow[q0 + r], term = rowTerm[q0 + r]
-                    let visible = shape.causal ? max(0, min(cols, q0 + r - k0 + 1)) : cols
-                    for c in 0..<visible {
-                      let probability = fastExp(prow[c] - shift)
-                      prow[c] = probability
-                      grow[c] = probability * (grow[c] - term) * scale
-                    }
-                    for c in visible..<cols {
-                      prow[c] = 0
-                      grow[c] = 0
-                    }
-                  }
-                  // dV += Pᵀ·dO, dK += dSᵀ·Q (rows of the key block), dQ += dS·K
-                  product(m: cols, n: d, k: rows, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(p, ld: bc), transposed: true),
-                          b: DenseSource(MatrixPointer(dOBlock, ld: d), transposed: true), c: pointers.dV + ko + k0 * d, ldc: d)
-                  product(m: cols, n: d, k: rows, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(dS, ld: bc), transposed: true),
-                          b: DenseSource(MatrixPointer(qBlock, ld: d), transposed: true), c: pointers.dK + ko + k0 * d, ldc: d)
-                  product(m: rows, n: d, k: cols, alpha: 1, beta: 1, a: DenseSource(MatrixPointer(dS, ld: bc), transposed: false),
-                          b: DenseSource(MatrixPointer(kBlock, ld: d), transposed: true), c: pointers.dQ + qo + q0 * d, ldc: d)
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
 }
 
-struct SendablePointers: @unchecked Sendable {
-  let o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>
-}
-
-struct BackwardPointers: @unchecked Sendable {
-  let o: UnsafePointer<Float>, lse: UnsafePointer<Float>
-  let dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>
+struct SendablePointer: @unchecked Sendable {
+  let base: UnsafeMutablePointer<Float>
+  init(_ base: UnsafeMutablePointer<Float>) { self.base = base }
 }

@@ -21,7 +21,7 @@ public enum MaterializedAttention {
 
   public static func forward(
     _ shape: AttentionShape, _ operands: AttentionOperands, o: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-    parameters: MaterializedParameters, in context: KernelContext
+    oLayout: AttentionLayout? = nil, parameters: MaterializedParameters, in context: KernelContext
   ) throws {
     let (qInput, kInput, vInput) = (operands.q, operands.k, operands.v)
     if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
@@ -35,19 +35,21 @@ public enum MaterializedAttention {
     if let problem = blocking.problem(mr: kernel.mr, nr: kernel.nr) { throw KernelError.invalidParameters(problem) }
     let scale = Double(shape.scale)
     let items = shape.batch * shape.heads
-    let pointers = SendablePointers(o: o, lse: lse)
+    let output = try AttentionOutput(o, shape: shape, layout: oLayout, name: "o", heads: shape.heads)
+    let lsePointer = SendablePointer(lse)
     FlashAttention.run(items: items, threads: parameters.threads, context: context) { thread, threads in
       context.withFloats(thread: thread, counts: [s * s, qInput.decodeCount, kInput.decodeCount, vInput.decodeCount]) { scratch in
         let (scores, buffers) = (scratch[0], Array(scratch[1...]))
         context.withPackBuffers(thread: thread, Float.self, parameters: blocking, kernel: kernel) { packing in
           for item in stride(from: thread, to: items, by: threads) {
             let (b, h) = (item / shape.heads, item % shape.heads)
-            let qHead = qInput.head(item, buffer: buffers[0])
-            let kHead = kInput.head(shape.kvHead(b, h), buffer: buffers[1]), vHead = vInput.head(shape.kvHead(b, h), buffer: buffers[2])
+            let (qHead, qLD) = qInput.head(item, buffer: buffers[0])
+            let (kHead, kLD) = kInput.head(shape.kvHead(b, h), buffer: buffers[1]), (vHead, vLD) = vInput.head(shape.kvHead(b, h), buffer: buffers[2])
+            let (oHead, oLD) = output.head(item)
             // S = scale · Q·Kᵀ (B's logical rows are K's rows).
             NativeGEMM.serial(
               GEMMProblem(shape: GEMMShape(m: s, n: s, k: d), alpha: scale), rows: 0..<s, columns: 0..<s,
-              a: DenseSource(MatrixPointer(qHead, ld: d), transposed: false), b: DenseSource(MatrixPointer(kHead, ld: d), transposed: false),
+              a: DenseSource(MatrixPointer(qHead, ld: qLD), transposed: false), b: DenseSource(MatrixPointer(kHead, ld: kLD), transposed: false),
               c: MutableMatrixPointer(scores, ld: s), parameters: blocking, kernel: kernel, buffers: packing)
             for i in 0..<s {
               let row = scores + i * s
@@ -57,13 +59,13 @@ public enum MaterializedAttention {
               let inverse = 1 / sum
               for j in 0..<visible { row[j] *= inverse }
               for j in visible..<s { row[j] = 0 }
-              pointers.lse[item * s + i] = shift + Foundation.log(sum)
+              lsePointer.base[item * s + i] = shift + Foundation.log(sum)
             }
             // O = P·V (B's logical rows are V's columns).
             NativeGEMM.serial(
               GEMMProblem(shape: GEMMShape(m: s, n: d, k: s)), rows: 0..<s, columns: 0..<d,
-              a: DenseSource(MatrixPointer(scores, ld: s), transposed: false), b: DenseSource(MatrixPointer(vHead, ld: d), transposed: true),
-              c: MutableMatrixPointer(pointers.o + item * s * d, ld: d), parameters: blocking, kernel: kernel, buffers: packing)
+              a: DenseSource(MatrixPointer(scores, ld: s), transposed: false), b: DenseSource(MatrixPointer(vHead, ld: vLD), transposed: true),
+              c: MutableMatrixPointer(oHead, ld: oLD), parameters: blocking, kernel: kernel, buffers: packing)
           }
         }
       }

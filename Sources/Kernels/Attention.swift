@@ -8,19 +8,25 @@ public struct AttentionShape: Hashable, Codable, Sendable, CustomStringConvertib
   public var seq: Int
   public var headDim: Int
   public var causal: Bool
+  /// The factor on Q·Kᵀ; nil: 1/√headDim.
+  public var softmaxScale: Double?
 
-  public init(batch: Int, heads: Int, kvHeads: Int? = nil, seq: Int, headDim: Int, causal: Bool) {
+  public init(batch: Int, heads: Int, kvHeads: Int? = nil, seq: Int, headDim: Int, causal: Bool, softmaxScale: Double? = nil) {
     self.batch = batch
     self.heads = heads
     self.kvHeads = kvHeads ?? heads
     self.seq = seq
     self.headDim = headDim
     self.causal = causal
+    self.softmaxScale = softmaxScale
   }
 
-  public var description: String { "\(batch)x\(heads)x\(seq)x\(headDim)\(kvHeads != heads ? " kv\(kvHeads)" : "")\(causal ? " causal" : "")" }
-  /// 1/√headDim.
-  public var scale: Double { 1 / Double(headDim).squareRoot() }
+  public var description: String {
+    "\(batch)x\(heads)x\(seq)x\(headDim)\(kvHeads != heads ? " kv\(kvHeads)" : "")\(causal ? " causal" : "")"
+      + (softmaxScale.map { " scale=\($0)" } ?? "")
+  }
+  /// The factor on Q·Kᵀ: `softmaxScale`, or 1/√headDim.
+  public var scale: Double { softmaxScale ?? 1 / Double(headDim).squareRoot() }
   public var groupSize: Int { heads / kvHeads }
   public var qCount: Int { batch * heads * seq * headDim }
   public var kvCount: Int { batch * kvHeads * seq * headDim }
@@ -35,6 +41,7 @@ public struct AttentionShape: Hashable, Codable, Sendable, CustomStringConvertib
   public var problem: String? {
     if batch < 1 || heads < 1 || kvHeads < 1 || seq < 1 || headDim < 1 { return "every dimension must be at least 1 (got \(self))" }
     if heads % kvHeads != 0 { return "heads (\(heads)) must be a multiple of kvHeads (\(kvHeads))" }
+    if let softmaxScale, !(softmaxScale.isFinite && softmaxScale > 0) { return "the softmax scale must be finite and positive (got \(softmaxScale))" }
     return nil
   }
 

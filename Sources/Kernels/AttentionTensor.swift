@@ -112,33 +112,115 @@ public struct AttentionTensor: Sendable {
   }
 }
 
-/// Where an attention kernel reads one input from: fp32 in memory (used in place) or an
-/// `AttentionTensor` (decoded one head at a time into a per-thread buffer).
+/// Where one attention tensor lies in memory: element (b, h, i, c) of a (batch, heads, seq,
+/// headDim) tensor at base[b·batchStride + h·headStride + i·rowStride + c]. Contiguous tensors
+/// have rowStride = headDim; views of a projection's output (tokens × width, the heads side by
+/// side) have rowStride = width and headStride = headDim, so Q, K and V of one fused QKV
+/// projection are read where they lie, with no copy.
+public struct AttentionLayout: Hashable, Sendable {
+  public var rowStride: Int
+  public var headStride: Int
+  public var batchStride: Int
+
+  public init(rowStride: Int, headStride: Int, batchStride: Int) {
+    self.rowStride = rowStride
+    self.headStride = headStride
+    self.batchStride = batchStride
+  }
+
+  /// (batch, heads, seq, headDim), row-major and contiguous.
+  public static func contiguous(heads: Int, seq: Int, headDim: Int) -> AttentionLayout {
+    AttentionLayout(rowStride: headDim, headStride: seq * headDim, batchStride: heads * seq * headDim)
+  }
+
+  /// Heads side by side in a (batch·seq) × `width` matrix (a projection's output), from its first
+  /// column: point the base at the tensor's first column (K of a fused QKV at column `hidden`).
+  public static func projection(seq: Int, headDim: Int, width: Int) -> AttentionLayout {
+    AttentionLayout(rowStride: width, headStride: headDim, batchStride: seq * width)
+  }
+
+  /// The offset of row 0 of head h of batch b.
+  @inline(__always) func offset(_ b: Int, _ h: Int) -> Int { b * batchStride + h * headStride }
+
+  /// Why `heads` heads of seq × headDim written through this layout would overlap; nil when
+  /// they do not (heads stacked one after another, or side by side in each row).
+  func overlap(heads: Int, seq: Int, headDim: Int) -> String? {
+    let rowsFit = rowStride >= headDim
+    let stacked = headStride >= (seq - 1) * rowStride + headDim
+    let sideBySide = headStride >= headDim && rowStride >= (heads - 1) * headStride + headDim
+    let batchExtent = max((heads - 1) * headStride + (seq - 1) * rowStride + headDim, 1)
+    if rowsFit && (stacked || sideBySide || heads == 1) && batchStride >= batchExtent { return nil }
+    return "rowStride \(rowStride), headStride \(headStride), batchStride \(batchStride) make \(heads) heads of \(seq)x\(headDim) overlap"
+  }
+}
+
+/// Where an attention kernel reads one input from: fp32 in memory (used in place, in any
+/// `AttentionLayout`) or an `AttentionTensor` (decoded one head at a time into a per-thread
+/// buffer, contiguous).
 struct AttentionInput: @unchecked Sendable {
   let dense: UnsafePointer<Float>?
   let tensor: AttentionTensor?
   let headCount: Int
+  /// Heads per batch entry (heads for Q and dO, kvHeads for K and V) and the layout in memory.
+  let headsPerBatch: Int
+  let layout: AttentionLayout
 
-  init(dense: UnsafePointer<Float>, headCount: Int) {
+  init(dense: UnsafePointer<Float>, headsPerBatch: Int, seq: Int, headDim: Int, layout: AttentionLayout? = nil) {
     self.dense = dense
     tensor = nil
-    self.headCount = headCount
+    headCount = seq * headDim
+    self.headsPerBatch = headsPerBatch
+    self.layout = layout ?? .contiguous(heads: headsPerBatch, seq: seq, headDim: headDim)
   }
 
   init(_ tensor: AttentionTensor) {
     dense = nil
     self.tensor = tensor
     headCount = tensor.headCount
+    headsPerBatch = max(1, tensor.heads)
+    layout = .contiguous(heads: tensor.heads, seq: tensor.seq, headDim: tensor.headDim)
   }
 
   /// Floats `head(_:buffer:)` needs in its buffer: one head when this input must be decoded.
   var decodeCount: Int { dense == nil ? headCount : 0 }
 
-  /// Head `index` as fp32: in place, or decoded into `buffer`.
-  func head(_ index: Int, buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-    if let dense { return dense + index * headCount }
+  /// Head `index` (b · headsPerBatch + h) as fp32 rows `ld` apart: in place, or decoded into `buffer`.
+  func head(_ index: Int, buffer: UnsafeMutablePointer<Float>) -> (base: UnsafePointer<Float>, ld: Int) {
+    if let dense { return (dense + layout.offset(index / headsPerBatch, index % headsPerBatch), layout.rowStride) }
     tensor!.decode(head: index, into: buffer)
-    return UnsafePointer(buffer)
+    return (UnsafePointer(buffer), tensor!.headDim)
+  }
+}
+
+/// Where an attention kernel writes one output (O, dQ, dK or dV) in fp32.
+struct AttentionOutput: @unchecked Sendable {
+  let base: UnsafeMutablePointer<Float>
+  let headsPerBatch: Int
+  let layout: AttentionLayout
+
+  /// `heads` heads per batch entry of seq × headDim at `base` (contiguous without a layout).
+  /// - Throws: when the layout would make heads overlap.
+  init(_ base: UnsafeMutablePointer<Float>, shape: AttentionShape, layout: AttentionLayout?, name: String, heads: Int) throws {
+    let layout = layout ?? .contiguous(heads: heads, seq: shape.seq, headDim: shape.headDim)
+    if let overlap = layout.overlap(heads: heads, seq: shape.seq, headDim: shape.headDim) {
+      throw KernelError.invalidParameters("\(name): \(overlap)")
+    }
+    self.base = base
+    headsPerBatch = heads
+    self.layout = layout
+  }
+
+  /// Head `index` (b · headsPerBatch + h): its first row and the distance between rows.
+  @inline(__always) func head(_ index: Int) -> (base: UnsafeMutablePointer<Float>, ld: Int) {
+    (base + layout.offset(index / headsPerBatch, index % headsPerBatch), layout.rowStride)
+  }
+
+  /// Zeroes every element of every head (only those: a view leaves the rest of its matrix).
+  func zero(heads: Int, seq: Int, headDim: Int) {
+    for index in 0..<heads {
+      let (row, ld) = head(index)
+      for i in 0..<seq { (row + i * ld).initialize(repeating: 0, count: headDim) }
+    }
   }
 }
 
@@ -153,10 +235,32 @@ public struct AttentionOperands: @unchecked Sendable {
   public static func fp32(
     _ shape: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, dO: UnsafePointer<Float>? = nil
   ) -> AttentionOperands {
-    let head = shape.seq * shape.headDim
+    let (s, d) = (shape.seq, shape.headDim)
     return AttentionOperands(
-      q: AttentionInput(dense: q, headCount: head), k: AttentionInput(dense: k, headCount: head), v: AttentionInput(dense: v, headCount: head),
-      dO: dO.map { AttentionInput(dense: $0, headCount: head) })
+      q: AttentionInput(dense: q, headsPerBatch: shape.heads, seq: s, headDim: d),
+      k: AttentionInput(dense: k, headsPerBatch: shape.kvHeads, seq: s, headDim: d),
+      v: AttentionInput(dense: v, headsPerBatch: shape.kvHeads, seq: s, headDim: d),
+      dO: dO.map { AttentionInput(dense: $0, headsPerBatch: shape.heads, seq: s, headDim: d) })
+  }
+
+  /// fp32 tensors read where they lie, each through its own layout: for example Q, K and V as
+  /// views of one fused projection's output (tokens × 3·hidden), with no copy:
+  /// `.views(shape, q: (qkv, .projection(seq: s, headDim: d, width: 3 * hidden)), k: (qkv + hidden, …), v: (qkv + 2 * hidden, …))`.
+  /// - Throws: `KernelError.invalidParameters` when a layout's rows are shorter than headDim.
+  public static func views(
+    _ shape: AttentionShape, q: (UnsafePointer<Float>, AttentionLayout), k: (UnsafePointer<Float>, AttentionLayout),
+    v: (UnsafePointer<Float>, AttentionLayout), dO: (UnsafePointer<Float>, AttentionLayout)? = nil
+  ) throws -> AttentionOperands {
+    if let problem = shape.problem { throw KernelError.invalidParameters(problem) }
+    for (name, layout) in [("q", q.1), ("k", k.1), ("v", v.1)] + (dO.map { [("dO", $0.1)] } ?? []) where layout.rowStride < shape.headDim {
+      throw KernelError.invalidParameters("\(name): rowStride \(layout.rowStride) is below headDim \(shape.headDim)")
+    }
+    let (s, d) = (shape.seq, shape.headDim)
+    return AttentionOperands(
+      q: AttentionInput(dense: q.0, headsPerBatch: shape.heads, seq: s, headDim: d, layout: q.1),
+      k: AttentionInput(dense: k.0, headsPerBatch: shape.kvHeads, seq: s, headDim: d, layout: k.1),
+      v: AttentionInput(dense: v.0, headsPerBatch: shape.kvHeads, seq: s, headDim: d, layout: v.1),
+      dO: dO.map { AttentionInput(dense: $0.0, headsPerBatch: shape.heads, seq: s, headDim: d, layout: $0.1) })
   }
 
   /// Stored tensors (fp32, bf16 or fp8 with per-block scales); throws unless their heads and sizes

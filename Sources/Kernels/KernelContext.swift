@@ -18,7 +18,9 @@ public final class KernelContext: @unchecked Sendable {
   private let pus: [Int]
   private let packSlots: [MemorySlot]
   private let scratchSlots: [MemorySlot]
+  private let sharedSlot = MemorySlot()
   private let lock = NSLock()
+  private let sharedLock = NSLock()
   private var pinnedCaller: pthread_t?
 
   /// - Parameters:
@@ -78,6 +80,16 @@ public final class KernelContext: @unchecked Sendable {
     return body(buffers)
   }
 
+  /// `count` floats (64-byte aligned, contents undefined) that every thread of the call's
+  /// parallel regions may read and write: partial sums to reduce, say. Held for `body`, in which
+  /// the caller runs its regions; reused across calls.
+  func withSharedFloats<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+    sharedLock.lock()
+    defer { sharedLock.unlock() }
+    let base = sharedSlot.memory(bytes: max(64, count * MemoryLayout<Float>.stride))
+    return body(base.bindMemory(to: Float.self, capacity: max(16, count)))
+  }
+
   /// The native GEMM's packing buffers for `thread` (A block, B panel, edge tile, decode row).
   func withPackBuffers<T: GEMMScalar, R>(
     thread: Int, _ type: T.Type, parameters: BlockingParameters, kernel: MicroKernel<T>, _ body: (PackBuffers<T>) -> R
@@ -100,7 +112,7 @@ public final class KernelContext: @unchecked Sendable {
   public var bufferBytes: Int {
     lock.lock()
     defer { lock.unlock() }
-    return (packSlots + scratchSlots).reduce(0) { $0 + $1.bytes }
+    return (packSlots + scratchSlots + [sharedSlot]).reduce(0) { $0 + $1.bytes }
   }
 }
 
