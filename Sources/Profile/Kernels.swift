@@ -63,6 +63,12 @@ public struct GEMMEntry: Codable, Equatable, Sendable {
   /// The problem's transposes (absent: neither, as in profiles written before they were recorded).
   public var transA: Bool?
   public var transB: Bool?
+
+  /// The shape with its transposes when either is set: "4096x512x1536 NT".
+  public var label: String {
+    let (a, b) = (transA ?? false, transB ?? false)
+    return a || b ? "\(shape) \(a ? "T" : "N")\(b ? "T" : "N")" : shape
+  }
   /// The fastest `ok` candidate; absent when none passed.
   public var winner: GEMMCandidateRecord?
   public var candidates: [GEMMCandidateRecord]

@@ -28,6 +28,9 @@ public struct GEMMTuningOptions: Sendable {
   public var strategy: StrategyChoice
   /// Precisions are swept on every shape when true, else on the reference shape only.
   public var sweepAllShapes: Bool
+  /// A model's training GEMMs (forward NN, backward NT and TN with β = 1), each checked in every
+  /// precision: what the trainer looks up.
+  public var modelProblems: [GEMMProblem] = []
 
   public init(
     shapes: [GEMMShape], precisions: [Precision], budgetSeconds: Double, quick: Bool, threads: Int, fingerprint: String,
@@ -137,14 +140,28 @@ public final class GEMMTuner {
         entries.append(checkShape(shape, precision: .fp32, configurations: [bestBlocking, seed(Float.self)].compactMap { $0 }, accuracy: false))
       }
     }
+    // The model's training GEMMs in every precision; stored precisions run in the TN layout
+    // whatever the transposes, so each of their shapes is measured once.
+    for problem in options.modelProblems {
+      for precision in options.precisions where precision != .fp64 {
+        let stored = precision != .fp32
+        if stored && entries.contains(where: { $0.m == problem.shape.m && $0.n == problem.shape.n && $0.k == problem.shape.k && $0.precision == precision.rawValue }) { continue }
+        guard !budget.exhausted else {
+          entries.append(timedOut(problem.shape, precision, transA: stored ? nil : problem.transA, transB: stored ? true : problem.transB))
+          continue
+        }
+        entries.append(checkShape(
+          problem, precision: precision, configurations: [bestBlocking, seed(Float.self)].compactMap { $0 }, accuracy: false))
+      }
+    }
     return GEMMSection(
       fingerprint: options.fingerprint, strategy: strategy(seed: seed(Float.self)).name, budgetSeconds: options.budgetSeconds,
       tuningSeconds: budget.elapsed, environment: environment, search: searchSummary, entries: entries)
   }
 
-  func timedOut(_ shape: GEMMShape, _ precision: Precision) -> GEMMEntry {
-    GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, winner: nil,
-              candidates: [GEMMCandidateRecord(backend: "native", parameters: [:], status: "timeout", reason: "the budget ran out before this shape")])
+  func timedOut(_ shape: GEMMShape, _ precision: Precision, transA: Bool? = nil, transB: Bool? = nil) -> GEMMEntry {
+    GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, transA: transA == true ? true : nil,
+              transB: transB == true ? true : nil, winner: nil, candidates: [GEMMCandidateRecord(backend: "native", parameters: [:], status: "timeout", reason: "the budget ran out before this shape")])
   }
 
   /// Fewer samples for shapes whose single run already takes long.
@@ -165,13 +182,13 @@ public final class GEMMTuner {
     }
   }
 
-  func session(space: SearchSpace, objective: GEMMObjective, shape: GEMMShape, precision: Precision, budget: Budget) -> TuningSession {
+  func session(space: SearchSpace, objective: GEMMObjective, shape: GEMMShape, precision: Precision, budget: Budget, key: String? = nil) -> TuningSession {
     let fingerprint = options.fingerprint
     let build = options.build
     return TuningSession(
       space: space, objective: objective, budget: budget, journal: journal,
       journalRecord: { configuration, outcome, effort in
-        Journal.Record(fingerprint: fingerprint, build: build, kernel: "gemm-native", shape: shape.description, precision: precision.rawValue,
+        Journal.Record(fingerprint: fingerprint, build: build, kernel: "gemm-native", shape: key ?? shape.description, precision: precision.rawValue,
                        configuration: configuration, outcome: outcome, effort: effort)
       }, progress: { [progress] in progress("gemm \(precision) \(shape): \($0)") })
   }
@@ -212,12 +229,21 @@ public final class GEMMTuner {
   }
 
   func checkShape(_ shape: GEMMShape, precision: Precision, configurations: [Configuration], accuracy: Bool) -> GEMMEntry {
-    let workspace = GEMMWorkspace(problem: GEMMProblem(shape: shape), precision: precision, lastLevelCacheBytes: caches.lastLevel)
+    checkShape(GEMMProblem(shape: shape), precision: precision, configurations: configurations, accuracy: accuracy)
+  }
+
+  /// The search's winner and the model's seed, OpenBLAS (fp32) and amx (stored precisions) on
+  /// one problem, transposes and β included.
+  func checkShape(_ problem: GEMMProblem, precision: Precision, configurations: [Configuration], accuracy: Bool) -> GEMMEntry {
+    let shape = problem.shape
+    let workspace = GEMMWorkspace(problem: problem, precision: precision, lastLevelCacheBytes: caches.lastLevel)
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, context: context)
     // Only the sweep compares close candidates; elsewhere a fixed number of samples will do.
     let objective = GEMMObjective(evaluator: evaluator, baseRepeats: repeats(shape), minimumSeconds: minimumSeconds, settle: accuracy)
     let space = GEMMSearchSpace.native(Float.self, features: features, threads: options.threads, quick: options.quick)
-    let check = session(space: SearchSpace(parameters: space.parameters), objective: objective, shape: shape, precision: precision, budget: budget)
+    let check = session(
+      space: SearchSpace(parameters: space.parameters), objective: objective, shape: shape, precision: precision, budget: budget,
+      key: Self.key(workspace.effectiveProblem))
     for configuration in Set(configurations).sorted() { check.evaluate(configuration) }
     var records = check.trials.map { record($0, objective: objective, precision: precision) }
     if precision == .fp32 { records += openblasCandidates(shape, evaluator: evaluator, precision: precision).0 }
@@ -318,7 +344,7 @@ public final class GEMMTuner {
   ) -> GEMMEntry {
     var records = records
     guard let index = records.indices.filter({ records[$0].status == "ok" }).max(by: { records[$0].gflops!.median < records[$1].gflops!.median }) else {
-      return GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, winner: nil, candidates: records)
+      return entry(workspace, precision: precision, winner: nil, candidates: records)
     }
     if accuracy && !budget.exhausted {
       let winner = records[index]
@@ -335,6 +361,23 @@ public final class GEMMTuner {
         }
       }
     }
-    return GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, winner: records[index], candidates: records)
+    return entry(workspace, precision: precision, winner: records[index], candidates: records)
+  }
+
+  /// The entry of a workspace's problem as the kernels ran it (stored precisions in TN).
+  func entry(_ workspace: GEMMWorkspace, precision: Precision, winner: GEMMCandidateRecord?, candidates: [GEMMCandidateRecord]) -> GEMMEntry {
+    let p = workspace.effectiveProblem
+    return GEMMEntry(
+      shape: p.shape.description, m: p.shape.m, n: p.shape.n, k: p.shape.k, precision: precision.rawValue, transA: p.transA ? true : nil,
+      transB: p.transB ? true : nil, winner: winner, candidates: candidates)
+  }
+
+  /// "MxNxK", with " TN", " NT" or " TT" when either operand is transposed (and " β=1" when the
+  /// product accumulates): an entry's and a journal record's name for the problem.
+  static func key(_ p: GEMMProblem) -> String {
+    var text = p.shape.description
+    if p.transA || p.transB { text += " " + (p.transA ? "T" : "N") + (p.transB ? "T" : "N") }
+    if p.beta != 0 { text += " β=\(p.beta == 1 ? "1" : String(p.beta))" }
+    return text
   }
 }

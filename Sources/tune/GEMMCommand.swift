@@ -43,6 +43,15 @@ struct GEMMOptions: ParsableArguments {
   @Flag(help: "Ignore the journal's earlier results.")
   var fresh = false
 
+  @Option(help: "Tune exactly this model's training GEMMs (forward, dX, dW of QKV, attention output, MLP, LM head) in every precision: \(ModelConfig.named.map(\.name).joined(separator: ", ")).")
+  var model: String?
+
+  @Option(help: "A JSON model config (fields as the named models'), in place of --model.")
+  var modelFile: String?
+
+  @Option(help: "Sequences per micro-batch for --model: tokens = micro-batch × seq (default 4).")
+  var microBatch: Int?
+
   func validate() throws {
     do {
       _ = try parsedPrecisions()
@@ -55,6 +64,30 @@ struct GEMMOptions: ParsableArguments {
       throw ValidationError("unknown --strategy \"\(strategy)\"; expected one of: \(StrategyChoice.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1; got \(threads)") }
+    if model != nil && modelFile != nil { throw ValidationError("--model and --model-file: give one") }
+    if let microBatch, microBatch < 1 { throw ValidationError("--micro-batch must be at least 1; got \(microBatch)") }
+    if microBatch != nil && model == nil && modelFile == nil { throw ValidationError("--micro-batch needs --model or --model-file") }
+    if (model != nil || modelFile != nil) && shapes != nil { throw ValidationError("--shapes and --model: the model says the shapes; give one") }
+    do {
+      _ = try modelConfig()
+    } catch let error as ModelConfigError {
+      throw ValidationError(error.description)
+    }
+  }
+
+  /// The model --model or --model-file names, if any.
+  func modelConfig() throws -> ModelConfig? {
+    if let model { return try ModelConfig.named(model) }
+    if let modelFile { return try ModelConfig.load(modelFile) }
+    return nil
+  }
+
+  /// The model's training GEMMs at --micro-batch × seq tokens.
+  func modelProblems() throws -> [GEMMProblem] {
+    guard let config = try modelConfig() else { return [] }
+    return config.trainingGEMMs(tokens: (microBatch ?? 4) * config.seq).map {
+      GEMMProblem(shape: GEMMShape(m: $0.m, n: $0.n, k: $0.k), transA: $0.transA, transB: $0.transB, beta: $0.beta)
+    }
   }
 
   func parsedPrecisions() throws -> [Precision]? {
@@ -96,13 +129,17 @@ enum GEMMStage {
     }
     let level = BLASRule.isa(of: features)
     let coreTypes = options.quick ? [] : BLASRule.candidateCores(for: level, vendor: machine.cpu.vendor, libraryVersion: machine.blas.version)
-    let tuningOptions = GEMMTuningOptions(
-      shapes: try gemm.parsedShapes() ?? (options.quick ? GEMMTuningOptions.quickShapes : GEMMTuningOptions.defaultShapes),
+    let modelProblems = try gemm.modelProblems()
+    // A model's largest forward product is the shape the blocking search runs on.
+    let modelReference = modelProblems.filter { !$0.transA && !$0.transB }.max { $0.shape.flops < $1.shape.flops }.map { [$0.shape] }
+    var tuningOptions = GEMMTuningOptions(
+      shapes: try modelReference ?? gemm.parsedShapes() ?? (options.quick ? GEMMTuningOptions.quickShapes : GEMMTuningOptions.defaultShapes),
       precisions: try gemm.parsedPrecisions() ?? Precision.allCases,
       budgetSeconds: gemm.budget ?? (options.quick ? 30 : 240), quick: options.quick, threads: threads, fingerprint: machine.fingerprint,
       build: BuildIdentity.current,
       peaks: peaks, coreTypes: coreTypes, executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
       strategy: StrategyChoice(rawValue: gemm.strategy) ?? .model, sweepAllShapes: gemm.shapes != nil)
+    tuningOptions.modelProblems = modelProblems.filter { !($0.shape == tuningOptions.shapes.first && !$0.transA && !$0.transB) }
     let tuner = GEMMTuner(
       options: tuningOptions, features: features, context: KernelContext(threads: threads, placement: .perCore(topology)), caches: CacheSizes(topology), journal: journal,
       progress: options.progress)

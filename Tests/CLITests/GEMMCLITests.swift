@@ -62,6 +62,40 @@ import Testing
   }
 }
 
+@Suite struct ModelGEMMCLITests {
+  /// `tune gemm --model` tunes the model's own training GEMMs, transposes recorded, so that a
+  /// trainer finds each of its products in the profile.
+  @Test func aModelsTrainingGEMMsAreTunedWithTheirTransposes() throws {
+    let directory = try scratch()
+    let result = try tune([
+      "gemm", "--quick", "--model", "tiny", "--micro-batch", "2", "--precision", "fp32", "--budget", "10", "--journal", directory + "/j.jsonl",
+      "--output", directory + "/p.json", "--quiet",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let profile = try ProfileStore.read(directory + "/p.json")
+    let entries = try #require(profile.kernels?.gemm?.entries)
+    // tiny: hidden 32, 4 heads of which 2 key/value, seq 16; 2 × 16 tokens.
+    #expect(entries.contains { ($0.m, $0.n, $0.k) == (32, 64, 32) && $0.transA == nil && $0.transB == nil })
+    #expect(entries.contains { ($0.m, $0.n, $0.k) == (32, 32, 64) && $0.transB == true }, "qkv dX = dY·Wᵀ")
+    #expect(entries.contains { ($0.m, $0.n, $0.k) == (32, 64, 32) && $0.transA == true }, "qkv dW = Xᵀ·dY")
+    let machine = try #require(profile.machine)
+    let choices = try KernelChoices(profile: profile, path: directory + "/p.json", machineFingerprint: machine.fingerprint)
+    let measured = entries.filter { $0.winner != nil }
+    #expect(!measured.isEmpty)
+    for entry in measured {
+      let lookup = choices.gemm(m: entry.m, n: entry.n, k: entry.k, transA: entry.transA ?? false, transB: entry.transB ?? false, precision: .fp32)
+      #expect(lookup.source == .exact, "\(entry.label)")
+    }
+    for (flags, expected) in [
+      (["--model", "gpt5"], "small"), (["--model-file", directory + "/none.json"], "no such file"),
+      (["--micro-batch", "2"], "--model"), (["--model", "tiny", "--shapes", "8x8x8"], "--shapes"), (["--model", "tiny", "--micro-batch", "0"], "--micro-batch"),
+    ] {
+      let bad = try tune(["gemm", "--quick"] + flags)
+      #expect(bad.status != 0 && bad.stderr.contains(expected), "\(flags): \(bad.stderr)")
+    }
+  }
+}
+
 @Suite struct AttentionCLITests {
   @Test func quickAttentionTuningWritesAVerifiedSection() throws {
     let directory = try scratch()
