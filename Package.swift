@@ -56,7 +56,7 @@ let package = Package(
     .target(name: "Autotune", dependencies: ["Platform", "Profile"]),
     .target(name: "Report", dependencies: ["Profile"]),
     .target(name: "Bench", dependencies: ["NumberFormats", "Platform", "Profile"]),
-    .target(name: "Tuning", dependencies: ["Autotune", "Kernels", "NumberFormats", "Platform", "Profile", "Probe", "COpenBLAS"]),
+    .target(name: "Tuning", dependencies: ["Autotune", "Kernels", "NumberFormats", "Platform", "Profile", "COpenBLAS"]),
     .executableTarget(
       name: "tune",
       dependencies: [
@@ -71,6 +71,6 @@ let package = Package(
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "Autotune", "NumberFormats", "Platform"]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.
-    .testTarget(name: "CLITests", dependencies: ["tune", "Profile", "Platform"]),
+    .testTarget(name: "CLITests", dependencies: ["tune", "Profile", "Platform", "Tuning"]),
   ]
 )

@@ -279,7 +279,7 @@ public final class GEMMTuner {
     if shape == referenceShape, let executable = options.executable {
       for core in options.coreTypes where core.lowercased() != loaded.lowercased() && !budget.exhausted {
         progress("gemm \(precision) \(shape): openblas with OPENBLAS_CORETYPE=\(core) (child process)")
-        let measured = OpenBLASCoreTypes.measure(coreTypes: [core], executable: executable, shape: shape, precision: precision.rawValue,
+        let measured = OpenBLASCoreTypes.measure(coreTypes: [core], executable: executable, shape: shape, precision: precision,
                                                  threads: options.threads, repeats: repeats)[0]
         let extra = ["core": measured.result?.openblasCore ?? core, "OPENBLAS_CORETYPE": core]
         if let result = measured.result, result.passed, let gflops = result.gflops {

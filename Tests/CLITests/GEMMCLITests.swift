@@ -1,5 +1,7 @@
 import Foundation
 import Profile
+import Kernels
+import Tuning
 import Testing
 
 @Suite struct GEMMCLITests {
@@ -150,5 +152,18 @@ import Testing
       let bad = try tune(["bench", "attention", "--shape", "1x2x40x16"] + flags)
       #expect(bad.status != 0 && bad.stderr.contains(expected), "\(flags): \(bad.stderr)")
     }
+  }
+}
+
+@Suite struct OpenBLASChildTests {
+  /// Each core type is measured in a child of `tune` through the library's own request and result,
+  /// not through `tune bench`'s flags or printed text.
+  @Test func aChildMeasuresTheCoreTypeItWasStartedWith() throws {
+    let measured = OpenBLASCoreTypes.measure(
+      coreTypes: ["Haswell"], executable: try tuneBinary().path, shape: GEMMShape(m: 64, n: 48, k: 32), precision: .fp32, threads: 1, repeats: 1)
+    let result = try #require(measured.first?.result, "\(measured.first?.failure ?? "")")
+    #expect(result.passed && result.openblasCore?.lowercased() == "haswell" && (result.gflops?.median ?? 0) > 0)
+    let bad = try tune([OpenBLASCoreTypes.childArgument, "{not json"])
+    #expect(bad.status == 1 && bad.stderr.contains("JSON request"))
   }
 }
