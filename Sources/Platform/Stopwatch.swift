@@ -59,3 +59,23 @@ public enum Stopwatch {
     }
   }
 }
+
+/// A body that can throw, as the plain closure the stopwatch times: after the first error it
+/// does nothing, and `check()` throws that error once the timing is over, so that a run that
+/// failed is never taken for a (very fast) sample.
+public final class TimedRun: @unchecked Sendable {
+  private let body: () throws -> Void
+  private var failure: Error?
+
+  public init(_ body: @escaping () throws -> Void) { self.body = body }
+
+  public func callAsFunction() {
+    guard failure == nil else { return }
+    do { try body() } catch { failure = error }
+  }
+
+  /// Throws the first error a call raised, if any.
+  public func check() throws {
+    if let failure { throw failure }
+  }
+}

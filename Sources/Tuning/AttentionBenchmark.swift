@@ -70,13 +70,15 @@ public enum AttentionBenchmark {
     // Attention and the GEMM in turns, so that a slow phase of a shared machine hits both alike.
     let gemmRun = try AttentionGEMMReference.prepare(
       precision: precision, size: gemmSize, threads: candidate.threads, features: features, caches: caches, context: context)
-    let interleaved = Stopwatch.interleaved(repeats: repeats, minimumSeconds: 0.1, warmedUp: true, [
-      { try? workspace.forward(candidate, context: context) }, gemmRun.call,
-    ])
+    let forwardRun = TimedRun { try workspace.forward(candidate, context: context) }
+    let interleaved = Stopwatch.interleaved(repeats: repeats, minimumSeconds: 0.1, warmedUp: true, [forwardRun.callAsFunction, gemmRun.call])
+    try forwardRun.check()
     let (forwardSeconds, gemmSeconds) = (interleaved[0], interleaved[1])
     var backwardStats: Statistics?
     if backward, let flash {
-      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, warmedUp: true) { try? workspace.backward(flash, context: context) }
+      let backwardRun = TimedRun { try workspace.backward(flash, context: context) }
+      let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.1, warmedUp: true, backwardRun.callAsFunction)
+      try backwardRun.check()
       backwardStats = Statistics(samples: seconds.map { 2.5 * shape.forwardFlops / $0 / 1e9 })
     }
     let gemm = GEMMRate(precision: precision.rawValue, gflops: Statistics(samples: gemmSeconds.map { gemmRun.flops / $0 / 1e9 }).median, source: gemmRun.source)

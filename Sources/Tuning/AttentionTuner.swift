@@ -61,9 +61,9 @@ final class AttentionObjective: Objective {
       }
     }
     let flops = workspace.shape.forwardFlops
-    let seconds = Stopwatch.secondsPerCall(repeats: repeats * effort, minimumSeconds: minimumSeconds, warmedUp: true) {
-      try? self.workspace.forward(candidate, context: self.context)
-    }
+    let run = TimedRun { [workspace, context] in try workspace.forward(candidate, context: context) }
+    let seconds = Stopwatch.secondsPerCall(repeats: repeats * effort, minimumSeconds: minimumSeconds, warmedUp: true, run.callAsFunction)
+    do { try run.check() } catch { return .failed(reason: "while timed: \(error)") }
     return .ok(Statistics(samples: seconds.map { flops / $0 / 1e9 }))
   }
 }
@@ -280,9 +280,9 @@ public final class AttentionTuner {
   func backwardRate(_ w: AttentionWorkspace, _ parameters: FlashParameters) throws -> Statistics {
     try w.forward(.flash(parameters), context: context)
     try w.prepareBackward()
-    let seconds = Stopwatch.secondsPerCall(repeats: options.quick ? 1 : 2, minimumSeconds: options.quick ? 0.005 : 0.05) {
-      try? w.backward(parameters, context: context)
-    }
+    let run = TimedRun { [context] in try w.backward(parameters, context: context) }
+    let seconds = Stopwatch.secondsPerCall(repeats: options.quick ? 1 : 2, minimumSeconds: options.quick ? 0.005 : 0.05, run.callAsFunction)
+    try run.check()
     return Statistics(samples: seconds.map { 2.5 * w.shape.forwardFlops / $0 / 1e9 })
   }
 }

@@ -12,6 +12,9 @@ public struct GEMMBenchmarkResult: Codable, Sendable {
   public var candidate: GEMMChoice
   public var verificationError: Double
   public var tolerance: Double
+  /// ‖C − C_fp64‖/(‖A‖·‖B‖) against the fp64 product of the unquantised inputs: what this
+  /// precision costs (the verification error is the kernel's own, on the operands it multiplied).
+  public var precisionError: Double?
   public var passed: Bool
   public var gflops: Statistics?
   public var ratioToVersus: Double?
@@ -22,6 +25,7 @@ public struct GEMMBenchmarkResult: Codable, Sendable {
   public var text: String {
     let core = openblasCore.map { " (core \($0))" } ?? ""
     var line = "\(precision) \(shape) \(candidate)\(core): verification error \(String(format: "%.2e", verificationError)) (tolerance \(String(format: "%.2e", tolerance))) \(passed ? "ok" : "WRONG")"
+    if let precisionError { line += String(format: "; error against fp64 on the unquantised inputs %.2e", precisionError) }
     if let g = gflops { line += String(format: "; %.1f GFLOP/s [%.1f-%.1f] over %d runs", g.median, g.min, g.max, g.runs) }
     if let ratio = ratioToVersus, let versus { line += String(format: "; %.3fx %@", ratio, versus.description) }
     return line
@@ -74,8 +78,11 @@ public enum GEMMBenchmark {
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, context: context)
     let candidates = [candidate] + (versus.map { [$0] } ?? [])
     let runs = try candidates.map { try evaluator.runner(for: $0) }
-    let checks = runs.map { evaluator.verify($0) }
-    let passing = checks.allSatisfy(\.passed)
+    // Each run verified, and (for a plain product) its result set against fp64 on the inputs
+    // before they were stored in the precision.
+    let plain = problem.alpha == 1 && problem.beta == 0
+    let checks = runs.map { run in (evaluator.verify(run), plain ? workspace.errorAgainstFP64() : nil) }
+    let passing = checks.allSatisfy(\.0.passed)
     let timings: [Statistics?] = passing
       ? Stopwatch.interleaved(repeats: repeats, minimumSeconds: minimumSeconds, runs).map { seconds in
         Statistics(samples: seconds.map { problem.shape.flops / $0 / 1e9 })
@@ -84,7 +91,7 @@ public enum GEMMBenchmark {
     var results = zip(candidates, zip(checks, timings)).map { candidate, outcome in
       GEMMBenchmarkResult(
         shape: problem.shape.description, precision: precision.rawValue, candidate: candidate,
-        verificationError: outcome.0.error, tolerance: outcome.0.tolerance, passed: outcome.0.passed, gflops: outcome.1,
+        verificationError: outcome.0.0.error, tolerance: outcome.0.0.tolerance, precisionError: outcome.0.1, passed: outcome.0.0.passed, gflops: outcome.1,
         openblasCore: candidate.backend == .openblas ? OpenBLASGEMM.coreName : nil)
     }
     if results.count == 2, let mine = results[0].gflops?.median, let theirs = results[1].gflops?.median, theirs > 0 {

@@ -34,6 +34,13 @@ import Testing
     #expect(rows.count == 2)
     #expect(rows.allSatisfy { $0["passed"] as? Bool == true })
     #expect(rows[0]["ratioToVersus"] is Double)
+    // A stored precision: the kernel's own error on what it multiplied, and what bf16 costs
+    // against fp64 on the inputs before they were stored.
+    let bf16 = try tune(["bench", "gemm", "--backend", "native", "--precision", "bf16", "--shape", "40x33x70", "--repeats", "1", "--json"])
+    #expect(bf16.status == 0, "\(bf16.stderr)")
+    let row = try #require((try JSONSerialization.jsonObject(with: Data(bf16.stdout.utf8)) as? [[String: Any]])?.first)
+    let (own, cost) = (row["verificationError"] as? Double ?? 1, row["precisionError"] as? Double ?? 0)
+    #expect(own < 1e-6 && cost > 1e-4 && cost < 1e-2, "verification \(own), against fp64 \(cost)")
   }
 
   /// A run killed mid-tuning loses nothing it measured: the next run reuses the journal.
