@@ -69,7 +69,7 @@ let package = Package(
     .testTarget(name: "AutotuneTests", dependencies: ["Autotune"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ReportTests", dependencies: ["Report", "Profile"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "Autotune", "NumberFormats", "Platform"]),
-    .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "CKernels"]),
+    .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "Report", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.
     .testTarget(name: "CLITests", dependencies: ["tune", "Profile", "Platform", "Tuning"]),
   ]

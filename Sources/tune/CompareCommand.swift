@@ -63,8 +63,7 @@ struct ReportCommand: ParsableCommand {
     }
     for (path, profile) in loaded {
       print("== \(path)")
-      if let machine = profile.machine { print(MachineSummary.text(machine)) }
-      if let gemm = profile.kernels?.gemm { print(GEMMSummary.text(gemm)) }
+      print(ProfileText.text(profile))
     }
   }
 }

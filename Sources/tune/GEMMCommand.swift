@@ -6,6 +6,7 @@ import NumberFormats
 import Platform
 import Probe
 import Profile
+import Report
 import Tuning
 
 struct GEMMCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Probe
 import Profile
+import Report
 
 struct TuneCommand: ParsableCommand {
   static let configuration = CommandConfiguration(

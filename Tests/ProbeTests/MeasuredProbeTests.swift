@@ -6,6 +6,7 @@ import CKernels
 @testable import Platform
 @testable import Probe
 @testable import Profile
+@testable import Report
 
 /// One quick probe with its micro-benchmarks: checks that every usable unit was measured, that the
 /// figures are sane, and that the whole section validates. No speed is asserted here; speed is

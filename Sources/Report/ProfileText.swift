@@ -1,0 +1,13 @@
+import Profile
+
+/// A whole profile as text, as `tune report` prints it: the machine, then each section it has.
+public enum ProfileText {
+  public static func text(_ profile: Profile) -> String {
+    var parts: [String] = []
+    if let machine = profile.machine { parts.append(MachineSummary.text(machine)) }
+    if let gemm = profile.kernels?.gemm { parts.append(GEMMSummary.text(gemm)) }
+    if let attention = profile.kernels?.attention { parts.append(AttentionSummary.text(attention)) }
+    if parts.isEmpty { parts.append("(no machine or kernel sections)") }
+    return parts.joined(separator: "\n\n")
+  }
+}
