@@ -260,6 +260,18 @@ public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
     self.maxError = maxError
   }
 
+  /// A record of `choice`: its backend and `key=value` form.
+  public init(
+    choice: AttentionChoice, status: String, reason: String? = nil, forwardGflops: Statistics? = nil, percentOfGEMM: Double? = nil,
+    fromJournal: Bool = false
+  ) {
+    self.init(
+      backend: choice.backend.rawValue, parameters: choice.parameters, status: status, reason: reason, forwardGflops: forwardGflops,
+      percentOfGEMM: percentOfGEMM)
+    self.choice = choice
+    self.fromJournal = fromJournal ? true : nil
+  }
+
   /// The choice to run: `choice`, or for records of older profiles the one their `parameters` say.
   public func runnableChoice(precision: Precision) throws -> AttentionChoice {
     if let choice { return choice }

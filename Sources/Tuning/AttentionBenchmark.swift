@@ -50,11 +50,11 @@ public enum AttentionBenchmark {
   }
 
   public static func run(
-    shape: AttentionShape, precision: Precision = .fp32, candidate: AttentionCandidate, backward: Bool, context: KernelContext, repeats: Int,
+    shape: AttentionShape, precision: Precision = .fp32, candidate: AttentionChoice, backward: Bool, context: KernelContext, repeats: Int,
     verify: Bool, gemmSize: Int = 2048, features: ISAFeatures, caches: CacheSizes
   ) throws -> AttentionBenchmarkResult {
     let workspace = try AttentionWorkspace(shape: shape, precision: precision)
-    let flash: FlashParameters? = if case .flash(let p) = candidate { p } else { nil }
+    let flash: FlashParameters? = candidate.backend == .flash ? Attention.flashParameters(candidate) : nil
     if backward {
       guard flash != nil else { throw KernelError.unsupported(backend: "gemm attention", reason: "it has no backward; time the backward with --backend flash") }
       try workspace.prepareBackward()

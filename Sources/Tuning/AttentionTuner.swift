@@ -18,10 +18,7 @@ final class AttentionObjective: Objective {
 
   /// 1e-4 on |O| ~ 1 for fp32 products (the error of long fp32 sums); 2e-2 where the products take
   /// bf16 operands, probabilities included (2⁻⁸ relative each).
-  static func tolerance(_ candidate: AttentionCandidate) -> Double {
-    if case .flash(let p) = candidate, let name = p.microKernel, BF16MicroKernel.named(name) != nil { return 2e-2 }
-    return tolerance
-  }
+  static func tolerance(_ choice: AttentionChoice) -> Double { choice.bf16Products ? 2e-2 : tolerance }
 
   init(workspace: AttentionWorkspace, threads: Int, context: KernelContext, repeats: Int, minimumSeconds: Double, backwardCheck: BackwardCheck) {
     self.workspace = workspace
@@ -32,9 +29,11 @@ final class AttentionObjective: Objective {
     self.backwardCheck = backwardCheck
   }
 
-  func candidate(_ configuration: Configuration) -> AttentionCandidate {
-    if configuration["backend"] == "gemm" { return .gemm(MaterializedParameters(threads: threads)) }
-    return .flash(FlashParameters(
+  /// The choice a search configuration stands for (`backend=gemm`, or flash's br, bc, kernel, split).
+  func candidate(_ configuration: Configuration) -> AttentionChoice {
+    let precision = workspace.precision
+    if configuration["backend"] == "gemm" { return AttentionChoice(backend: .gemm, precision: precision, threads: threads) }
+    return AttentionChoice(backend: .flash, precision: precision, flash: FlashParameters(
       br: configuration.int("br") ?? 128, bc: configuration.int("bc") ?? 128, threads: threads, microKernel: configuration["kernel"],
       querySplit: configuration.int("split") ?? 1))
   }
@@ -50,7 +49,8 @@ final class AttentionObjective: Objective {
     let error = workspace.checkedError()
     let tolerance = Self.tolerance(candidate)
     guard error <= tolerance else { return .wrong(error: error.isFinite ? error : nil, tolerance: tolerance) }
-    if case .flash(let parameters) = candidate {
+    if candidate.backend == .flash {
+      let parameters = Attention.flashParameters(candidate)
       do {
         let gradientError = try backwardCheck.error(parameters, shape: workspace.shape, precision: workspace.precision, context: context)
         guard gradientError <= BackwardCheck.tolerance else {
@@ -147,6 +147,33 @@ public final class AttentionTuner {
     return Configuration(["br": String(br), "bc": String(bc), "kernel": kernels.first ?? "", "split": String(split)])
   }
 
+  /// What the search ranges over for this run: flash's block sizes, fp32 micro-kernels (the
+  /// default, 6x16 where there is one, first) and thread splits (whole heads, or each head's query
+  /// blocks shared among the threads).
+  struct Space {
+    let sizes: [Int]
+    let kernels: [String]
+    let splits: [Int]
+    var flash: SearchSpace { SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", kernels), Parameter("split", splits)]) }
+    let gemm = SearchSpace(parameters: [Parameter("backend", ["gemm"])])
+    func bf16(_ names: [String]) -> SearchSpace {
+      SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", names), Parameter("split", splits)])
+    }
+  }
+
+  /// Problems whose gemm-backend verdict carries over to longer sequences: same head dim,
+  /// masking, grouping and precision.
+  struct ProblemKind: Hashable {
+    let headDim: Int, causal: Bool, grouped: Bool, precision: Precision
+    init(_ shape: AttentionShape, _ precision: Precision) {
+      (headDim, causal, grouped, self.precision) = (shape.headDim, shape.causal, shape.kvHeads != shape.heads, precision)
+    }
+  }
+
+  /// Where the materialised scores lost to flash, at which sequence length: longer sequences of
+  /// the same kind only widen the gap (seq² scores against seq·headDim work per row).
+  struct GEMMLoss { let seq: Int, flash: Double, gemm: Double }
+
   public func run() -> AttentionSection {
     let budget = Budget(seconds: options.budgetSeconds)
     let rates = options.precisions.map { precision in
@@ -157,110 +184,28 @@ public final class AttentionTuner {
           precision: precision, size: size, threads: options.threads, features: features, caches: caches, context: context, repeats: 3)
       }()
     }
-    let sizes = options.quick ? [16, 32, 64] : Self.blockSizes
-    // The fp32 micro-kernel variants (the default, 6x16 where there is one, first) and the thread
-    // split: whole heads, or each head's query blocks shared among the threads.
-    let kernels = Float.searchableMicroKernels(features).map(\.name).sorted { ($0.hasSuffix("6x16") ? 0 : 1, $0) < ($1.hasSuffix("6x16") ? 0 : 1, $1) }
-    let splits = [1, 2, 4].filter { $0 <= max(1, options.threads) }
-    let flashSpace = SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", kernels), Parameter("split", splits)])
-    let gemmSpace = SearchSpace(parameters: [Parameter("backend", ["gemm"])])
+    let space = Space(
+      sizes: options.quick ? [16, 32, 64] : Self.blockSizes,
+      kernels: Float.searchableMicroKernels(features).map(\.name).sorted { ($0.hasSuffix("6x16") ? 0 : 1, $0) < ($1.hasSuffix("6x16") ? 0 : 1, $1) },
+      splits: [1, 2, 4].filter { $0 <= max(1, options.threads) })
     // Shares of the budget follow each problem's work (its FLOPs, with a floor for the small ones
     // whose cost is the fixed part of a measurement), and fp32's search weighs three times a lower
     // precision's two candidates.
     let weight: (AttentionShape, Precision) -> Double = { shape, precision in (precision == .fp32 ? 3 : 1) * max(shape.forwardFlops, 1.5e10) }
     var remainingWeight = options.problems.map { shape in options.precisions.map { weight(shape, $0) }.reduce(0, +) }.reduce(0, +)
-    // Where the materialised scores lost to flash, at which sequence length: longer sequences of
-    // the same kind only widen the gap (seq² scores against seq·headDim work per row).
-    var gemmLostAt: [String: (seq: Int, flash: Double, gemm: Double)] = [:]
+    var losses: [ProblemKind: GEMMLoss] = [:]
     var entries: [AttentionEntry] = []
     for shape in options.problems {
       var fp32Tiles: Configuration?
       for (precision, rate) in zip(options.precisions, rates) {
         defer { remainingWeight -= weight(shape, precision) }
-        let kind = "\(shape.headDim) \(shape.causal) \(shape.kvHeads == shape.heads) \(precision)"
         var records: [AttentionCandidateRecord] = []
         var winner: AttentionCandidateRecord?
-        let workspace = budget.exhausted ? nil : try? AttentionWorkspace(shape: shape, precision: precision)
-        if let workspace {
-          let objective = AttentionObjective(
-            workspace: workspace, threads: options.threads, context: context, repeats: options.quick ? 2 : 3,
-            minimumSeconds: options.quick ? 0.005 : 0.05, backwardCheck: backwardCheck)
+        if !budget.exhausted, let workspace = try? AttentionWorkspace(shape: shape, precision: precision) {
           // A share of what is left, with room kept for the backward and the problems after this one.
           let share = budget.share(0.8 * weight(shape, precision) / max(1, remainingWeight))
-          func session(_ space: SearchSpace, kernel: String) -> TuningSession {
-            let (fingerprint, build) = (options.fingerprint, options.build)
-            return TuningSession(
-              space: space, objective: objective, budget: share, journal: journal,
-              journalRecord: { configuration, outcome, effort in
-                Journal.Record(fingerprint: fingerprint, build: build, kernel: kernel, shape: shape.description, precision: precision.rawValue,
-                               configuration: configuration, outcome: outcome, effort: effort)
-              }, progress: { [progress] in progress("attention \(shape) \(precision): \($0)") })
-          }
-          let gemm = session(gemmSpace, kernel: "attention-gemm")
-          if let reason = MaterializedAttention.unavailability(shape, threads: options.threads) {
-            records.append(AttentionCandidateRecord(backend: "gemm", parameters: ["threads": String(options.threads)], status: "pruned", reason: reason))
-          } else if let lost = gemmLostAt[kind], lost.seq < shape.seq {
-            records.append(AttentionCandidateRecord(
-              backend: "gemm", parameters: ["threads": String(options.threads)], status: "pruned",
-              reason: String(format: "lost to flash at seq %d (%.1f against %.1f GFLOP/s); longer sequences only widen the gap", lost.seq, lost.gemm, lost.flash)))
-          } else {
-            // One candidate, measured before the search so the search cannot spend its share.
-            let trial = gemm.evaluate(Configuration(["backend": "gemm"]))
-            if case .timeout = trial.outcome {
-              records.append(AttentionCandidateRecord(
-                backend: "gemm", parameters: ["threads": String(options.threads)], status: "timeout", reason: "the budget ran out before it was measured"))
-            }
-          }
-          let flash = session(flashSpace, kernel: "attention-flash")
-          if precision == .fp32 || fp32Tiles == nil {
-            ModelSeededLocalSearch(seed: seed(shape, sizes: sizes, kernels: kernels, splits: splits), maxEvaluations: options.quick ? 3 : 8).run(flash)
-            if precision == .fp32 { fp32Tiles = flash.best?.configuration }
-          } else if let tiles = fp32Tiles {
-            flash.evaluate(tiles)
-          }
-          if flash.trials.isEmpty {
-            records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before it was measured"))
-          }
-          // bf16 inputs: the same tiles with bf16 products on AMX or AVX512-BF16, where the CPU has them.
-          let bf16Kernels = precision == .bf16 ? BF16MicroKernel.usable(features).map(\.name) : []
-          let bf16Products = session(
-            SearchSpace(parameters: [Parameter("br", sizes), Parameter("bc", sizes), Parameter("kernel", bf16Kernels), Parameter("split", splits)]),
-            kernel: "attention-flash")
-          if let tiles = fp32Tiles ?? flash.best?.configuration {
-            for name in bf16Kernels { bf16Products.evaluate(Configuration(tiles.values.merging(["kernel": name]) { $1 })) }
-          }
-          for trial in flash.trials + bf16Products.trials + gemm.trials {
-            var parameters = trial.configuration.values.filter { $0.key != "backend" }
-            parameters["threads"] = String(options.threads)
-            if trial.fromJournal { parameters["journal"] = "reused" }
-            let g: Statistics? = if case .ok(let statistics) = trial.outcome { statistics } else { nil }
-            records.append(AttentionCandidateRecord(
-              backend: objective.candidate(trial.configuration).backend, parameters: parameters, status: trial.outcome.status, reason: trial.outcome.reason,
-              forwardGflops: g, percentOfGEMM: g.map { rate.gflops > 0 ? 100 * $0.median / rate.gflops : 0 }))
-          }
-          func describe(_ best: Trial?, _ backend: String) -> Int? {
-            guard let best else { return nil }
-            let index = records.firstIndex { record in
-              record.backend == backend && best.configuration.values.allSatisfy { $0.key == "backend" || record.parameters[$0.key] == $0.value }
-            }
-            guard let index else { return nil }
-            let candidate = objective.candidate(best.configuration)
-            if (try? workspace.forward(candidate, context: context)) != nil {
-              records[index].maxError = workspace.checkedError()
-              records[index].precisionError = workspace.precisionError()
-            }
-            if case .flash(let parameters) = candidate {
-              records[index].backwardError = try? backwardCheck.error(parameters, shape: shape, precision: precision, context: context)
-              if !budget.exhausted { records[index].backwardGflops = try? backwardRate(workspace, parameters) }
-            }
-            return index
-          }
-          let flashBest = [flash.best, bf16Products.best].compactMap { $0 }.max { ($0.outcome.score ?? 0) < ($1.outcome.score ?? 0) }
-          let bestFlash = describe(flashBest, "flash"), bestGEMM = describe(gemm.best, "gemm")
-          if let f = flashBest?.outcome.score, let g = gemm.best?.outcome.score, f > g, gemmLostAt[kind] == nil {
-            gemmLostAt[kind] = (shape.seq, f, g)
-          }
-          winner = [bestFlash, bestGEMM].compactMap { $0 }.map { records[$0] }.max { ($0.forwardGflops?.median ?? 0) < ($1.forwardGflops?.median ?? 0) }
+          (records, winner) = tune(
+            workspace, rate: rate, space: space, budget: budget, share: share, fp32Tiles: &fp32Tiles, losses: &losses)
         } else {
           records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before this problem"))
         }
@@ -276,9 +221,95 @@ public final class AttentionTuner {
       gemmRates: rates, entries: entries)
   }
 
+  /// One problem at one precision: the gemm backend (unless pruned), flash's search (fp32) or
+  /// fp32's tiles (lower precisions), bf16 products where the CPU has them; every candidate's
+  /// record, and the winner with its errors and backward.
+  func tune(
+    _ workspace: AttentionWorkspace, rate: GEMMRate, space: Space, budget: Budget, share: Budget, fp32Tiles: inout Configuration?,
+    losses: inout [ProblemKind: GEMMLoss]
+  ) -> ([AttentionCandidateRecord], AttentionCandidateRecord?) {
+    let (shape, precision) = (workspace.shape, workspace.precision)
+    let objective = AttentionObjective(
+      workspace: workspace, threads: options.threads, context: context, repeats: options.quick ? 2 : 3,
+      minimumSeconds: options.quick ? 0.005 : 0.05, backwardCheck: backwardCheck)
+    var records: [AttentionCandidateRecord] = []
+    let gemmChoice = AttentionChoice(backend: .gemm, precision: precision, threads: options.threads)
+    let gemm = session(space.gemm, kernel: "attention-gemm", objective: objective, share: share)
+    if let reason = MaterializedAttention.unavailability(shape, threads: options.threads) {
+      records.append(AttentionCandidateRecord(choice: gemmChoice, status: "pruned", reason: reason))
+    } else if let lost = losses[ProblemKind(shape, precision)], lost.seq < shape.seq {
+      records.append(AttentionCandidateRecord(
+        choice: gemmChoice, status: "pruned",
+        reason: String(format: "lost to flash at seq %d (%.1f against %.1f GFLOP/s); longer sequences only widen the gap", lost.seq, lost.gemm, lost.flash)))
+    } else if case .timeout = gemm.evaluate(Configuration(["backend": "gemm"])).outcome {
+      // One candidate, measured before the search so the search cannot spend its share.
+      records.append(AttentionCandidateRecord(choice: gemmChoice, status: "timeout", reason: "the budget ran out before it was measured"))
+    }
+    let flash = session(space.flash, kernel: "attention-flash", objective: objective, share: share)
+    if precision == .fp32 || fp32Tiles == nil {
+      ModelSeededLocalSearch(seed: seed(shape, sizes: space.sizes, kernels: space.kernels, splits: space.splits), maxEvaluations: options.quick ? 3 : 8)
+        .run(flash)
+      if precision == .fp32 { fp32Tiles = flash.best?.configuration }
+    } else if let tiles = fp32Tiles {
+      flash.evaluate(tiles)
+    }
+    if flash.trials.isEmpty {
+      records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before it was measured"))
+    }
+    // bf16 inputs: the same tiles with bf16 products on AMX or AVX512-BF16, where the CPU has them.
+    let bf16Kernels = precision == .bf16 ? BF16MicroKernel.usable(features).map(\.name) : []
+    let bf16Products = session(space.bf16(bf16Kernels), kernel: "attention-flash", objective: objective, share: share)
+    if let tiles = fp32Tiles ?? flash.best?.configuration {
+      for name in bf16Kernels { bf16Products.evaluate(Configuration(tiles.values.merging(["kernel": name]) { $1 })) }
+    }
+    var trialsByRecord: [Int: Trial] = [:]
+    for trial in flash.trials + bf16Products.trials + gemm.trials {
+      let g: Statistics? = if case .ok(let statistics) = trial.outcome { statistics } else { nil }
+      trialsByRecord[records.count] = trial
+      records.append(AttentionCandidateRecord(
+        choice: objective.candidate(trial.configuration), status: trial.outcome.status, reason: trial.outcome.reason, forwardGflops: g,
+        percentOfGEMM: g.map { rate.gflops > 0 ? 100 * $0.median / rate.gflops : 0 }, fromJournal: trial.fromJournal))
+    }
+    let flashBest = [flash.best, bf16Products.best].compactMap { $0 }.max { ($0.outcome.score ?? 0) < ($1.outcome.score ?? 0) }
+    let best = [flashBest, gemm.best].compactMap { trial in
+      trial.flatMap { best in trialsByRecord.first { $0.value.configuration == best.configuration && $0.value.outcome.score == best.outcome.score }?.key }
+    }
+    for index in best { describe(&records[index], workspace: workspace, budget: budget) }
+    if let f = flashBest?.outcome.score, let g = gemm.best?.outcome.score, f > g, losses[ProblemKind(shape, precision)] == nil {
+      losses[ProblemKind(shape, precision)] = GEMMLoss(seq: shape.seq, flash: f, gemm: g)
+    }
+    let winner = best.map { records[$0] }.max { ($0.forwardGflops?.median ?? 0) < ($1.forwardGflops?.median ?? 0) }
+    return (records, winner)
+  }
+
+  func session(_ space: SearchSpace, kernel: String, objective: AttentionObjective, share: Budget) -> TuningSession {
+    let (fingerprint, build, shape, precision) = (options.fingerprint, options.build, objective.workspace.shape, objective.workspace.precision)
+    return TuningSession(
+      space: space, objective: objective, budget: share, journal: journal,
+      journalRecord: { configuration, outcome, effort in
+        Journal.Record(fingerprint: fingerprint, build: build, kernel: kernel, shape: shape.description, precision: precision.rawValue,
+                       configuration: configuration, outcome: outcome, effort: effort)
+      }, progress: { [progress] in progress("attention \(shape) \(precision): \($0)") })
+  }
+
+  /// A best candidate's errors (forward on the checked rows, against the unquantised inputs) and,
+  /// for flash, its backward's check and rate.
+  func describe(_ record: inout AttentionCandidateRecord, workspace: AttentionWorkspace, budget: Budget) {
+    guard let choice = record.choice else { return }
+    if (try? workspace.forward(choice, context: context)) != nil {
+      record.maxError = workspace.checkedError()
+      record.precisionError = workspace.precisionError()
+    }
+    if choice.backend == .flash {
+      let parameters = Attention.flashParameters(choice)
+      record.backwardError = try? backwardCheck.error(parameters, shape: workspace.shape, precision: workspace.precision, context: context)
+      if !budget.exhausted { record.backwardGflops = try? backwardRate(workspace, parameters) }
+    }
+  }
+
   /// The backward's rate (2.5× the forward's FLOPs), from the forward's outputs.
   func backwardRate(_ w: AttentionWorkspace, _ parameters: FlashParameters) throws -> Statistics {
-    try w.forward(.flash(parameters), context: context)
+    try w.forward(AttentionChoice(backend: .flash, precision: w.precision, flash: parameters), context: context)
     try w.prepareBackward()
     let run = TimedRun { [context] in try w.backward(parameters, context: context) }
     let seconds = Stopwatch.secondsPerCall(repeats: options.quick ? 1 : 2, minimumSeconds: options.quick ? 0.005 : 0.05, run.callAsFunction)

@@ -5,32 +5,6 @@ import Platform
 
 /// One attention candidate: the flash kernels with their tiles, or scores materialised between
 /// two GEMMs.
-public enum AttentionCandidate: Sendable, CustomStringConvertible {
-  case flash(FlashParameters)
-  case gemm(MaterializedParameters)
-
-  public var backend: String {
-    switch self {
-    case .flash: "flash"
-    case .gemm: "gemm"
-    }
-  }
-
-  public var threads: Int {
-    switch self {
-    case .flash(let p): p.threads
-    case .gemm(let p): p.threads
-    }
-  }
-
-  public var description: String {
-    switch self {
-    case .flash(let p): "flash[\(p)]"
-    case .gemm(let p): "gemm[\(p)]"
-    }
-  }
-}
-
 /// Operands of one attention problem in one storage precision, and the fp64 reference for the
 /// rows every candidate is checked on (the first query rows of the first (batch, head), against
 /// all keys) twice: on the decoded inputs (what the kernel must reproduce) and on the unquantised
@@ -90,13 +64,10 @@ final class AttentionWorkspace: @unchecked Sendable {
     } } }
   }
 
-  func forward(_ candidate: AttentionCandidate, context: KernelContext) throws {
+  func forward(_ choice: AttentionChoice, context: KernelContext) throws {
     try withOperands { operands in
       try o.withUnsafeMutableBufferPointer { op in try lse.withUnsafeMutableBufferPointer { lp in
-        switch candidate {
-        case .flash(let p): try FlashAttention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, parameters: p, in: context)
-        case .gemm(let p): try MaterializedAttention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, parameters: p, in: context)
-        }
+        try Attention.forward(shape, operands, o: op.baseAddress!, lse: lp.baseAddress!, choice: choice, in: context)
       } }
     }
   }
@@ -188,7 +159,7 @@ final class BackwardCheck {
     // candidate's forward uses (the backward itself always does).
     var exact = parameters
     if let name = exact.microKernel, BF16MicroKernel.named(name) != nil { exact.microKernel = nil }
-    try reference.workspace.forward(.flash(exact), context: context)
+    try reference.workspace.forward(AttentionChoice(backend: .flash, precision: precision, flash: exact), context: context)
     try reference.workspace.backward(exact, context: context)
     let w = reference.workspace
     return [

@@ -54,25 +54,6 @@ struct AttentionBench: ParsableCommand {
     return result
   }
 
-  func parsedParameters(threads: Int) throws -> FlashParameters {
-    var result = FlashParameters(br: 64, bc: 256, threads: threads)
-    let pairs: [String: String] = try params.map(ParameterList.parse) ?? [:]
-    for (key, value) in pairs {
-      if key == "kernel" {
-        result.microKernel = value
-        continue
-      }
-      guard let number = Int(value), number > 0 else { throw ValidationError("--params \(key)=\(value): expected a positive integer") }
-      switch key {
-      case "br": result.br = number
-      case "bc": result.bc = number
-      case "split": result.querySplit = number
-      default: throw ValidationError("unknown --params key \"\(key)\"; expected br, bc, split or kernel")
-      }
-    }
-    return result
-  }
-
   func parsedPrecision() throws -> Precision {
     let parsed: Precision
     do { parsed = try Precision.parse(precision) } catch { throw ValidationError("--precision: \(error)") }
@@ -82,19 +63,24 @@ struct AttentionBench: ParsableCommand {
     return parsed
   }
 
-  func candidate(threads: Int) throws -> AttentionCandidate {
-    switch backend.lowercased() {
-    case "flash": return .flash(try parsedParameters(threads: threads))
-    case "gemm":
-      if params != nil { throw ValidationError("--params sets flash's tiles; the gemm backend takes none") }
-      return .gemm(MaterializedParameters(threads: threads))
-    default: throw ValidationError("unknown --backend \"\(backend)\"; expected flash or gemm")
+  /// The choice --backend and --params say (`AttentionChoice`'s own parser of the key=value form).
+  func candidate(threads: Int, precision: Precision = .fp32) throws -> AttentionChoice {
+    guard let backend = AttentionBackend(rawValue: backend.lowercased()) else {
+      throw ValidationError("unknown --backend \"\(self.backend)\"; expected flash or gemm")
+    }
+    let pairs: [String: String] = try params.map(ParameterList.parse) ?? [:]
+    if pairs["threads"] != nil { throw ValidationError("--params threads=…: give the threads with --threads") }
+    do {
+      return try AttentionChoice(
+        backend: backend, precision: precision, parameters: pairs.merging(["threads": String(threads)]) { $1 },
+        defaults: FlashParameters(br: 64, bc: 256, threads: threads))
+    } catch let error as ChoiceError {
+      throw ValidationError("--params: \(error)\(backend == .gemm ? " (--params sets flash's tiles; the gemm backend takes none)" : "")")
     }
   }
 
   func validate() throws {
     _ = try parsedShape()
-    _ = try parsedParameters(threads: 1)
     _ = try parsedPrecision()
     _ = try candidate(threads: 1)
     if gemmSize < 1 { throw ValidationError("--gemm-size must be at least 1; got \(gemmSize)") }
@@ -106,7 +92,7 @@ struct AttentionBench: ParsableCommand {
     let topology = try Topology()
     let threadCount = threads ?? max(1, topology.cores)
     let result = try AttentionBenchmark.run(
-      shape: try parsedShape(), precision: try parsedPrecision(), candidate: try candidate(threads: threadCount),
+      shape: try parsedShape(), precision: try parsedPrecision(), candidate: try candidate(threads: threadCount, precision: try parsedPrecision()),
       backward: backward, context: KernelContext(threads: threadCount, placement: .perCore(topology)), repeats: repeats, verify: true, gemmSize: gemmSize, features: ISAFeatures.current,
       caches: CacheSizes(topology))
     if json {
