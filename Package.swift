@@ -42,7 +42,7 @@ let package = Package(
       name: "Platform",
       dependencies: ["CHwloc", "CKernels"]
     ),
-    .target(name: "Profile", dependencies: ["NumberFormats"], resources: [.copy("Resources/profile.schema.json")]),
+    .target(name: "Profile", dependencies: ["NumberFormats", "Platform"], resources: [.copy("Resources/profile.schema.json")]),
     .target(name: "NumberFormats", swiftSettings: hostCPUFlags),
     .target(
       name: "Probe",
@@ -53,8 +53,8 @@ let package = Package(
       dependencies: ["Platform", "NumberFormats", "Profile", "COpenBLAS", "CKernels"],
       swiftSettings: hostCPUFlags + [.unsafeFlags(["-Ounchecked"])]
     ),
-    .target(name: "Autotune", dependencies: ["Platform", "Profile"]),
-    .target(name: "Report", dependencies: ["Profile"]),
+    .target(name: "Autotune", dependencies: ["Platform"]),
+    .target(name: "Report", dependencies: ["Profile", "Platform"]),
     .target(name: "Bench", dependencies: ["NumberFormats", "Platform", "Profile"]),
     .target(name: "Tuning", dependencies: ["Autotune", "Kernels", "NumberFormats", "Platform", "Profile", "COpenBLAS"]),
     .executableTarget(
@@ -64,10 +64,10 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
-    .testTarget(name: "ProfileTests", dependencies: ["Profile"]),
+    .testTarget(name: "ProfileTests", dependencies: ["Profile", "Platform"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
-    .testTarget(name: "AutotuneTests", dependencies: ["Autotune"], resources: [.copy("Fixtures")]),
-    .testTarget(name: "ReportTests", dependencies: ["Report", "Profile"]),
+    .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "Platform"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "ReportTests", dependencies: ["Report", "Profile", "Platform"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "Autotune", "NumberFormats", "Platform"]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "Report", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.

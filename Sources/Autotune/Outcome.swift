@@ -1,4 +1,4 @@
-import Profile
+import Platform
 
 /// What became of one candidate: a typed outcome, never a sentinel or an exception that stops the
 /// search. Only `.ok` candidates can be chosen.

@@ -1,3 +1,4 @@
+import Platform
 import NumberFormats
 
 /// The `kernels` section: what the kernel autotuner chose, per kernel.

@@ -1,3 +1,4 @@
+import Platform
 /// The BLAS the process loaded and whether its kernels fit the CPU.
 public struct BLASSection: Codable, Equatable, Sendable {
   public var library: String

@@ -1,3 +1,4 @@
+import Platform
 import Profile
 
 /// One comparable number of a profile: a name, a unit, a value (a median) and, when measured,

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 
 @testable import Autotune
-@testable import Profile
 
 @Suite struct JournalTests {
   func path() -> String { NSTemporaryDirectory() + "scaletune-journal-\(UUID().uuidString)/j.jsonl" }

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 
 @testable import Autotune
-@testable import Profile
 
 /// Strategies replayed on a real recorded search space: `tune gemm --strategy exhaustive` on
 /// 2048³ fp32, two threads, on this project's 2-vCPU AMD EPYC (Zen 3) machine (320 configurations,

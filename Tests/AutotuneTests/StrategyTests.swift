@@ -1,8 +1,8 @@
+import Platform
 import Foundation
 import Testing
 
 @testable import Autotune
-@testable import Profile
 
 /// An objective that answers from a recorded table: strategies are tested without running a kernel
 /// (Kernel Tuner's simulation mode). It counts what it was asked.
