@@ -15,8 +15,11 @@ public enum Outcome: Codable, Sendable, Equatable {
   /// Not run, or stopped, because the budget ran out.
   case timeout
 
-  public var score: Double? {
-    if case .ok(let statistics) = self { return statistics.median }
+  public var score: Double? { statistics?.median }
+
+  /// The measurement of an `.ok` outcome.
+  public var statistics: Statistics? {
+    if case .ok(let statistics) = self { return statistics }
     return nil
   }
 

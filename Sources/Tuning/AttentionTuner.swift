@@ -241,9 +241,12 @@ public final class AttentionTuner {
       records.append(AttentionCandidateRecord(
         choice: gemmChoice, status: "pruned",
         reason: String(format: "lost to flash at seq %d (%.1f against %.1f GFLOP/s); longer sequences only widen the gap", lost.seq, lost.gemm, lost.flash)))
-    } else if case .timeout = gemm.evaluate(Configuration(["backend": "gemm"])).outcome {
+    } else {
       // One candidate, measured before the search so the search cannot spend its share.
-      records.append(AttentionCandidateRecord(choice: gemmChoice, status: "timeout", reason: "the budget ran out before it was measured"))
+      let trial = gemm.evaluate(Configuration(["backend": "gemm"]))
+      if trial.outcome == .timeout {
+        records.append(AttentionCandidateRecord(choice: gemmChoice, status: "timeout", reason: "the budget ran out before it was measured"))
+      }
     }
     let flash = session(space.flash, kernel: "attention-flash", objective: objective, share: share)
     if precision == .fp32 || fp32Tiles == nil {
@@ -262,17 +265,23 @@ public final class AttentionTuner {
     if let tiles = fp32Tiles ?? flash.best?.configuration {
       for name in bf16Kernels { bf16Products.evaluate(Configuration(tiles.values.merging(["kernel": name]) { $1 })) }
     }
-    var trialsByRecord: [Int: Trial] = [:]
-    for trial in flash.trials + bf16Products.trials + gemm.trials {
-      let g: Statistics? = if case .ok(let statistics) = trial.outcome { statistics } else { nil }
-      trialsByRecord[records.count] = trial
+    let trials = flash.trials + bf16Products.trials + gemm.trials
+    let firstTrialRecord = records.count
+    for trial in trials {
+      let g = trial.outcome.statistics
       records.append(AttentionCandidateRecord(
         choice: objective.candidate(trial.configuration), status: trial.outcome.status, reason: trial.outcome.reason, forwardGflops: g,
         percentOfGEMM: g.map { rate.gflops > 0 ? 100 * $0.median / rate.gflops : 0 }, fromJournal: trial.fromJournal))
     }
     let flashBest = [flash.best, bf16Products.best].compactMap { $0 }.max { ($0.outcome.score ?? 0) < ($1.outcome.score ?? 0) }
-    let best = [flashBest, gemm.best].compactMap { trial in
-      trial.flatMap { best in trialsByRecord.first { $0.value.configuration == best.configuration && $0.value.outcome.score == best.outcome.score }?.key }
+    // The records of the best flash and gemm trials (the last of equal ones: a longer re-measurement).
+    var best: [Int] = []
+    for candidate in [flashBest, gemm.best].compactMap({ $0 }) {
+      let (configuration, score) = (candidate.configuration, candidate.outcome.score)
+      let scores = trials.map(\.outcome.score), configurations = trials.map(\.configuration)
+      if let index = configurations.indices.last(where: { configurations[$0] == configuration && scores[$0] == score }) {
+        best.append(firstTrialRecord + index)
+      }
     }
     for index in best { describe(&records[index], workspace: workspace, budget: budget) }
     if let f = flashBest?.outcome.score, let g = gemm.best?.outcome.score, f > g, losses[ProblemKind(shape, precision)] == nil {
