@@ -38,3 +38,10 @@ extension KernelChoices {
     return (choice.with(threads: threads), lookup.source)
   }
 }
+
+extension KernelChoices {
+  /// The rate the profile recorded for the winner `gemmChoice` takes for this problem.
+  public func recordedGflops(_ problem: GEMMProblem, precision: Precision) -> Double? {
+    recordedGEMMGflops(m: problem.shape.m, n: problem.shape.n, k: problem.shape.k, transA: problem.transA, transB: problem.transB, precision: precision)
+  }
+}

@@ -7,7 +7,8 @@ import NumberFormats
 /// Kernels).
 ///
 /// Nearness, for GEMM: the Euclidean distance between (log m, log n, log k) of the two shapes,
-/// plus 1 when the transposes differ, among winners of the same precision; for attention: the
+/// plus 1 when the transposes differ (fp32 and fp64 only: stored precisions always run in the TN
+/// layout), among winners of the same precision; for attention: the
 /// distance between (log seq, log headDim, log heads, log batch), plus 1 when causality or
 /// grouping differ. A distance of 0.7 is about a factor of two in one dimension.
 public struct KernelChoices: Sendable {
@@ -33,6 +34,7 @@ public struct KernelChoices: Sendable {
 
   struct GEMMWinner: Sendable {
     var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, precision: Precision, shape: String, choice: GEMMChoice
+    var gflops: Double?
   }
 
   struct AttentionWinner: Sendable {
@@ -75,7 +77,7 @@ public struct KernelChoices: Sendable {
           let choice = try winner.runnableChoice(precision: precision)
           gemm.append(GEMMWinner(
             m: entry.m, n: entry.n, k: entry.k, transA: entry.transA ?? false, transB: entry.transB ?? false, precision: precision,
-            shape: entry.shape, choice: choice))
+            shape: entry.label, choice: choice, gflops: winner.gflops?.median))
         } catch {
           throw ProfileError.invalidValue(path: path, field: field, problem: "\(error)")
         }
@@ -100,17 +102,29 @@ public struct KernelChoices: Sendable {
 
   /// The winner for C = op(A)·op(B) of shape m×n×k at `precision`, exact or nearest.
   public func gemm(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, precision: Precision) -> Lookup<GEMMChoice> {
+    let (winner, source) = nearestGEMM(m: m, n: n, k: k, transA: transA, transB: transB, precision: precision)
+    return Lookup(choice: winner?.choice, source: source)
+  }
+
+  /// The rate the profile recorded for the winner `gemm` answers with.
+  public func recordedGEMMGflops(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, precision: Precision) -> Double? {
+    nearestGEMM(m: m, n: n, k: k, transA: transA, transB: transB, precision: precision).winner?.gflops
+  }
+
+  func nearestGEMM(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, precision: Precision) -> (winner: GEMMWinner?, source: Source) {
     func distance(_ w: GEMMWinner) -> Double {
       let d = [(m, w.m), (n, w.n), (k, w.k)].reduce(0.0) { sum, pair in
         let step = log(Double(max(pair.0, 1))) - log(Double(max(pair.1, 1)))
         return sum + step * step
       }
-      return d.squareRoot() + (w.transA == transA && w.transB == transB ? 0 : 1)
+      // Stored precisions run in the TN layout whatever the problem's transposes.
+      let stored = precision != .fp32 && precision != .fp64
+      return d.squareRoot() + (stored || (w.transA == transA && w.transB == transB) ? 0 : 1)
     }
     let candidates = gemm.filter { $0.precision == precision }
-    guard let best = candidates.min(by: { distance($0) < distance($1) }) else { return Lookup(choice: nil, source: .none) }
+    guard let best = candidates.min(by: { distance($0) < distance($1) }) else { return (nil, .none) }
     let d = distance(best)
-    return Lookup(choice: best.choice, source: d == 0 ? .exact : .nearest(tuned: best.shape, distance: d))
+    return (best, d == 0 ? .exact : .nearest(tuned: best.shape, distance: d))
   }
 
   /// The winner for an attention problem at `precision` (storage of Q, K, V), exact or nearest.

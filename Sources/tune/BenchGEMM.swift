@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 import NumberFormats
 import Platform
+import Probe
 import Profile
 import Tuning
 
@@ -11,8 +12,8 @@ struct GEMMBench: ParsableCommand {
     commandName: "gemm",
     abstract: "Verify and time one GEMM configuration (no search).")
 
-  @Option(help: "Backend: \(GEMMBackend.allCases.map(\.rawValue).joined(separator: ", ")).")
-  var backend = "native"
+  @Option(help: "Backend: \(GEMMBackend.allCases.map(\.rawValue).joined(separator: ", ")) (default native).")
+  var backend: String?
 
   @Option(help: "Precision: \(Precision.allCases.map(\.rawValue).joined(separator: ", ")).")
   var precision = "fp32"
@@ -41,9 +42,17 @@ struct GEMMBench: ParsableCommand {
   @Flag(help: "Print JSON.")
   var json = false
 
+  @Option(help: "Run the choice this profile holds for the shape, precision and transposes (exact, or the nearest tuned shape), and print the rate it recorded beside the one measured now.")
+  var profile: String?
+
+  @Flag(help: "With --profile: apply choices measured on another machine.")
+  var force = false
+
   func validate() throws {
+    if profile != nil && (backend != nil || params != nil) { throw ValidationError("--profile says the backend and its parameters; drop --backend and --params") }
+    if force && profile == nil { throw ValidationError("--force applies to --profile") }
     do {
-      _ = try GEMMBackend.parse(backend)
+      _ = try GEMMBackend.parse(backend ?? "native")
       _ = try Precision.parse(precision)
       _ = try GEMMShape.parse(shape)
       if let versus { _ = try GEMMBackend.parse(versus) }
@@ -60,19 +69,35 @@ struct GEMMBench: ParsableCommand {
     let features = ISAFeatures.current
     let problem = GEMMProblem(shape: try GEMMShape.parse(shape), transA: transA, transB: transB)
     let precision = try Precision.parse(precision)
-    let backend = try GEMMBackend.parse(backend)
+    let backend = try GEMMBackend.parse(backend ?? "native")
     let threadCount = threads ?? max(1, topology.cores)
-    let candidate = try GEMMBenchmark.candidate(
+    var candidate = try GEMMBenchmark.candidate(
       backend: backend, precision: precision, params: try params.map(ParameterList.parse) ?? [:], threads: threadCount,
       features: features, caches: CacheSizes(topology))
+    var recorded: (source: KernelChoices.Source, gflops: Double?)?
+    if let profile {
+      let machine = try MachineProbe.run(ProbeOptions(measure: false))
+      let loaded = try ProfileStore.read(profile)
+      let choices = try KernelChoices(profile: loaded, path: profile, machineFingerprint: machine.fingerprint, force: force)
+      let (choice, source) = choices.gemmChoice(problem, precision: precision, threads: threadCount, caches: CacheSizes(topology))
+      guard source != .none else {
+        throw CommandFailure("\(profile) holds no \(precision) GEMM choice this machine can run; run `tune gemm --precision \(precision)` first")
+      }
+      candidate = choice
+      recorded = (source, choices.recordedGflops(problem, precision: precision))
+    }
     let other = try versus.map {
       try GEMMBenchmark.candidate(
         backend: try GEMMBackend.parse($0), precision: precision, params: [:], threads: threadCount, features: features,
         caches: CacheSizes(topology))
     }
-    let results = try GEMMBenchmark.run(
+    var results = try GEMMBenchmark.run(
       problem: problem, precision: precision, candidate: candidate, versus: other, features: features,
       context: KernelContext(threads: threadCount, placement: .perCore(topology)), repeats: repeats, lastLevelCacheBytes: CacheSizes(topology).lastLevel)
+    if let recorded {
+      results[0].fromProfile = "\(profile ?? ""): \(recorded.source)"
+      results[0].recordedGflops = recorded.gflops
+    }
     if json {
       print(String(decoding: try ProfileStore.encode(results), as: UTF8.self))
     } else {

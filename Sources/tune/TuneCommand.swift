@@ -91,3 +91,10 @@ enum ProbeStage {
     options.progress("profile written to \(path)")
   }
 }
+
+/// A command that cannot do what it was asked, found while running (the flags themselves were
+/// fine, so no usage is printed): the message says what was wrong and what would be right.
+struct CommandFailure: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
+}

@@ -162,6 +162,35 @@ import Testing
   }
 }
 
+@Suite struct BenchFromProfileTests {
+  /// profile → choice → run: bench runs the profile's winner for the shape and sets the rate it
+  /// measures now beside the one the profile recorded; another machine's profile is refused.
+  @Test func benchRunsTheProfilesChoiceAndRefusesAForeignOne() throws {
+    let directory = try scratch()
+    let path = directory + "/p.json"
+    let tuned = try tune(["gemm", "--quick", "--precision", "fp32", "--shapes", "96x80x64", "--budget", "5", "--journal", directory + "/j.jsonl", "--output", path, "--quiet"])
+    #expect(tuned.status == 0, "\(tuned.stderr)")
+    let winner = try #require(try ProfileStore.read(path).kernels?.gemm?.entries.first?.winner)
+    let result = try tune(["bench", "gemm", "--profile", path, "--shape", "96x80x64", "--repeats", "1", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let row = try #require((try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])?.first)
+    #expect((row["fromProfile"] as? String)?.contains("tuned for this shape") == true)
+    #expect(abs((row["recordedGflops"] as? Double ?? 0) - (winner.gflops?.median ?? 1)) < 1e-9)
+    let candidate = try #require(row["candidate"] as? [String: Any])
+    #expect(candidate["backend"] as? String == winner.backend && row["passed"] as? Bool == true)
+    // The same profile said to come from another machine.
+    var foreign = try ProfileStore.read(path)
+    foreign.kernels?.gemm?.fingerprint = "0123456789abcdef"
+    try ProfileStore.write(foreign, to: directory + "/foreign.json")
+    let refused = try tune(["bench", "gemm", "--profile", directory + "/foreign.json", "--shape", "96x80x64", "--repeats", "1"])
+    #expect(refused.status != 0 && refused.stderr.contains("another machine") && refused.stderr.contains("--force"), "\(refused.stderr)")
+    let forced = try tune(["bench", "gemm", "--profile", directory + "/foreign.json", "--force", "--shape", "96x80x64", "--repeats", "1"])
+    #expect(forced.status == 0, "\(forced.stderr)")
+    let both = try tune(["bench", "gemm", "--profile", path, "--backend", "native"])
+    #expect(both.status != 0 && both.stderr.contains("--backend"))
+  }
+}
+
 @Suite struct OpenBLASChildTests {
   /// Each core type is measured in a child of `tune` through the library's own request and result,
   /// not through `tune bench`'s flags or printed text.
