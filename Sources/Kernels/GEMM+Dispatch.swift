@@ -79,7 +79,12 @@ public struct GEMMPlan: Sendable {
     self.problem = problem
     self.choice = choice
     let backend = choice.backend
-    if let reason = backend.unavailability(precision: choice.precision, features: features) {
+    // The portable bf16 kernels (for tests of the packing and driver) run without a bf16 unit.
+    let portable = backend == .amx && choice.blocking.flatMap { BF16MicroKernel.named($0.microKernel) }?.requires.isEmpty == true
+    if portable, !GEMMBackend.amxPrecisions.contains(choice.precision) {
+      throw KernelError.unsupported(backend: backend.rawValue, reason: "amx multiplies bf16 operands, not \(choice.precision)")
+    }
+    if !portable, let reason = backend.unavailability(precision: choice.precision, features: features) {
       throw KernelError.unsupported(backend: backend.rawValue, reason: reason)
     }
     guard choice.threads >= 1 else { throw KernelError.invalidParameters("threads must be at least 1 (got \(choice.threads))") }

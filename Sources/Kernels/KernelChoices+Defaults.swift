@@ -32,10 +32,12 @@ extension KernelChoices {
     _ problem: GEMMProblem, precision: Precision, threads: Int, caches: CacheSizes, features: ISAFeatures = .current
   ) -> (choice: GEMMChoice, source: Source) {
     let lookup = gemm(m: problem.shape.m, n: problem.shape.n, k: problem.shape.k, transA: problem.transA, transB: problem.transB, precision: precision)
-    guard let choice = lookup.choice, choice.backend.unavailability(precision: precision, features: features) == nil else {
+    // A choice this CPU cannot run (a profile of the same machine under a wider SCALETUNE_ISA,
+    // forced) gives way to the fallback: the plan is what decides.
+    guard let choice = lookup.choice?.with(threads: threads), (try? GEMMPlan(problem, choice: choice, features: features)) != nil else {
       return (GEMMChoice.fallback(precision: precision, threads: threads, caches: caches, features: features), .none)
     }
-    return (choice.with(threads: threads), lookup.source)
+    return (choice, lookup.source)
   }
 }
 
