@@ -94,7 +94,7 @@ public enum FlashAttention {
         let (edge, scratch, m, mNew, correction) = (buffers[6], buffers[7], buffers[8], buffers[9], buffers[10])
         let (qBuffer, kBuffer, vBuffer) = (buffers[11], buffers[12], buffers[13])
         let (qCopy, pCopy, kCopy, vCopy) = (buffers[14], buffers[15], buffers[16], buffers[17])
-        engine.onThread {
+        engine.onThread(thread, in: context) {
           for item in stride(from: thread, to: items, by: threads) {
             // Item: (batch, head) and its share of the query blocks (every split-th one, so that
             // causal shares get equal work).

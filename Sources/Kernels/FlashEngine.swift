@@ -73,12 +73,11 @@ enum FlashEngine: @unchecked Sendable {
     }
   }
 
-  /// Runs `body` between this thread's AMX tile configuration and release, when the kernel uses tiles.
-  func onThread(_ body: () -> Void) {
+  /// Runs `body` on thread `thread` of a call in `context`, with its AMX tiles configured when
+  /// the kernel uses tiles.
+  func onThread(_ thread: Int, in context: KernelContext, _ body: () -> Void) {
     if case .bf16(let kernel) = self, kernel.usesTiles {
-      ck_amx_begin()
-      defer { ck_amx_end() }
-      body()
+      context.withTiles(thread: thread, body)
     } else {
       body()
     }

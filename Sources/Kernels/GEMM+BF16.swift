@@ -18,7 +18,7 @@ public struct BF16MicroKernel: Sendable {
   public let nr: Int
   public let layout: Layout
   public let requires: [String]
-  /// Runs between ck_amx_begin and ck_amx_end on its thread.
+  /// Runs on AMX tiles, configured on its thread by the context (`KernelContext.withTiles`).
   let usesTiles: Bool
   /// (k groups, A panel, B panel, C, ldc, α, β)
   let run: @Sendable (Int, UnsafePointer<UInt16>, UnsafePointer<UInt16>, UnsafeMutablePointer<Float>, Int, Float, Float) -> Void
@@ -69,9 +69,8 @@ public enum BF16GEMM {
       throw KernelError.unsupported(backend: "amx", reason: "Linux refused the AMX tile-data permission (arch_prctl ARCH_REQ_XCOMP_PERM)")
     }
     NativeGEMM.partition(problem, c: c, parameters: parameters, mr: kernel.mr, nr: kernel.nr, context: context) { index, rows, columns in
-      if kernel.usesTiles { ck_amx_begin() }
-      defer { if kernel.usesTiles { ck_amx_end() } }
-      serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, thread: index, context: context)
+      let work = { serial(problem, rows: rows, columns: columns, a: a, b: b, c: c, parameters: parameters, kernel: kernel, thread: index, context: context) }
+      if kernel.usesTiles { context.withTiles(thread: index, work) } else { work() }
     }
   }
 

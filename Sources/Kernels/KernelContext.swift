@@ -1,4 +1,5 @@
 import Profile
+import CKernels
 import Foundation
 import Platform
 
@@ -21,6 +22,8 @@ public final class KernelContext: @unchecked Sendable {
   private let sharedSlot = MemorySlot()
   private let lock = NSLock()
   private let sharedLock = NSLock()
+  /// Per worker thread: whether its AMX tiles are configured (they stay so for its life).
+  private var tilesConfigured: [Bool]
   private var pinnedCaller: pthread_t?
 
   /// - Parameters:
@@ -38,6 +41,25 @@ public final class KernelContext: @unchecked Sendable {
     }
     packSlots = (0..<threads).map { _ in MemorySlot() }
     scratchSlots = (0..<threads).map { _ in MemorySlot() }
+    tilesConfigured = Array(repeating: false, count: threads)
+  }
+
+  /// Runs `body` on thread `thread` of a call with this thread's AMX tiles configured. The
+  /// context's own workers configure theirs once and keep them; the calling thread (thread 0,
+  /// which belongs to the caller and may be another on the next call) configures and releases
+  /// them around `body`. Only inside `parallel`.
+  func withTiles(thread: Int, _ body: () -> Void) {
+    if thread == 0 {
+      ck_amx_begin()
+      defer { ck_amx_end() }
+      body()
+      return
+    }
+    if !tilesConfigured[thread] {
+      ck_amx_begin()
+      tilesConfigured[thread] = true
+    }
+    body()
   }
 
   /// Throws unless a call asking for `requested` threads fits in this context.
