@@ -39,10 +39,31 @@ public final class Journal: @unchecked Sendable {
 
   public enum JournalError: Error, CustomStringConvertible {
     case unwritable(path: String, reason: String)
+    case notAJournal(path: String)
     public var description: String {
-      guard case .unwritable(let path, let reason) = self else { return "" }
-      return "\(path): the tuning journal cannot be written (\(reason)); pass --journal PATH to put it elsewhere"
+      switch self {
+      case .unwritable(let path, let reason):
+        return "\(path): the tuning journal cannot be written (\(reason)); pass --journal PATH to put it elsewhere"
+      case .notAJournal(let path):
+        return "\(path): exists and is not a tuning journal (no line of it is a journal record), so it is left as it is; "
+          + "pass --journal with a new path, or the path of a journal an earlier run wrote"
+      }
     }
+  }
+
+  /// Whether the file at `path` may be read and appended to as a journal: absent, empty, or lines
+  /// of which at least one is a record, or all are records cut short (a run killed while writing
+  /// its first line). Anything else (a profile, a binary file, other JSON) is someone else's file.
+  static func isJournal(_ path: String, decoder: JSONDecoder) -> Bool {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return true }
+    guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else { return false }
+    if data.isEmpty { return true }
+    guard let text = String(data: data, encoding: .utf8) else { return false }
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+    if lines.contains(where: { (try? decoder.decode(Record.self, from: Data($0.utf8))) != nil }) { return true }
+    // Only records cut short: each line starts like one and is not whole JSON of another kind.
+    return lines.allSatisfy { $0.hasPrefix("{\"") && (try? JSONSerialization.jsonObject(with: Data($0.utf8))) == nil }
   }
 
   public let path: String
@@ -61,6 +82,9 @@ public final class Journal: @unchecked Sendable {
   public init(path: String, fresh: Bool = false) throws {
     self.path = path
     let url = URL(fileURLWithPath: path)
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .iso8601
+    guard Self.isJournal(path, decoder: decoder) else { throw JournalError.notAJournal(path: path) }
     do {
       try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
       if fresh || !FileManager.default.fileExists(atPath: path) {
@@ -69,8 +93,6 @@ public final class Journal: @unchecked Sendable {
     } catch {
       throw JournalError.unwritable(path: path, reason: error.localizedDescription)
     }
-    let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .iso8601
     if let text = try? String(contentsOfFile: path, encoding: .utf8) {
       for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
         if let record = try? decoder.decode(Record.self, from: Data(line.utf8)) {

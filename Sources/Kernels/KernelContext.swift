@@ -9,8 +9,9 @@ import Platform
 /// never wait for each other inside one.
 ///
 /// A context runs one call at a time (a second caller waits for the first). The thread that calls
-/// it takes part as thread 0 and is bound to the placement's first hardware thread the first time
-/// it calls; workers 1… are bound to the next ones.
+/// it takes part as thread 0 (bound to the placement's first hardware thread for a call on several
+/// threads, and given its own binding back after); workers 1… are bound to the next ones. A rank
+/// that wants its own thread pinned for good binds it itself (`Topology.bindCurrentThread`).
 public final class KernelContext: @unchecked Sendable {
   /// The most threads a call in this context can use.
   public let threads: Int
@@ -24,7 +25,6 @@ public final class KernelContext: @unchecked Sendable {
   private let sharedLock = NSLock()
   /// Per worker thread: whether its AMX tiles are configured (they stay so for its life).
   private var tilesConfigured: [Bool]
-  private var pinnedCaller: pthread_t?
 
   /// - Parameters:
   ///   - threads: at least 1; `threads - 1` workers are started now.
@@ -71,20 +71,17 @@ public final class KernelContext: @unchecked Sendable {
   }
 
   /// Runs body(thread) for thread in 0..<count (count ≤ threads) on this context's threads, one
-  /// call at a time.
+  /// call at a time. With several threads and a placement, the calling thread (thread 0) is bound
+  /// to the placement's first hardware thread for the call and given its own binding back after.
   func parallel(_ count: Int, _ body: (Int) -> Void) {
     lock.lock()
     defer { lock.unlock() }
-    pinCaller()
-    pool.run(max(1, min(count, threads)), body)
-  }
-
-  private func pinCaller() {
-    guard let topology = placement?.topology, let first = pus.first else { return }
-    let me = pthread_self()
-    if let pinnedCaller, pthread_equal(pinnedCaller, me) != 0 { return }
-    _ = topology.bindCurrentThread(toPU: first)
-    pinnedCaller = me
+    let count = max(1, min(count, threads))
+    if count > 1, let topology = placement?.topology, let first = pus.first {
+      topology.withCurrentThreadBound(toPU: first) { pool.run(count, body) }
+    } else {
+      pool.run(count, body)
+    }
   }
 
   /// Buffers of `counts[i]` floats each (64-byte aligned, contents undefined) for `thread`,

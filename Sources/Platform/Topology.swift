@@ -146,6 +146,19 @@ public final class Topology: @unchecked Sendable {
     return hwloc_set_cpubind(handle, set, Int32(HWLOC_CPUBIND_THREAD.rawValue)) == 0
   }
 
+  /// Runs `body` with the calling thread bound to `pu`, then gives the thread back the binding it
+  /// had: a borrowed thread (a caller's) leaves as it came, so that what it does afterwards (start a
+  /// process, say, which would inherit the binding) is not confined to one core.
+  public func withCurrentThreadBound<R>(toPU pu: Int, _ body: () -> R) -> R {
+    guard isThisSystem, let saved = hwloc_bitmap_alloc() else { return body() }
+    defer { hwloc_bitmap_free(saved) }
+    let thread = Int32(HWLOC_CPUBIND_THREAD.rawValue)
+    let known = hwloc_get_cpubind(handle, saved, thread) == 0
+    bindCurrentThread(toPU: pu)
+    defer { if known { _ = hwloc_set_cpubind(handle, saved, thread) } }
+    return body()
+  }
+
   public struct PCIInfo: Sendable {
     public var busID: String
     public var classID: Int

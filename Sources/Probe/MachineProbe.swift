@@ -77,6 +77,18 @@ public enum MachineProbe {
       warnings: warnings, probeSeconds: monotonicSeconds() - start, quick: options.quick)
   }
 
+  /// What this process may use, by the probe's rules, without measuring anything: memory (the
+  /// smallest of physical memory and the cgroup limit) and hardware threads (the CPU affinity,
+  /// capped by a cgroup CPU quota). What every command checks its work against first.
+  public static func limits(_ options: ProbeOptions = ProbeOptions()) throws -> MachineLimits {
+    let topology = try Topology(environment: options.environment)
+    let memory = memorySection(topology: topology, files: options.files)
+    let quota = memory.cgroupCPUQuotaCores.map { max(1, Int($0.rounded(.up))) } ?? Int.max
+    return MachineLimits(
+      usableBytes: memory.usableBytes, usableThreads: max(1, min(memory.affinityCount, quota)),
+      memoryLimitedBy: memory.limitedBy == .cgroup ? "its cgroup" : "physical memory")
+  }
+
   static func cpuSection(_ readings: CPUIDReadings, _ features: ISAFeatures) -> CPUSection {
     let signature = readings.signature
     return CPUSection(

@@ -24,6 +24,8 @@ public struct AttentionBenchmarkResult: Codable, Sendable {
   public var maxErrorAgainstReference: Double?
   /// The same against the reference on the unquantised inputs (the precision's cost).
   public var precisionError: Double?
+  /// Set when more threads ran than the machine gives the process: what ran on what.
+  public var oversubscribed: String?
 
   public var text: String {
     var lines = ["attention \(shape) \(precision) \(candidate)"]
@@ -38,6 +40,7 @@ public struct AttentionBenchmarkResult: Codable, Sendable {
     if let error = precisionError, precision != "fp32" {
       lines.append(String(format: "  max |O − O_ref(unquantised inputs)|: %.2e (what %@ storage costs)", error, precision))
     }
+    if let oversubscribed { lines.append("  OVERSUBSCRIBED: \(oversubscribed); the rates are the contended machine's, not the kernel's") }
     return lines.joined(separator: "\n")
   }
 }

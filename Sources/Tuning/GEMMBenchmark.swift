@@ -21,6 +21,8 @@ public struct GEMMBenchmarkResult: Codable, Sendable {
   public var versus: GEMMChoice?
   /// The kernel family OpenBLAS loaded (for the openblas backend).
   public var openblasCore: String?
+  /// Set when more threads ran than the machine gives the process: what ran on what.
+  public var oversubscribed: String?
   /// Where the candidate came from when a profile chose it, and the rate the profile recorded.
   public var fromProfile: String?
   public var recordedGflops: Double?
@@ -31,6 +33,7 @@ public struct GEMMBenchmarkResult: Codable, Sendable {
     if let precisionError { line += String(format: "; error against fp64 on the unquantised inputs %.2e", precisionError) }
     if let g = gflops { line += String(format: "; %.1f GFLOP/s [%.1f-%.1f] over %d runs", g.median, g.min, g.max, g.runs) }
     if let ratio = ratioToVersus, let versus { line += String(format: "; %.3fx %@", ratio, versus.description) }
+    if let oversubscribed { line += "\n  OVERSUBSCRIBED: \(oversubscribed); the rate is the contended machine's, not the kernel's" }
     if let fromProfile {
       line += "\n  chosen by \(fromProfile)"
       if let recordedGflops, let now = gflops?.median {

@@ -40,7 +40,7 @@ struct AttentionOptions: ParsableArguments {
   func precisions(quick: Bool) throws -> [Precision] {
     guard let attentionPrecision else { return quick ? [.fp32, .bf16] : AttentionTuningOptions.defaultPrecisions }
     var result: [Precision] = []
-    for name in attentionPrecision.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+    for name in attentionPrecision.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
       let precision = try Precision.parse(name)
       guard AttentionTensor.precisions.contains(precision) else {
         throw ValidationError(
@@ -54,7 +54,7 @@ struct AttentionOptions: ParsableArguments {
 
   func list(_ text: String?, _ name: String) throws -> [Int]? {
     guard let text else { return nil }
-    let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--\(name) takes positive integers separated by commas, e.g. 512,1024; got \(text)") }
     return values.compactMap { $0 }
   }
@@ -91,10 +91,18 @@ enum AttentionStage {
         }
       }
     }
+    // The largest problem must fit before any runs (flash's scratch, the backward's buffers).
+    let problems = try attention.problems(quick: options.quick)
+    let threads = max(1, topology.cores)
+    let limits = try MachineProbe.limits()
+    if let largest = problems.max(by: { $0.forwardFlops < $1.forwardFlops }) {
+      try AttentionBenchmark.memoryPlan(shape: largest, precision: .fp32, backward: true, threads: threads, materialized: false)
+        .check("tune attention on \(largest)", against: limits, fits: "shorter --seq or a smaller --head-dim")
+    }
     let journal = try Journal(path: "results/journal/\(machine.fingerprint).jsonl")
     let tuner = AttentionTuner(
       options: AttentionTuningOptions(
-        problems: try attention.problems(quick: options.quick), precisions: precisions,
+        problems: problems, precisions: precisions,
         budgetSeconds: attention.attentionBudget ?? (options.quick ? 20 : 240), quick: options.quick, threads: max(1, topology.cores),
         fingerprint: machine.fingerprint, build: BuildIdentity.current, gemmRates: rates),
       context: KernelContext(threads: max(1, topology.cores), placement: .perCore(topology)), journal: journal, features: ISAFeatures.current, caches: CacheSizes(topology),

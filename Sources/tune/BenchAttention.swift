@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 import NumberFormats
 import Platform
+import Probe
 import Profile
 import Tuning
 
@@ -43,6 +44,9 @@ struct AttentionBench: ParsableCommand {
 
   @Flag(help: "Print JSON.")
   var json = false
+
+  @Flag(help: "Run more threads than the machine gives this process (the result says it was oversubscribed).")
+  var oversubscribe = false
 
   func parsedShape() throws -> AttentionShape {
     let parts = shape.lowercased().split(separator: "x").compactMap { Int($0) }
@@ -86,15 +90,29 @@ struct AttentionBench: ParsableCommand {
     if gemmSize < 1 { throw ValidationError("--gemm-size must be at least 1; got \(gemmSize)") }
     if backward && backend.lowercased() == "gemm" { throw ValidationError("--backward: the gemm backend has no backward; use --backend flash") }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1; got \(threads)") }
+    if repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be between 1 and 1000; got \(repeats)") }
   }
 
   func run() throws {
     let topology = try Topology()
     let threadCount = threads ?? max(1, topology.cores)
-    let result = try AttentionBenchmark.run(
-      shape: try parsedShape(), precision: try parsedPrecision(), candidate: try candidate(threads: threadCount, precision: try parsedPrecision()),
+    let (shape, precision) = (try parsedShape(), try parsedPrecision())
+    let choice = try candidate(threads: threadCount, precision: precision)
+    // Threads and memory are checked before anything is allocated: the attention workspace and the
+    // GEMM it is timed against live side by side.
+    let limits = try MachineProbe.limits()
+    let oversubscribed = try limits.check(threads: threadCount, oversubscribe: oversubscribe)
+    var plan = AttentionBenchmark.memoryPlan(shape: shape, precision: precision, backward: backward, threads: threadCount, materialized: choice.backend == .gemm)
+    plan.parts += GEMMWorkspace.memoryPlan(problem: GEMMProblem(shape: GEMMShape(m: gemmSize, n: gemmSize, k: gemmSize)), precision: precision, threads: threadCount, accuracy: false).parts
+    try plan.check("tune bench attention \(shape) \(precision) with its \(gemmSize)³ GEMM", against: limits, fits: "a shorter --seq, fewer heads, or a smaller --gemm-size")
+    if choice.backend == .gemm, let reason = MaterializedAttention.unavailability(shape, threads: threadCount) {
+      throw CommandFailure("--backend gemm: \(reason)")
+    }
+    var result = try AttentionBenchmark.run(
+      shape: shape, precision: precision, candidate: choice,
       backward: backward, context: KernelContext(threads: threadCount, placement: .perCore(topology)), repeats: repeats, verify: true, gemmSize: gemmSize, features: ISAFeatures.current,
       caches: CacheSizes(topology))
+    if oversubscribed { result.oversubscribed = "\(threadCount) threads on \(limits.usableThreads) usable hardware threads" }
     if json {
       print(String(decoding: try ProfileStore.encode(result), as: UTF8.self))
     } else {

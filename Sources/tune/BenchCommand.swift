@@ -3,6 +3,7 @@ import Bench
 import Foundation
 import Kernels
 import Platform
+import Probe
 import Tuning
 import NumberFormats
 import Profile
@@ -36,16 +37,24 @@ struct FormatsBench: ParsableCommand {
     _ = try precisions()
   }
 
+  /// The survey's buffers (the normal and outlier inputs, their codes and decoded values), checked
+  /// before any is allocated.
+  func checkMemory() throws {
+    try MemoryPlan([("the formats' input, codes and decoded values", 24 * Double(count))])
+      .check("tune bench formats --count \(count)", against: try MachineProbe.limits(), fits: "--count \(1 << 24) or fewer elements")
+  }
+
   func precisions() throws -> [Precision] {
     guard let precision else { return Precision.allCases }
     do {
-      return try precision.split(separator: ",").map { try Precision.parse(String($0).trimmingCharacters(in: .whitespaces)) }
+      return try precision.split(separator: ",", omittingEmptySubsequences: false).map { try Precision.parse(String($0).trimmingCharacters(in: .whitespaces)) }
     } catch let error as Precision.ParseError {
       throw ValidationError(error.description)
     }
   }
 
   func run() throws {
+    try checkMemory()
     let rows = FormatSurvey.run(
       precisions: try precisions(), count: quick ? min(count, 1 << 16) : count, repeats: quick ? 3 : 7,
       minimumSeconds: quick ? 0.01 : 0.05)
@@ -87,8 +96,9 @@ struct ContextsBench: ParsableCommand {
 
   func validate() throws {
     if contexts < 1 { throw ValidationError("--contexts must be at least 1; got \(contexts)") }
-    if size < 1 || small < 1 { throw ValidationError("--size and --small must be at least 1") }
-    if rounds < 1 { throw ValidationError("--rounds must be at least 1; got \(rounds)") }
+    if size < 1 || size > 16384 { throw ValidationError("--size must be between 1 and 16384; got \(size)") }
+    if small < 1 || small > 4096 { throw ValidationError("--small must be between 1 and 4096; got \(small)") }
+    if rounds < 1 || rounds > 1000 { throw ValidationError("--rounds must be between 1 and 1000; got \(rounds)") }
     if let params { _ = try ParameterList.parse(params) }
   }
 
@@ -96,13 +106,16 @@ struct ContextsBench: ParsableCommand {
     let topology = try Topology()
     let cores = topology.firstThreadOfEachCore
     guard contexts <= cores.count else {
-      throw ValidationError("--contexts \(contexts): this machine has \(cores.count) usable cores, one per context")
+      throw CommandFailure("--contexts \(contexts): this machine has \(cores.count) cores, and each context needs one of its own")
     }
+    let limits = try MachineProbe.limits()
+    try MemoryPlan([("\(contexts) contexts' A, B and C", Double(contexts) * 12 * Double(size) * Double(size))])
+      .check("tune bench contexts at \(size)³", against: limits, fits: "a smaller --size")
     let choice = try GEMMBenchmark.candidate(
       backend: .native, precision: .fp32, params: try params.map(ParameterList.parse) ?? [:], threads: 1, features: ISAFeatures.current,
       caches: CacheSizes(topology))
-    // About a second of GEMMs per context per round.
-    let calls = max(1, Int(1.5e10 / GEMMShape(m: size, n: size, k: size).flops))
+    // About a second of GEMMs per context per round (at most 1000 calls of a small size).
+    let calls = max(1, min(1000, Int(1.5e10 / GEMMShape(m: size, n: size, k: size).flops)))
     let result = ContextBenchmarkResult(
       concurrency: try ContextBenchmark.concurrency(choice: choice, size: size, pus: Array(cores.prefix(contexts)), topology: topology, rounds: rounds, calls: calls),
       overhead: try ContextBenchmark.callOverhead(choice: choice, size: small, repeats: 9, minimumSeconds: 0.05))

@@ -48,6 +48,9 @@ struct GEMMBench: ParsableCommand {
   @Flag(help: "With --profile: apply choices measured on another machine.")
   var force = false
 
+  @Flag(help: "Run more threads than the machine gives this process (the result says it was oversubscribed).")
+  var oversubscribe = false
+
   func validate() throws {
     if profile != nil && (backend != nil || params != nil) { throw ValidationError("--profile says the backend and its parameters; drop --backend and --params") }
     if force && profile == nil { throw ValidationError("--force applies to --profile") }
@@ -60,7 +63,7 @@ struct GEMMBench: ParsableCommand {
       throw ValidationError(error.description)
     }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1; got \(threads)") }
-    if repeats < 1 { throw ValidationError("--repeats must be at least 1; got \(repeats)") }
+    if repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be between 1 and 1000; got \(repeats)") }
     if let params { _ = try ParameterList.parse(params) }
   }
 
@@ -71,6 +74,13 @@ struct GEMMBench: ParsableCommand {
     let precision = try Precision.parse(precision)
     let backend = try GEMMBackend.parse(backend ?? "native")
     let threadCount = threads ?? max(1, topology.cores)
+    // Threads and memory are checked before anything is allocated.
+    let limits = try MachineProbe.limits()
+    let oversubscribed = try limits.check(threads: threadCount, oversubscribe: oversubscribe)
+    let llc = CacheSizes(topology).lastLevel
+    try GEMMWorkspace.memoryPlan(problem: problem, precision: precision, lastLevelCacheBytes: llc, threads: threadCount).check(
+      "tune bench gemm \(problem.shape) \(precision)", against: limits,
+      fits: GEMMWorkspace.fittingShape(problem, precision: precision, limits: limits, lastLevelCacheBytes: llc, threads: threadCount))
     var candidate = try GEMMBenchmark.candidate(
       backend: backend, precision: precision, params: try params.map(ParameterList.parse) ?? [:], threads: threadCount,
       features: features, caches: CacheSizes(topology))
@@ -94,6 +104,9 @@ struct GEMMBench: ParsableCommand {
     var results = try GEMMBenchmark.run(
       problem: problem, precision: precision, candidate: candidate, versus: other, features: features,
       context: KernelContext(threads: threadCount, placement: .perCore(topology)), repeats: repeats, lastLevelCacheBytes: CacheSizes(topology).lastLevel)
+    if oversubscribed {
+      for index in results.indices { results[index].oversubscribed = "\(threadCount) threads on \(limits.usableThreads) usable hardware threads" }
+    }
     if let recorded {
       results[0].fromProfile = "\(profile ?? ""): \(recorded.source)"
       results[0].recordedGflops = recorded.gflops

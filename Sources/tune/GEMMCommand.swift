@@ -53,6 +53,9 @@ struct GEMMOptions: ParsableArguments {
   @Option(help: "Sequences per micro-batch for --model: tokens = micro-batch × seq (default 4).")
   var microBatch: Int?
 
+  @Flag(help: "Run more threads than the machine gives this process (the profile's rates are then a contended machine's).")
+  var oversubscribe = false
+
   func validate() throws {
     do {
       _ = try parsedPrecisions()
@@ -92,11 +95,11 @@ struct GEMMOptions: ParsableArguments {
   }
 
   func parsedPrecisions() throws -> [Precision]? {
-    try precision.map { try $0.split(separator: ",").map { try Precision.parse(String($0).trimmingCharacters(in: .whitespaces)) } }
+    try precision.map { try $0.split(separator: ",", omittingEmptySubsequences: false).map { try Precision.parse(String($0).trimmingCharacters(in: .whitespaces)) } }
   }
 
   func parsedShapes() throws -> [GEMMShape]? {
-    try shapes.map { try $0.split(separator: ",").map { try GEMMShape.parse(String($0).trimmingCharacters(in: .whitespaces)) } }
+    try shapes.map { try $0.split(separator: ",", omittingEmptySubsequences: false).map { try GEMMShape.parse(String($0).trimmingCharacters(in: .whitespaces)) } }
   }
 }
 
@@ -118,6 +121,10 @@ enum GEMMStage {
     let topology = try Topology()
     let features = ISAFeatures.current
     let threads = gemm.threads ?? max(1, topology.cores)
+    let limits = try MachineProbe.limits()
+    if try limits.check(threads: threads, oversubscribe: gemm.oversubscribe) {
+      options.progress("OVERSUBSCRIBED: \(threads) threads on \(limits.usableThreads) usable hardware threads")
+    }
     let journalPath = gemm.journal ?? "results/journal/\(machine.fingerprint).jsonl"
     let journal = try Journal(path: journalPath, fresh: gemm.fresh)
     if journal.skippedLines > 0 { options.progress("journal \(journalPath): skipped \(journal.skippedLines) unreadable line(s) (a run killed mid-write)") }
@@ -141,6 +148,19 @@ enum GEMMStage {
       peaks: peaks, coreTypes: coreTypes, executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
       strategy: StrategyChoice(rawValue: gemm.strategy) ?? .model, sweepAllShapes: gemm.shapes != nil)
     tuningOptions.modelProblems = modelProblems.filter { !($0.shape == tuningOptions.shapes.first && !$0.transA && !$0.transB) }
+    // The largest problem's workspace, in the most demanding precision, must fit before any runs.
+    let llc = CacheSizes(topology).lastLevel
+    let problems = tuningOptions.shapes.map { GEMMProblem(shape: $0) } + tuningOptions.modelProblems
+    if let largest = problems.max(by: { $0.shape.flops < $1.shape.flops }) {
+      let plans = tuningOptions.precisions.map {
+        ($0, GEMMWorkspace.memoryPlan(problem: largest, precision: $0, lastLevelCacheBytes: llc, threads: threads))
+      }
+      if let (precision, plan) = plans.max(by: { $0.1.totalBytes < $1.1.totalBytes }) {
+        try plan.check(
+          "tune gemm on \(largest.shape) \(precision)", against: limits,
+          fits: GEMMWorkspace.fittingShape(largest, precision: precision, limits: limits, lastLevelCacheBytes: llc, threads: threads))
+      }
+    }
     let tuner = GEMMTuner(
       options: tuningOptions, features: features, context: KernelContext(threads: threads, placement: .perCore(topology)), caches: CacheSizes(topology), journal: journal,
       progress: options.progress)

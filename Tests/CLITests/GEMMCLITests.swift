@@ -24,7 +24,7 @@ import Testing
     #expect(result.status != 0)
     #expect(result.stderr.contains("amx") && result.stderr.lowercased().contains("bf16"), "\(result.stderr)")
     let fp = try tune(["bench", "gemm", "--backend", "openblas", "--precision", "bf16", "--shape", "64x64x64"])
-    #expect(fp.status != 0 && fp.stderr.contains("fp32 or fp64"))
+    #expect(fp.status != 0 && fp.stderr.contains("fp32 or fp64"), "\(fp.stderr)")
   }
 
   @Test func benchVerifiesAndTimesOneConfiguration() throws {
@@ -68,6 +68,32 @@ import Testing
     #expect(again.stderr.contains("reusing"), "the second run reuses what the first measured")
     let profile = try ProfileStore.read(directory + "/p.json")
     #expect(profile.kernels?.gemm?.entries.contains { $0.precision == "bf16" && $0.winner != nil } == true)
+  }
+}
+
+@Suite struct ResourceCLITests {
+  /// The two cases a new user met: a GEMM far beyond memory and a thousand threads on two cores.
+  @Test func workBeyondTheMachineIsRefusedBeforeItStarts() throws {
+    let huge = try tune(["bench", "gemm", "--shape", "100000x100000x100000"])
+    #expect(huge.status == 1 && !huge.signaled, "\(huge.stderr)")
+    #expect(huge.stderr.contains("needs about") && huge.stderr.contains("GB") && huge.stderr.contains("GiB") && huge.stderr.contains("What would fit"), "\(huge.stderr)")
+    let threads = try tune(["bench", "gemm", "--threads", "1000", "--shape", "64x64x64"])
+    #expect(threads.status == 1 && threads.stderr.contains("--threads 1000") && threads.stderr.contains("--oversubscribe"), "\(threads.stderr)")
+    let over = try tune(["bench", "gemm", "--threads", "1000", "--shape", "16x16x16", "--oversubscribe", "--repeats", "1", "--json"])
+    #expect(over.status == 0, "\(over.stderr)")
+    let row = try #require((try JSONSerialization.jsonObject(with: Data(over.stdout.utf8)) as? [[String: Any]])?.first)
+    #expect((row["oversubscribed"] as? String)?.contains("1000 threads") == true)
+    let attention = try tune(["bench", "attention", "--shape", "1x512x100000x128", "--repeats", "1"])
+    #expect(attention.status == 1 && attention.stderr.contains("needs about"), "\(attention.stderr)")
+    let formats = try tune(["bench", "formats", "--count", "9223372036854775807"])
+    #expect(formats.status == 1 && formats.stderr.contains("needs about"), "\(formats.stderr)")
+    // A journal path that names someone else's file is refused, and the file left alone.
+    let directory = try scratch()
+    let profile = directory + "/mine.json"
+    try Data("{\"schema\": \"scaletune.profile/1\"}\n".utf8).write(to: URL(fileURLWithPath: profile))
+    let journal = try tune(["gemm", "--quick", "--journal", profile, "--fresh", "--output", directory + "/p.json"])
+    #expect(journal.status != 0 && journal.stderr.contains("not a tuning journal"), "\(journal.stderr)")
+    #expect(try String(contentsOfFile: profile, encoding: .utf8) == "{\"schema\": \"scaletune.profile/1\"}\n")
   }
 }
 

@@ -22,9 +22,13 @@ struct Outcome {
   var status: Int32
   var stdout: String
   var stderr: String
+  /// Ended on a signal (a crash, or the kill after `timeout`).
+  var signaled = false
+  var timedOut = false
 }
 
-func tune(_ arguments: [String], environment extra: [String: String] = [:], directory: String? = nil) throws -> Outcome {
+/// Runs the built `tune`; past `timeout` seconds it is killed (and says so in the outcome).
+func tune(_ arguments: [String], environment extra: [String: String] = [:], directory: String? = nil, timeout: Double? = nil) throws -> Outcome {
   let process = Process()
   process.executableURL = try tuneBinary()
   process.arguments = arguments
@@ -34,11 +38,39 @@ func tune(_ arguments: [String], environment extra: [String: String] = [:], dire
   let err = Pipe()
   process.standardOutput = out
   process.standardError = err
+  process.standardInput = FileHandle.nullDevice
   try process.run()
-  let stdout = out.fileHandleForReading.readDataToEndOfFile()
-  let stderr = err.fileHandleForReading.readDataToEndOfFile()
+  // Both pipes drained at once, so that neither fills while the other is read.
+  let group = DispatchGroup()
+  let collected = Collected()
+  for (pipe, isError) in [(out, false), (err, true)] {
+    group.enter()
+    DispatchQueue.global().async {
+      let data = pipe.fileHandleForReading.readDataToEndOfFile()
+      collected.set(data, error: isError)
+      group.leave()
+    }
+  }
+  var timedOut = false
+  if let timeout {
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(2000) }
+    if process.isRunning {
+      timedOut = true
+      kill(process.processIdentifier, SIGKILL)
+    }
+  }
   process.waitUntilExit()
-  return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+  group.wait()
+  return Outcome(
+    status: process.terminationStatus, stdout: String(decoding: collected.stdout, as: UTF8.self), stderr: String(decoding: collected.stderr, as: UTF8.self),
+    signaled: process.terminationReason == .uncaughtSignal, timedOut: timedOut)
+}
+
+final class Collected: @unchecked Sendable {
+  private let lock = NSLock()
+  private(set) var stdout = Data(), stderr = Data()
+  func set(_ data: Data, error: Bool) { lock.withLock { if error { stderr = data } else { stdout = data } } }
 }
 
 func scratch() throws -> String {
