@@ -23,13 +23,15 @@ public struct GEMMBenchmarkResult: Codable, Sendable {
   public var openblasCore: String?
   /// Set when more threads ran than the machine gives the process: what ran on what.
   public var oversubscribed: String?
+  /// B was packed once, before the timing, and read in place by every call.
+  public var prepackedB: Bool?
   /// Where the candidate came from when a profile chose it, and the rate the profile recorded.
   public var fromProfile: String?
   public var recordedGflops: Double?
 
   public var text: String {
     let core = openblasCore.map { " (core \($0))" } ?? ""
-    var line = "\(precision) \(shape) \(candidate)\(core): verification error \(String(format: "%.2e", verificationError)) (tolerance \(String(format: "%.2e", tolerance))) \(passed ? "ok" : "WRONG")"
+    var line = "\(precision) \(shape) \(candidate)\(core)\(prepackedB == true ? " (B pre-packed)" : ""): verification error \(String(format: "%.2e", verificationError)) (tolerance \(String(format: "%.2e", tolerance))) \(passed ? "ok" : "WRONG")"
     if let precisionError { line += String(format: "; error against fp64 on the unquantised inputs %.2e", precisionError) }
     if let g = gflops { line += String(format: "; %.1f GFLOP/s [%.1f-%.1f] over %d runs", g.median, g.min, g.max, g.runs) }
     if let ratio = ratioToVersus, let versus { line += String(format: "; %.3fx %@", ratio, versus.description) }
@@ -83,13 +85,14 @@ public enum GEMMBenchmark {
 
   /// Verifies the candidate (and `versus`, when given), then times them interleaved.
   public static func run(
-    problem: GEMMProblem, precision: Precision, candidate: GEMMChoice, versus: GEMMChoice? = nil, features: ISAFeatures,
+    problem: GEMMProblem, precision: Precision, candidate: GEMMChoice, versus: GEMMChoice? = nil, prepacked: Bool = false, features: ISAFeatures,
     context: KernelContext, repeats: Int, minimumSeconds: Double = 0.2, lastLevelCacheBytes: Int = 0
   ) throws -> [GEMMBenchmarkResult] {
     let workspace = GEMMWorkspace(problem: problem, precision: precision, lastLevelCacheBytes: lastLevelCacheBytes)
     let evaluator = GEMMEvaluator(workspace: workspace, features: features, context: context)
-    let candidates = [candidate] + (versus.map { [$0] } ?? [])
-    let runs = try candidates.map { try evaluator.runner(for: $0) }
+    // With `prepacked`: the candidate with B packed once, against itself packing B every call.
+    let candidates = prepacked ? [candidate, candidate] : [candidate] + (versus.map { [$0] } ?? [])
+    let runs = prepacked ? [try evaluator.packedRunner(for: candidate), try evaluator.runner(for: candidate)] : try candidates.map { try evaluator.runner(for: $0) }
     // Each run verified, and (for a plain product) its result set against fp64 on the inputs
     // before they were stored in the precision.
     let plain = problem.alpha == 1 && problem.beta == 0
@@ -106,6 +109,7 @@ public enum GEMMBenchmark {
         verificationError: outcome.0.0.error, tolerance: outcome.0.0.tolerance, precisionError: outcome.0.1, passed: outcome.0.0.passed, gflops: outcome.1,
         openblasCore: candidate.backend == .openblas ? OpenBLASGEMM.coreName : nil)
     }
+    if prepacked { results[0].prepackedB = true }
     if results.count == 2, let mine = results[0].gflops?.median, let theirs = results[1].gflops?.median, theirs > 0 {
       results[0].ratioToVersus = mine / theirs
       results[0].versus = results[1].candidate

@@ -74,6 +74,30 @@ public final class GEMMEvaluator: @unchecked Sendable {
     } }
   }
 
+  /// A closure like `runner(for:)` whose B is packed once (`GEMMPlan.pack(b:)`) and read in place
+  /// by every call: what a weight that every micro-batch multiplies costs.
+  /// - Throws: unless the choice is the native fp32 GEMM on fp32 operands.
+  public func packedRunner(for choice: GEMMChoice) throws -> () -> Void {
+    let w = workspace
+    guard w.precision == .fp32 else {
+      throw KernelError.unsupported(backend: choice.backend.rawValue, reason: "a pre-packed B is measured on fp32 operands (not \(w.precision))")
+    }
+    var choice = choice
+    choice.precision = .fp32
+    let plan = try GEMMPlan(w.effectiveProblem, choice: choice, features: features)
+    let context = self.context
+    // Every rotated copy holds the same values: B is packed from one of them.
+    let packed = try w.withOperands { (_: UnsafePointer<Float>, b: UnsafePointer<Float>, _: UnsafeMutablePointer<Float>) in
+      try plan.pack(b: MatrixPointer(b, ld: w.ldb))
+    }
+    try w.withOperands { (a: UnsafePointer<Float>, _: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
+      try plan.check(.packed(a: MatrixPointer(a, ld: w.lda), b: packed, c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
+    }
+    return { w.withOperands { (a: UnsafePointer<Float>, _: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
+      plan.run(.packed(a: MatrixPointer(a, ld: w.lda), b: packed, c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
+    } }
+  }
+
   /// Unit roundoff of the arithmetic the kernels accumulate in.
   var unitRoundoff: Double { workspace.precision == .fp64 ? 0x1p-53 : 0x1p-24 }
 

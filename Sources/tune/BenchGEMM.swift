@@ -51,9 +51,13 @@ struct GEMMBench: ParsableCommand {
   @Flag(help: "Run more threads than the machine gives this process (the result says it was oversubscribed).")
   var oversubscribe = false
 
+  @Flag(help: "Time the native fp32 candidate with B packed once (a weight reused by every micro-batch) against itself packing B on every call, interleaved, and print the ratio.")
+  var prepacked = false
+
   func validate() throws {
     if profile != nil && (backend != nil || params != nil) { throw ValidationError("--profile says the backend and its parameters; drop --backend and --params") }
     if force && profile == nil { throw ValidationError("--force applies to --profile") }
+    if prepacked && versus != nil { throw ValidationError("--prepacked compares the candidate with itself; drop --versus") }
     do {
       _ = try GEMMBackend.parse(backend ?? "native")
       _ = try Precision.parse(precision)
@@ -102,7 +106,7 @@ struct GEMMBench: ParsableCommand {
         caches: CacheSizes(topology))
     }
     var results = try GEMMBenchmark.run(
-      problem: problem, precision: precision, candidate: candidate, versus: other, features: features,
+      problem: problem, precision: precision, candidate: candidate, versus: other, prepacked: prepacked, features: features,
       context: KernelContext(threads: threadCount, placement: .perCore(topology)), repeats: repeats, lastLevelCacheBytes: CacheSizes(topology).lastLevel)
     if oversubscribed {
       for index in results.indices { results[index].oversubscribed = "\(threadCount) threads on \(limits.usableThreads) usable hardware threads" }

@@ -41,6 +41,11 @@ import Testing
     let row = try #require((try JSONSerialization.jsonObject(with: Data(bf16.stdout.utf8)) as? [[String: Any]])?.first)
     let (own, cost) = (row["verificationError"] as? Double ?? 1, row["precisionError"] as? Double ?? 0)
     #expect(own < 1e-6 && cost > 1e-4 && cost < 1e-2, "verification \(own), against fp64 \(cost)")
+    // B packed once against B packed every call: both verified, the ratio between them.
+    let packed = try tune(["bench", "gemm", "--shape", "40x33x70", "--prepacked", "--repeats", "1", "--json"])
+    #expect(packed.status == 0, "\(packed.stderr)")
+    let pair = try #require(try JSONSerialization.jsonObject(with: Data(packed.stdout.utf8)) as? [[String: Any]])
+    #expect(pair.count == 2 && pair[0]["prepackedB"] as? Bool == true && pair.allSatisfy { $0["passed"] as? Bool == true } && pair[0]["ratioToVersus"] is Double)
   }
 
   /// A run killed mid-tuning loses nothing it measured: the next run reuses the journal.
