@@ -1,7 +1,7 @@
-import Profile
 import CKernels
 import Foundation
 import Platform
+import Profile
 
 /// Where one rank's kernels run: its own persistent worker threads (started once, pinned by its
 /// placement), its own packing buffers and scratch, kept and reused across calls. GEMM and
@@ -23,8 +23,10 @@ public final class KernelContext: @unchecked Sendable {
   private let sharedSlot = MemorySlot()
   private let lock = NSLock()
   private let sharedLock = NSLock()
-  /// Per worker thread: whether its AMX tiles are configured (they stay so for its life).
-  private var tilesConfigured: [Bool]
+  /// Per worker thread: whether its AMX tiles are configured (they stay so for its life). Raw
+  /// memory, one flag per thread, each written only by its own thread (an array property written
+  /// from several threads at once would be a data race).
+  private let tilesConfigured: UnsafeMutablePointer<Bool>
 
   /// - Parameters:
   ///   - threads: at least 1; `threads - 1` workers are started now.
@@ -41,8 +43,11 @@ public final class KernelContext: @unchecked Sendable {
     }
     packSlots = (0..<threads).map { _ in MemorySlot() }
     scratchSlots = (0..<threads).map { _ in MemorySlot() }
-    tilesConfigured = Array(repeating: false, count: threads)
+    tilesConfigured = UnsafeMutablePointer<Bool>.allocate(capacity: threads)
+    tilesConfigured.initialize(repeating: false, count: threads)
   }
+
+  deinit { tilesConfigured.deallocate() }
 
   /// Runs `body` on thread `thread` of a call with this thread's AMX tiles configured. The
   /// context's own workers configure theirs once and keep them; the calling thread (thread 0,
