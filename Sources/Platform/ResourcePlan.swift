@@ -2,8 +2,9 @@ import Foundation
 
 /// What a command will allocate, part by part, checked against what the machine lets this process
 /// use before anything is allocated: the one mechanism every command (and the trainer, and the
-/// parallel tuner) estimates its memory through. The estimates count every large buffer; small
-/// ones (vectors, headers) are left out, so the figure is a floor of the real peak.
+/// parallel tuner) estimates its memory through. The estimates count every large buffer, the
+/// checks' transient fp64 copies included, as if all lived at once (an upper estimate of the
+/// peak); small ones (vectors, headers) are left out.
 public struct MemoryPlan: Sendable, CustomStringConvertible {
   public struct Part: Sendable {
     public var what: String
