@@ -90,7 +90,10 @@ public final class KernelContext: @unchecked Sendable {
   }
 
   /// Buffers of `counts[i]` floats each (64-byte aligned, contents undefined) for `thread`,
-  /// reused across calls. Only inside `parallel`.
+  /// reused across calls. Only inside `parallel`. Always inlined: the kernels' bodies run inside
+  /// `body`, and a body left as a closure of its own was seen to lose its optimisations (the flash
+  /// forward at a third of its speed).
+  @inline(__always)
   func withFloats<R>(thread: Int, counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
     let sizes = counts.map { (max(0, $0) * MemoryLayout<Float>.stride + 63) / 64 * 64 }
     let base = scratchSlots[thread].memory(bytes: max(64, sizes.reduce(0, +)))
@@ -115,6 +118,7 @@ public final class KernelContext: @unchecked Sendable {
   }
 
   /// The native GEMM's packing buffers for `thread` (A block, B panel, edge tile, decode row).
+  @inline(__always)
   func withPackBuffers<T: GEMMScalar, R>(
     thread: Int, _ type: T.Type, parameters: BlockingParameters, kernel: MicroKernel<T>, _ body: (PackBuffers<T>) -> R
   ) -> R {
