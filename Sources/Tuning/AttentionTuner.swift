@@ -252,6 +252,14 @@ public final class AttentionTuner {
     if precision == .fp32 || fp32Tiles == nil {
       ModelSeededLocalSearch(seed: seed(shape, sizes: space.sizes, kernels: space.kernels, splits: space.splits), maxEvaluations: options.quick ? 3 : 8)
         .run(flash)
+      // The local search steps between neighbouring kernels and seldom reaches another ISA's
+      // (on an AVX-512 CPU it stayed on avx2-6x16 and 3x24): every kernel it did not try gets one
+      // run with the best tiles.
+      if let best = flash.best?.configuration {
+        for name in space.kernels where !flash.trials.contains(where: { $0.configuration["kernel"] == name }) && !share.exhausted {
+          flash.evaluate(Configuration(best.values.merging(["kernel": name]) { $1 }))
+        }
+      }
       if precision == .fp32 { fp32Tiles = flash.best?.configuration }
     } else if let tiles = fp32Tiles {
       flash.evaluate(tiles)
