@@ -39,39 +39,21 @@ public final class GEMMEvaluator: @unchecked Sendable {
     let p = w.effectiveProblem
     let plan = try GEMMPlan(p, choice: choice, features: features)
     let context = self.context
-    if w.precision == .fp64 {
-      try w.withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
-        try plan.check(.fp64(a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
-      }
-      return { w.withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
-        plan.run(.fp64(a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
-      } }
+    if w.quantizedA != nil && choice.backend == .naive {
+      // The reference on the decoded values, in fp32 memory.
+      let (a, b) = w.effectiveOperands()
+      let floatA = a.map(Float.init), floatB = b.map(Float.init)
+      let (lda, ldb) = w.effectiveLeadingDimensions
+      let run: () throws -> Void = { try floatA.withUnsafeBufferPointer { a in try floatB.withUnsafeBufferPointer { b in try w.c.withUnsafeMutableBufferPointer { c in
+        let operands = GEMMOperands.fp32(a: MatrixPointer(a.baseAddress!, ld: lda), b: MatrixPointer(b.baseAddress!, ld: ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
+        try plan.check(operands, in: context)
+        plan.run(operands, in: context)
+      } } } }
+      try run()
+      return { try! run() }
     }
-    if let qa = w.quantizedA, let qb = w.quantizedB {
-      if choice.backend == .naive {
-        // The reference on the decoded values, in fp32 memory.
-        let (a, b) = w.effectiveOperands()
-        let floatA = a.map(Float.init), floatB = b.map(Float.init)
-        let (lda, ldb) = w.effectiveLeadingDimensions
-        let run: () throws -> Void = { try floatA.withUnsafeBufferPointer { a in try floatB.withUnsafeBufferPointer { b in try w.c.withUnsafeMutableBufferPointer { c in
-          let operands = GEMMOperands.fp32(a: MatrixPointer(a.baseAddress!, ld: lda), b: MatrixPointer(b.baseAddress!, ld: ldb), c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc))
-          try plan.check(operands, in: context)
-          plan.run(operands, in: context)
-        } } } }
-        try run()
-        return { try! run() }
-      }
-      try w.c.withUnsafeMutableBufferPointer { c in
-        try plan.check(.stored(a: qa, b: qb, c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc)), in: context)
-      }
-      return { w.c.withUnsafeMutableBufferPointer { c in plan.run(.stored(a: qa, b: qb, c: MutableMatrixPointer(c.baseAddress!, ld: w.ldc)), in: context) } }
-    }
-    try w.withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
-      try plan.check(.fp32(a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
-    }
-    return { w.withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
-      plan.run(.fp32(a: MatrixPointer(a, ld: w.lda), b: MatrixPointer(b, ld: w.ldb), c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
-    } }
+    try w.withGEMMOperands { try plan.check($0, in: context) }
+    return { w.withGEMMOperands { plan.run($0, in: context) } }
   }
 
   /// A closure like `runner(for:)` whose B is packed once (`GEMMPlan.pack(b:)`) and read in place
@@ -86,16 +68,17 @@ public final class GEMMEvaluator: @unchecked Sendable {
     choice.precision = .fp32
     let plan = try GEMMPlan(w.effectiveProblem, choice: choice, features: features)
     let context = self.context
-    // Every rotated copy holds the same values: B is packed from one of them.
-    let packed = try w.withOperands { (_: UnsafePointer<Float>, b: UnsafePointer<Float>, _: UnsafeMutablePointer<Float>) in
-      try plan.pack(b: MatrixPointer(b, ld: w.ldb))
+    // Every rotated copy holds the same values: B is packed from one of them, A and C rotate.
+    let packed = try w.withGEMMOperands { operands -> PackedOperand in
+      guard case .fp32(_, let b, _) = operands else { throw KernelError.invalidParameters("a pre-packed B needs fp32 operands") }
+      return try plan.pack(b: b)
     }
-    try w.withOperands { (a: UnsafePointer<Float>, _: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
-      try plan.check(.packed(a: MatrixPointer(a, ld: w.lda), b: packed, c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
+    func withPackedB(_ operands: GEMMOperands) -> GEMMOperands {
+      guard case .fp32(let a, _, let c) = operands else { return operands }
+      return .packed(a: a, b: packed, c: c)
     }
-    return { w.withOperands { (a: UnsafePointer<Float>, _: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
-      plan.run(.packed(a: MatrixPointer(a, ld: w.lda), b: packed, c: MutableMatrixPointer(c, ld: w.ldc)), in: context)
-    } }
+    try w.withGEMMOperands { try plan.check(withPackedB($0), in: context) }
+    return { w.withGEMMOperands { plan.run(withPackedB($0), in: context) } }
   }
 
   /// Unit roundoff of the arithmetic the kernels accumulate in.

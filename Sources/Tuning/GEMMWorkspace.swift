@@ -104,6 +104,23 @@ public final class GEMMWorkspace: @unchecked Sendable {
     try Self.withCopy(nextTurn(), of: rotations, rotatedADouble, rotatedBDouble, &cDouble, body)
   }
 
+  /// Calls `body` with the operands as the kernels take them: fp64 or fp32 in memory (the next
+  /// rotation's A and B), or the stored ones for low precisions; C is the workspace's.
+  func withGEMMOperands<R>(_ body: (GEMMOperands) throws -> R) rethrows -> R {
+    if precision == .fp64 {
+      return try withOperands { (a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>) in
+        try body(.fp64(a: MatrixPointer(a, ld: lda), b: MatrixPointer(b, ld: ldb), c: MutableMatrixPointer(c, ld: ldc)))
+      }
+    }
+    if let qa = quantizedA, let qb = quantizedB {
+      let ldc = self.ldc
+      return try c.withUnsafeMutableBufferPointer { c in try body(.stored(a: qa, b: qb, c: MutableMatrixPointer(c.baseAddress!, ld: ldc))) }
+    }
+    return try withOperands { (a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
+      try body(.fp32(a: MatrixPointer(a, ld: lda), b: MatrixPointer(b, ld: ldb), c: MutableMatrixPointer(c, ld: ldc)))
+    }
+  }
+
   private func nextTurn() -> Int {
     defer { turn += 1 }
     return turn % rotations
