@@ -81,8 +81,12 @@ public enum MachineProbe {
   /// smallest of physical memory and the cgroup limit) and hardware threads (the CPU affinity,
   /// capped by a cgroup CPU quota). What every command checks its work against first.
   public static func limits(_ options: ProbeOptions = ProbeOptions()) throws -> MachineLimits {
-    let topology = try Topology(environment: options.environment)
-    let memory = memorySection(topology: topology, files: options.files)
+    limits(topology: try Topology(environment: options.environment), files: options.files)
+  }
+
+  /// The same from a topology the caller already loaded.
+  public static func limits(topology: Topology, files: SystemFiles = SystemFiles()) -> MachineLimits {
+    let memory = memorySection(topology: topology, files: files)
     let quota = memory.cgroupCPUQuotaCores.map { max(1, Int($0.rounded(.up))) } ?? Int.max
     return MachineLimits(
       usableBytes: memory.usableBytes, usableThreads: max(1, min(memory.affinityCount, quota)),

@@ -3,7 +3,8 @@ import NumberFormats
 import Platform
 import Profile
 
-/// Bytes per element a stored operand keeps (codes; block scales are a small fraction more).
+/// Bytes per element a stored operand keeps in memory: one code per byte below 16 bits (not the
+/// format's packed density, `Precision.bitsPerElement`); block scales are a small fraction more.
 func storedBytesPerElement(_ precision: Precision) -> Double {
   switch precision {
   case .fp64, .fp32: 4

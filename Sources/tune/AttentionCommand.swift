@@ -94,7 +94,7 @@ enum AttentionStage {
     // The largest problem must fit before any runs (flash's scratch, the backward's buffers).
     let problems = try attention.problems(quick: options.quick)
     let threads = max(1, topology.cores)
-    let limits = try MachineProbe.limits()
+    let limits = MachineProbe.limits(topology: topology)
     if let largest = problems.max(by: { $0.forwardFlops < $1.forwardFlops }) {
       try AttentionBenchmark.memoryPlan(shape: largest, precision: .fp32, backward: true, threads: threads, materialized: false)
         .check("tune attention on \(largest)", against: limits, fits: "shorter --seq or a smaller --head-dim")

@@ -100,7 +100,7 @@ struct AttentionBench: ParsableCommand {
     let choice = try candidate(threads: threadCount, precision: precision)
     // Threads and memory are checked before anything is allocated: the attention workspace and the
     // GEMM it is timed against live side by side.
-    let limits = try MachineProbe.limits()
+    let limits = MachineProbe.limits(topology: topology)
     let oversubscribed = try limits.check(threads: threadCount, oversubscribe: oversubscribe)
     var plan = AttentionBenchmark.memoryPlan(shape: shape, precision: precision, backward: backward, threads: threadCount, materialized: choice.backend == .gemm)
     plan.parts += GEMMWorkspace.memoryPlan(problem: GEMMProblem(shape: GEMMShape(m: gemmSize, n: gemmSize, k: gemmSize)), precision: precision, threads: threadCount, accuracy: false).parts

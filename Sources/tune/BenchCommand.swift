@@ -108,7 +108,7 @@ struct ContextsBench: ParsableCommand {
     guard contexts <= cores.count else {
       throw CommandFailure("--contexts \(contexts): this machine has \(cores.count) cores, and each context needs one of its own")
     }
-    let limits = try MachineProbe.limits()
+    let limits = MachineProbe.limits(topology: topology)
     try MemoryPlan([("\(contexts) contexts' A, B and C", Double(contexts) * 12 * Double(size) * Double(size))])
       .check("tune bench contexts at \(size)³", against: limits, fits: "a smaller --size")
     let choice = try GEMMBenchmark.candidate(

@@ -79,7 +79,7 @@ struct GEMMBench: ParsableCommand {
     let backend = try GEMMBackend.parse(backend ?? "native")
     let threadCount = threads ?? max(1, topology.cores)
     // Threads and memory are checked before anything is allocated.
-    let limits = try MachineProbe.limits()
+    let limits = MachineProbe.limits(topology: topology)
     let oversubscribed = try limits.check(threads: threadCount, oversubscribe: oversubscribe)
     let llc = CacheSizes(topology).lastLevel
     try GEMMWorkspace.memoryPlan(problem: problem, precision: precision, lastLevelCacheBytes: llc, threads: threadCount).check(

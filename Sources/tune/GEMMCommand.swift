@@ -121,7 +121,7 @@ enum GEMMStage {
     let topology = try Topology()
     let features = ISAFeatures.current
     let threads = gemm.threads ?? max(1, topology.cores)
-    let limits = try MachineProbe.limits()
+    let limits = MachineProbe.limits(topology: topology)
     if try limits.check(threads: threads, oversubscribe: gemm.oversubscribe) {
       options.progress("OVERSUBSCRIBED: \(threads) threads on \(limits.usableThreads) usable hardware threads")
     }
