@@ -38,7 +38,7 @@ public struct KernelChoices: Sendable {
   }
 
   struct AttentionWinner: Sendable {
-    var problem: AttentionProblem, precision: Precision, shape: String, choice: AttentionChoice
+    var problem: AttentionShape, precision: Precision, shape: String, choice: AttentionChoice
   }
 
   let gemm: [GEMMWinner]
@@ -90,7 +90,7 @@ public struct KernelChoices: Sendable {
       for (index, entry) in section.entries.enumerated() {
         guard let winner = entry.winner, let precision = Precision(rawValue: entry.precision) else { continue }
         do {
-          let problem = AttentionProblem(batch: entry.batch, heads: entry.heads, kvHeads: entry.kvHeads, seq: entry.seq, headDim: entry.headDim, causal: entry.causal)
+          let problem = AttentionShape(batch: entry.batch, heads: entry.heads, kvHeads: entry.kvHeads, seq: entry.seq, headDim: entry.headDim, causal: entry.causal)
           attention.append(AttentionWinner(problem: problem, precision: precision, shape: entry.shape, choice: try winner.runnableChoice(precision: precision)))
         } catch {
           throw ProfileError.invalidValue(path: path, field: "kernels.attention.entries[\(index)].winner", problem: "\(error)")
@@ -113,13 +113,10 @@ public struct KernelChoices: Sendable {
 
   func nearestGEMM(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, precision: Precision) -> (winner: GEMMWinner?, source: Source) {
     func distance(_ w: GEMMWinner) -> Double {
-      let d = [(m, w.m), (n, w.n), (k, w.k)].reduce(0.0) { sum, pair in
-        let step = log(Double(max(pair.0, 1))) - log(Double(max(pair.1, 1)))
-        return sum + step * step
-      }
+      let d = Self.logDistance([(m, w.m), (n, w.n), (k, w.k)])
       // Stored precisions run in the TN layout whatever the problem's transposes.
       let stored = precision != .fp32 && precision != .fp64
-      return d.squareRoot() + (stored || (w.transA == transA && w.transB == transB) ? 0 : 1)
+      return d + (stored || (w.transA == transA && w.transB == transB) ? 0 : 1)
     }
     let candidates = gemm.filter { $0.precision == precision }
     guard let best = candidates.min(by: { distance($0) < distance($1) }) else { return (nil, .none) }
@@ -128,15 +125,13 @@ public struct KernelChoices: Sendable {
   }
 
   /// The winner for an attention problem at `precision` (storage of Q, K, V), exact or nearest.
-  public func attention(_ problem: AttentionProblem, precision: Precision) -> Lookup<AttentionChoice> {
+  public func attention(_ problem: AttentionShape, precision: Precision) -> Lookup<AttentionChoice> {
     func distance(_ w: AttentionWinner) -> Double {
       let q = w.problem
-      let d = [(problem.seq, q.seq), (problem.headDim, q.headDim), (problem.heads, q.heads), (problem.batch, q.batch)].reduce(0.0) { sum, pair in
-        let step = log(Double(max(pair.0, 1))) - log(Double(max(pair.1, 1)))
-        return sum + step * step
-      }
-      let sameKind = q.causal == problem.causal && (q.kvHeads == q.heads) == (problem.kvHeads == problem.heads)
-      return d.squareRoot() + (sameKind ? 0 : 1)
+      let d = Self.logDistance([(problem.seq, q.seq), (problem.headDim, q.headDim), (problem.heads, q.heads), (problem.batch, q.batch)])
+      let grouped: Bool = q.kvHeads != q.heads, wanted: Bool = problem.kvHeads != problem.heads
+      let sameKind: Bool = q.causal == problem.causal && grouped == wanted
+      return d + (sameKind ? 0 : 1)
     }
     let candidates = attention.filter { $0.precision == precision }
     guard let best = candidates.min(by: { distance($0) < distance($1) }) else { return Lookup(choice: nil, source: .none) }
@@ -144,20 +139,14 @@ public struct KernelChoices: Sendable {
     return Lookup(choice: best.choice, source: d == 0 ? .exact : .nearest(tuned: best.shape, distance: d))
   }
 
+  /// √Σ (log a − log b)² over pairs of dimensions: 0.7 is about a factor of two in one of them.
+  static func logDistance(_ pairs: [(Int, Int)]) -> Double {
+    pairs.reduce(0.0) { sum, pair in
+      let step = log(Double(max(pair.0, 1))) - log(Double(max(pair.1, 1)))
+      return sum + step * step
+    }.squareRoot()
+  }
+
   /// How many winners it holds (GEMM, attention).
   public var counts: (gemm: Int, attention: Int) { (gemm.count, attention.count) }
-}
-
-/// An attention problem's dimensions as a profile records them.
-public struct AttentionProblem: Hashable, Sendable {
-  public var batch: Int, heads: Int, kvHeads: Int, seq: Int, headDim: Int, causal: Bool
-
-  public init(batch: Int, heads: Int, kvHeads: Int, seq: Int, headDim: Int, causal: Bool) {
-    self.batch = batch
-    self.heads = heads
-    self.kvHeads = kvHeads
-    self.seq = seq
-    self.headDim = headDim
-    self.causal = causal
-  }
 }

@@ -1,3 +1,4 @@
+import Profile
 import Testing
 
 @testable import Autotune

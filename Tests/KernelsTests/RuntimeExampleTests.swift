@@ -48,7 +48,7 @@ import Testing
     let batch = tokens / seq
     let shape = AttentionShape(batch: batch, heads: heads, seq: seq, headDim: headDim, causal: true)
     let view = AttentionLayout.projection(seq: seq, headDim: headDim, width: 3 * hidden)
-    let lookup = choices.attention(AttentionProblem(batch: batch, heads: heads, kvHeads: heads, seq: seq, headDim: headDim, causal: true), precision: .fp32)
+    let lookup = choices.attention(shape, precision: .fp32)
     #expect(lookup.source == .none)
     var o = [Float](repeating: .nan, count: tokens * hidden), lse = [Float](repeating: .nan, count: batch * heads * seq)
     try y.withUnsafeBufferPointer { yp in
