@@ -136,12 +136,6 @@ public final class KernelContext: @unchecked Sendable {
       scratch: (base + aBytes + bBytes + edgeBytes).bindMemory(to: Float.self, capacity: scratchBytes / 4)))
   }
 
-  /// Bytes held in buffers now (packing and scratch, all threads).
-  public var bufferBytes: Int {
-    lock.lock()
-    defer { lock.unlock() }
-    return (packSlots + scratchSlots + [sharedSlot]).reduce(0) { $0 + $1.bytes }
-  }
 }
 
 /// The native GEMM's per-thread packing buffers.

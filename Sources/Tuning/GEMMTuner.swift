@@ -323,7 +323,7 @@ public final class GEMMTuner {
   }
 
   func record(_ trial: Trial, objective: GEMMObjective, precision: Precision) -> GEMMCandidateRecord {
-    let gflops: Statistics? = if case .ok(let statistics) = trial.outcome { statistics } else { nil }
+    let gflops = trial.outcome.statistics
     guard let choice = try? objective.candidate(for: trial.configuration) else {
       return GEMMCandidateRecord(
         backend: "native", parameters: trial.configuration.values, status: trial.outcome.status, reason: trial.outcome.reason)
