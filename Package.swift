@@ -15,6 +15,7 @@ let package = Package(
   platforms: [.macOS(.v13)],
   products: [
     .executable(name: "tune", targets: ["tune"]),
+    .executable(name: "train", targets: ["train"]),
     .library(name: "ScaleTuneProbe", targets: ["Probe"]),
     .library(name: "ScaleTuneProfile", targets: ["Profile"]),
     .library(name: "ScaleTuneNumberFormats", targets: ["NumberFormats"]),
@@ -55,6 +56,10 @@ let package = Package(
     ),
     .target(name: "Autotune", dependencies: ["Platform"]),
     .target(name: "Report", dependencies: ["Profile", "Platform"]),
+    // The trainer's elementwise layers are optimised in debug builds too, so that tests train at speed.
+    .target(
+      name: "Trainer", dependencies: ["Kernels", "NumberFormats", "Platform", "Profile"],
+      swiftSettings: hostCPUFlags + [.unsafeFlags(["-O"])]),
     .target(name: "Bench", dependencies: ["NumberFormats", "Platform", "Profile"]),
     .target(name: "Tuning", dependencies: ["Autotune", "Kernels", "NumberFormats", "Platform", "Profile", "COpenBLAS"]),
     .executableTarget(
@@ -64,6 +69,14 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    .executableTarget(
+      name: "train",
+      dependencies: [
+        "Trainer", "Probe", "Profile", "Kernels", "Platform",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Profile", "Platform", "NumberFormats"]),
     .testTarget(name: "ProfileTests", dependencies: ["Profile", "Platform"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
     .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "Platform"], resources: [.copy("Fixtures")]),
@@ -71,6 +84,6 @@ let package = Package(
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "Autotune", "NumberFormats", "Platform"]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "Report", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.
-    .testTarget(name: "CLITests", dependencies: ["tune", "Profile", "Platform", "Tuning"]),
+    .testTarget(name: "CLITests", dependencies: ["tune", "train", "Profile", "Platform", "Tuning", "Trainer"]),
   ]
 )

@@ -78,7 +78,7 @@ public final class KernelContext: @unchecked Sendable {
   /// Runs body(thread) for thread in 0..<count (count ≤ threads) on this context's threads, one
   /// call at a time. With several threads and a placement, the calling thread (thread 0) is bound
   /// to the placement's first hardware thread for the call and given its own binding back after.
-  func parallel(_ count: Int, _ body: (Int) -> Void) {
+  public func parallel(_ count: Int, _ body: (Int) -> Void) {
     lock.lock()
     defer { lock.unlock() }
     let count = max(1, min(count, threads))

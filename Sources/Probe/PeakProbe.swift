@@ -59,7 +59,7 @@ public struct MeasurementPlan: Sendable {
   public static let quick = MeasurementPlan(secondsPerSample: 0.01, repeats: 3)
 }
 
-enum PeakProbe {
+public enum PeakProbe {
   /// Measures a unit on the given hardware threads at once (one thread each) and returns GFLOP/s:
   /// all threads' FLOPs over the slowest thread's time, per sample.
   static func measure(_ unit: PeakUnit, on pus: [Int], topology: Topology, plan: MeasurementPlan) -> Statistics {
@@ -108,5 +108,16 @@ enum PeakProbe {
         threads: cores.count)
     }
     return (peaks, skipped)
+  }
+}
+
+extension PeakProbe {
+  /// The widest usable fp32 FMA loop on every core at once (GFLOP/s, median): what `train` measures
+  /// model FLOPs utilisation against when no profile gives the peak.
+  public static func fp32AllCores(features: ISAFeatures = .current, topology: Topology, plan: MeasurementPlan = .quick) -> Statistics? {
+    guard let unit = PeakUnit.plan(for: features).run.first(where: { $0.precision == "fp32" }) else { return nil }
+    let cores = topology.firstThreadOfEachCore
+    guard !cores.isEmpty else { return nil }
+    return measure(unit, on: cores, topology: topology, plan: plan)
   }
 }

@@ -1,0 +1,408 @@
+import Foundation
+import Kernels
+import NumberFormats
+import Platform
+import Profile
+
+/// Pointers to one layer's tensors (its parameters, or their gradients, which share the layout).
+struct LayerTensors<T> {
+  var ln1w, ln1b, qkvW, qkvB, outW, outB, ln2w, ln2b, upW, upB, downW, downB: UnsafeMutablePointer<T>
+}
+
+/// One rank's part of the model: its pipeline stage's layers (and the embedding or head where the
+/// stage holds them), its tensor-parallel share of each, with parameters and gradients as one flat
+/// buffer each, and the activations of the micro-batches in flight. Megatron's split: the QKV and
+/// MLP-up projections are column-parallel, the attention-output and MLP-down projections
+/// row-parallel with one all-reduce after each in the forward, and one after the column-parallel
+/// input gradients in the backward; the arithmetic reads the same for tp = 1.
+final class Stage<T: TrainScalar> {
+  let layout: ParameterLayout
+  let model: ModelConfig
+  let context: KernelContext
+  let runner: GEMMRunner<T>
+  let tpGroup: Communicator
+  let account: MemoryAccount
+  let recompute: Bool
+  /// Sequences per micro-batch and tokens (N) per micro-batch.
+  let sequences: Int
+  let tokens: Int
+  let params: UnsafeMutablePointer<T>
+  let grads: UnsafeMutablePointer<T>
+  private var layerParams: [LayerTensors<T>] = []
+  private var layerGrads: [LayerTensors<T>] = []
+
+  /// The activations one micro-batch in flight keeps: each local layer's input and (without
+  /// recomputation) its saved intermediates, the stage's output, and on the last stage the
+  /// gradient of that output (the head's backward runs with its forward).
+  struct Slot {
+    var xIn: [UnsafeMutablePointer<T>]
+    var saved: [LayerActivations<T>]
+    var out: UnsafeMutablePointer<T>
+    var dOut: UnsafeMutablePointer<T>?
+  }
+  private var slots: [Slot] = []
+  private let work: LayerActivations<T>?
+  // Backward temporaries, shared by every micro-batch.
+  private let dX, dxn, dqkv, dO, dUp, dAct, proj: UnsafeMutablePointer<T>
+  // The head's (last stage).
+  private let logits, xf, meanF, rstdF: UnsafeMutablePointer<T>?
+  private let cosTable: [T], sinTable: [T]
+  private(set) var attentionChoice: AttentionChoice
+  private let attentionFallback: AttentionChoice
+  /// Seconds this stage spent in tensor-parallel all-reduces.
+  var tensorParallelSeconds = 0.0
+  /// The last stage's loss over the micro-batches since `resetLoss`, and non-finite losses.
+  private(set) var lossSum = 0.0
+  private(set) var nonFiniteLosses = 0
+
+  init(
+    layout: ParameterLayout, context: KernelContext, runner: GEMMRunner<T>, tpGroup: Communicator, account: MemoryAccount,
+    recompute: Bool, sequences: Int, inFlight: Int, choices: KernelChoices, attentionPrecision: Precision
+  ) {
+    self.layout = layout
+    model = layout.model
+    self.context = context
+    self.runner = runner
+    self.tpGroup = tpGroup
+    self.account = account
+    self.recompute = recompute
+    self.sequences = sequences
+    let n = sequences * layout.model.seq
+    tokens = n
+    let h = model.hidden
+    params = account.allocate(T.self, count: layout.count, part: "parameters")
+    grads = account.allocate(T.self, count: layout.count, part: "gradients")
+    for layer in layout.layers {
+      layerParams.append(Self.tensors(layout, layer: layer, base: params))
+      layerGrads.append(Self.tensors(layout, layer: layer, base: grads))
+    }
+    let local = layout.layersPerStage
+    for _ in 0..<inFlight {
+      let xIn = (0..<local).map { _ in account.allocate(T.self, count: n * h, part: "activations") }
+      let saved = recompute ? [] : (0..<local).map { _ in
+        LayerActivations<T>.allocate(tokens: n, sequences: sequences, layout: layout, account: account, part: "activations")
+      }
+      slots.append(Slot(
+        xIn: xIn, saved: saved, out: account.allocate(T.self, count: n * h, part: "activations"),
+        dOut: layout.isLast ? account.allocate(T.self, count: n * h, part: "activations") : nil))
+    }
+    work = recompute ? LayerActivations<T>.allocate(tokens: n, sequences: sequences, layout: layout, account: account, part: "recompute buffer") : nil
+    let widest = max(h, layout.localQKVWidth, layout.localUpWidth)
+    dX = account.allocate(T.self, count: n * h, part: "work buffers")
+    dxn = account.allocate(T.self, count: n * h, part: "work buffers")
+    dqkv = account.allocate(T.self, count: n * layout.localQKVWidth, part: "work buffers")
+    dO = account.allocate(T.self, count: n * layout.localQWidth, part: "work buffers")
+    dUp = account.allocate(T.self, count: n * layout.localUpWidth, part: "work buffers")
+    dAct = account.allocate(T.self, count: n * layout.localMLP, part: "work buffers")
+    proj = account.allocate(T.self, count: n * widest, part: "work buffers")
+    if layout.isLast {
+      logits = account.allocate(T.self, count: n * model.vocabulary, part: "work buffers")
+      xf = account.allocate(T.self, count: n * h, part: "work buffers")
+      meanF = account.allocate(T.self, count: n, part: "work buffers")
+      rstdF = account.allocate(T.self, count: n, part: "work buffers")
+    } else {
+      (logits, xf, meanF, rstdF) = (nil, nil, nil, nil)
+    }
+    if model.positions == .rotary {
+      (cosTable, sinTable) = Layers.rotaryTable(seq: model.seq, headDim: model.headDim)
+    } else {
+      (cosTable, sinTable) = ([], [])
+    }
+    let shape = Self.attentionShape(model, layout: layout, sequences: sequences)
+    attentionFallback = AttentionChoice(backend: .flash, precision: .fp32, threads: context.threads)
+    var choice = choices.attention(shape, precision: attentionPrecision).choice ?? attentionFallback
+    choice.threads = context.threads
+    choice.flash?.threads = context.threads
+    attentionChoice = choice
+  }
+
+  static func attentionShape(_ model: ModelConfig, layout: ParameterLayout, sequences: Int) -> AttentionShape {
+    AttentionShape(
+      batch: sequences, heads: layout.localHeads, kvHeads: layout.localKVHeads, seq: model.seq, headDim: model.headDim,
+      causal: model.kind == .causalLM)
+  }
+
+  private static func tensors(_ layout: ParameterLayout, layer: Int, base: UnsafeMutablePointer<T>) -> LayerTensors<T> {
+    func at(_ name: String) -> UnsafeMutablePointer<T> { base + layout.view("layers.\(layer).\(name)").offset }
+    return LayerTensors(
+      ln1w: at("ln1.weight"), ln1b: at("ln1.bias"), qkvW: at("attn.qkv.weight"), qkvB: at("attn.qkv.bias"), outW: at("attn.out.weight"),
+      outB: at("attn.out.bias"), ln2w: at("ln2.weight"), ln2b: at("ln2.bias"), upW: at("mlp.up.weight"), upB: at("mlp.up.bias"),
+      downW: at("mlp.down.weight"), downB: at("mlp.down.bias"))
+  }
+
+  func pointer(_ name: String, in base: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> { base + layout.view(name).offset }
+
+  func resetLoss() {
+    lossSum = 0
+    nonFiniteLosses = 0
+  }
+
+  private func tpAllReduce(_ buffer: UnsafeMutablePointer<T>, count: Int) {
+    guard tpGroup.size > 1 else { return }
+    let start = DispatchTime.now().uptimeNanoseconds
+    tpGroup.allReduce(buffer, count: count)
+    tensorParallelSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+  }
+
+  // MARK: Forward
+
+  /// The stage's input for a micro-batch in slot `slot`: where the embedding writes it (first
+  /// stage) or a received activation goes (others).
+  func input(slot: Int) -> UnsafeMutablePointer<T> { slots[slot].xIn[0] }
+  /// The stage's output (what the next stage receives).
+  func output(slot: Int) -> UnsafeMutablePointer<T> { slots[slot].out }
+
+  /// x[n] = E[token n] + P[position n] (first stage).
+  func embed(_ batch: MicroBatch, slot: Int) {
+    let h = model.hidden, x = input(slot: slot)
+    let e = pointer("embedding.weight", in: params)
+    let positions = model.positions == .learned ? pointer("position.weight", in: params) : nil
+    let seq = model.seq
+    batch.inputs.withUnsafeBufferPointer { tokens in
+      Layers.split(tokens.count, context) { range in
+        for n in range {
+          let row = x + n * h, source = e + Int(tokens[n]) * h
+          if let positions {
+            let p = positions + (n % seq) * h
+            for c in 0..<h { row[c] = source[c] + p[c] }
+          } else {
+            row.update(from: source, count: h)
+          }
+        }
+      }
+    }
+  }
+
+  /// Every local layer's forward for the micro-batch in `slot` (its input in place).
+  func forwardLayers(slot: Int) {
+    let s = slots[slot]
+    for i in 0..<layout.layersPerStage {
+      let output = i + 1 < s.xIn.count ? s.xIn[i + 1] : s.out
+      forwardLayer(i, x: s.xIn[i], acts: recompute ? work! : s.saved[i], out: output)
+    }
+  }
+
+  private func forwardLayer(_ i: Int, x: UnsafePointer<T>, acts a: LayerActivations<T>, out: UnsafeMutablePointer<T>) {
+    let w = layerParams[i], n = tokens, h = model.hidden
+    let q = layout.localQWidth, qkv = layout.localQKVWidth, up = layout.localUpWidth, mlp = layout.localMLP
+    let name = "layer\(layout.layers.lowerBound + i)"
+    Layers.layerNormForward(y: a.xn1, mean: a.mean1, rstd: a.rstd1, x: x, g: w.ln1w, b: w.ln1b, rows: n, columns: h, context: context)
+    runner.run(name + ".qkv", .forward, m: n, n: qkv, k: h, a: a.xn1, lda: h, b: w.qkvW, ldb: qkv, c: a.qkv, ldc: qkv)
+    Layers.addBias(a.qkv, w.qkvB, rows: n, columns: qkv, context: context)
+    if model.positions == .rotary {
+      rotate(a.qkv, inverse: false)
+    }
+    attentionForward(a)
+    runner.run(name + ".out", .forward, m: n, n: h, k: q, a: a.o, lda: q, b: w.outW, ldb: h, c: proj, ldc: h)
+    tpAllReduce(proj, count: n * h)
+    Layers.addBias(proj, w.outB, rows: n, columns: h, context: context)
+    Layers.add(a.r1, x, proj, count: n * h, context: context)
+    Layers.layerNormForward(y: a.xn2, mean: a.mean2, rstd: a.rstd2, x: a.r1, g: w.ln2w, b: w.ln2b, rows: n, columns: h, context: context)
+    runner.run(name + ".up", .forward, m: n, n: up, k: h, a: a.xn2, lda: h, b: w.upW, ldb: up, c: a.up, ldc: up)
+    Layers.addBias(a.up, w.upB, rows: n, columns: up, context: context)
+    switch model.mlp {
+    case .gelu: Layers.geluForward(a.act, a.up, count: n * mlp, context: context)
+    case .swiglu: Layers.swigluForward(a.act, a.up, rows: n, width: mlp, context: context)
+    }
+    runner.run(name + ".down", .forward, m: n, n: h, k: mlp, a: a.act, lda: mlp, b: w.downW, ldb: h, c: proj, ldc: h)
+    tpAllReduce(proj, count: n * h)
+    Layers.addBias(proj, w.downB, rows: n, columns: h, context: context)
+    Layers.add(out, a.r1, proj, count: n * h, context: context)
+  }
+
+  private func rotate(_ qkv: UnsafeMutablePointer<T>, inverse: Bool) {
+    let d = model.headDim, width = layout.localQKVWidth
+    cosTable.withUnsafeBufferPointer { c in
+      sinTable.withUnsafeBufferPointer { s in
+        Layers.rotary(
+          qkv, rows: tokens, width: width, start: 0, heads: layout.localHeads + layout.localKVHeads, headDim: d, seq: model.seq,
+          cos: c.baseAddress!, sin: s.baseAddress!, inverse: inverse, context: context)
+      }
+    }
+  }
+
+  /// The head and loss (last stage), run with the forward: final LayerNorm, logits = x·Eᵀ,
+  /// cross-entropy; then at once its backward down to the gradient of the stage's output
+  /// (kept in the slot), with dE accumulated. `weight` is each counted token's share of the
+  /// loss (1/tokens counted in the global batch, times the loss scale).
+  func headForwardBackward(_ batch: MicroBatch, slot: Int, weight: Double) {
+    guard let logits, let xf, let meanF, let rstdF, let dOut = slots[slot].dOut else { preconditionFailure("the head lives on the last stage") }
+    let n = tokens, h = model.hidden, v = model.vocabulary
+    let x = slots[slot].out
+    let gw = pointer("final_ln.weight", in: params), gb = pointer("final_ln.bias", in: params)
+    let e = pointer("embedding.weight", in: params), dE = pointer("embedding.weight", in: grads)
+    Layers.layerNormForward(y: xf, mean: meanF, rstd: rstdF, x: x, g: gw, b: gb, rows: n, columns: h, context: context)
+    runner.run("head", .forward, m: n, n: v, k: h, transB: true, a: xf, lda: h, b: e, ldb: h, c: logits, ldc: v)
+    let (loss, bad) = batch.targets.withUnsafeBufferPointer { targets in
+      batch.counted.withUnsafeBufferPointer { counted in
+        Layers.crossEntropy(
+          logits: logits, targets: targets.baseAddress!, counted: counted.baseAddress!, rows: n, vocabulary: v, weight: T(weight), context: context)
+      }
+    }
+    lossSum += loss
+    nonFiniteLosses += bad
+    // dxf = dlogits·E, dE += dlogitsᵀ·xf
+    runner.run("head", .inputGradient, m: n, n: h, k: v, a: logits, lda: v, b: e, ldb: h, c: dxn, ldc: h)
+    runner.run("head", .weightGradient, m: v, n: h, k: n, transA: true, a: logits, lda: v, b: xf, ldb: h, c: dE, ldc: h, beta: 1)
+    dOut.update(repeating: 0, count: n * h)
+    Layers.layerNormBackward(
+      dx: dOut, dg: pointer("final_ln.weight", in: grads), db: pointer("final_ln.bias", in: grads), dy: dxn, x: x, g: gw, mean: meanF,
+      rstd: rstdF, rows: n, columns: h, context: context)
+  }
+
+  private func attentionForward(_ a: LayerActivations<T>) {
+    let shape = Self.attentionShape(model, layout: layout, sequences: sequences)
+    let (s, d, q, kv, width) = (model.seq, model.headDim, layout.localQWidth, layout.localKVWidth, layout.localQKVWidth)
+    if T.self == Float.self {
+      let qkv = UnsafePointer(UnsafeMutableRawPointer(a.qkv).assumingMemoryBound(to: Float.self))
+      let o = UnsafeMutableRawPointer(a.o).assumingMemoryBound(to: Float.self)
+      let view = AttentionLayout.projection(seq: s, headDim: d, width: width)
+      let run = { (choice: AttentionChoice) throws in
+        let operands = try AttentionOperands.views(shape, q: (qkv, view), k: (qkv + q, view), v: (qkv + q + kv, view))
+        try Attention.forward(shape, operands, o: o, lse: a.lse, oLayout: .projection(seq: s, headDim: d, width: q), choice: choice, in: self.context)
+      }
+      do {
+        try run(attentionChoice)
+      } catch {
+        // A profile's choice this rank cannot run (tiles for another head count) gives way to flash's defaults.
+        attentionChoice = attentionFallback
+        try! run(attentionFallback)
+      }
+    } else {
+      let (qs, ks, vs) = gatherHeads(a.qkv)
+      let result = ReferenceAttention.forward(shape, q: qs, k: ks, v: vs)
+      scatter(result.o, into: a.o, width: q, start: 0, heads: layout.localHeads)
+    }
+  }
+
+  // MARK: Backward
+
+  /// The gradient flowing into the stage's output for `slot`: what the last stage's head left, or
+  /// where a gradient from the next stage is received.
+  func outputGradient(slot: Int) -> UnsafeMutablePointer<T> { layout.isLast ? slots[slot].dOut! : dX }
+  /// The gradient of the stage's input after `backwardLayers` (what the previous stage receives).
+  var inputGradient: UnsafeMutablePointer<T> { dX }
+
+  /// Every local layer's backward for `slot`, last first, accumulating parameter gradients;
+  /// `bucketDone(layer)` is called as each layer's gradients are complete for this micro-batch.
+  func backwardLayers(slot: Int, bucketDone: (Int) -> Void) {
+    let s = slots[slot]
+    if layout.isLast { dX.update(from: s.dOut!, count: tokens * model.hidden) }
+    for i in (0..<layout.layersPerStage).reversed() {
+      let acts: LayerActivations<T>
+      if recompute {
+        // Rerun the layer's forward from its saved input; its output goes to a scratch buffer.
+        forwardLayer(i, x: s.xIn[i], acts: work!, out: proj)
+        acts = work!
+      } else {
+        acts = s.saved[i]
+      }
+      backwardLayer(i, x: s.xIn[i], acts: acts)
+      bucketDone(layout.layers.lowerBound + i)
+    }
+  }
+
+  /// dE[token] += dx, dP[position] += dx (first stage), from the input gradient.
+  func embedBackward(_ batch: MicroBatch) {
+    let h = model.hidden, seq = model.seq
+    let dE = pointer("embedding.weight", in: grads)
+    let dP = model.positions == .learned ? pointer("position.weight", in: grads) : nil
+    // Columns split over threads: a token can repeat, so rows would collide.
+    batch.inputs.withUnsafeBufferPointer { tokens in
+      Layers.split(h, context, minimum: 8) { columns in
+        for n in 0..<tokens.count {
+          let g = dX + n * h, row = dE + Int(tokens[n]) * h
+          for c in columns { row[c] += g[c] }
+          if let dP {
+            let p = dP + (n % seq) * h
+            for c in columns { p[c] += g[c] }
+          }
+        }
+      }
+    }
+  }
+
+  private func backwardLayer(_ i: Int, x: UnsafePointer<T>, acts a: LayerActivations<T>) {
+    let w = layerParams[i], g = layerGrads[i], n = tokens, h = model.hidden
+    let q = layout.localQWidth, qkv = layout.localQKVWidth, up = layout.localUpWidth, mlp = layout.localMLP
+    let name = "layer\(layout.layers.lowerBound + i)"
+    // MLP down (row-parallel): dY = dX.
+    Layers.biasBackward(g.downB, dX, rows: n, columns: h, context: context)
+    runner.run(name + ".down", .inputGradient, m: n, n: mlp, k: h, transB: true, a: dX, lda: h, b: w.downW, ldb: h, c: dAct, ldc: mlp)
+    runner.run(name + ".down", .weightGradient, m: mlp, n: h, k: n, transA: true, a: a.act, lda: mlp, b: dX, ldb: h, c: g.downW, ldc: h, beta: 1)
+    switch model.mlp {
+    case .gelu: Layers.geluBackward(dUp, dAct, a.up, count: n * mlp, context: context)
+    case .swiglu: Layers.swigluBackward(dUp, dAct, a.up, rows: n, width: mlp, context: context)
+    }
+    // MLP up (column-parallel): its input gradient is summed over the group.
+    Layers.biasBackward(g.upB, dUp, rows: n, columns: up, context: context)
+    runner.run(name + ".up", .inputGradient, m: n, n: h, k: up, transB: true, a: dUp, lda: up, b: w.upW, ldb: up, c: dxn, ldc: h)
+    runner.run(name + ".up", .weightGradient, m: h, n: up, k: n, transA: true, a: a.xn2, lda: h, b: dUp, ldb: up, c: g.upW, ldc: up, beta: 1)
+    tpAllReduce(dxn, count: n * h)
+    Layers.layerNormBackward(dx: dX, dg: g.ln2w, db: g.ln2b, dy: dxn, x: a.r1, g: w.ln2w, mean: a.mean2, rstd: a.rstd2, rows: n, columns: h, context: context)
+    // Attention output (row-parallel).
+    Layers.biasBackward(g.outB, dX, rows: n, columns: h, context: context)
+    runner.run(name + ".out", .inputGradient, m: n, n: q, k: h, transB: true, a: dX, lda: h, b: w.outW, ldb: h, c: dO, ldc: q)
+    runner.run(name + ".out", .weightGradient, m: q, n: h, k: n, transA: true, a: a.o, lda: q, b: dX, ldb: h, c: g.outW, ldc: h, beta: 1)
+    attentionBackward(a)
+    if model.positions == .rotary { rotate(dqkv, inverse: true) }
+    // QKV (column-parallel).
+    Layers.biasBackward(g.qkvB, dqkv, rows: n, columns: qkv, context: context)
+    runner.run(name + ".qkv", .inputGradient, m: n, n: h, k: qkv, transB: true, a: dqkv, lda: qkv, b: w.qkvW, ldb: qkv, c: dxn, ldc: h)
+    runner.run(name + ".qkv", .weightGradient, m: h, n: qkv, k: n, transA: true, a: a.xn1, lda: h, b: dqkv, ldb: qkv, c: g.qkvW, ldc: qkv, beta: 1)
+    tpAllReduce(dxn, count: n * h)
+    Layers.layerNormBackward(dx: dX, dg: g.ln1w, db: g.ln1b, dy: dxn, x: x, g: w.ln1w, mean: a.mean1, rstd: a.rstd1, rows: n, columns: h, context: context)
+  }
+
+  private func attentionBackward(_ a: LayerActivations<T>) {
+    let shape = Self.attentionShape(model, layout: layout, sequences: sequences)
+    let (s, d, q, kv, width) = (model.seq, model.headDim, layout.localQWidth, layout.localKVWidth, layout.localQKVWidth)
+    if T.self == Float.self {
+      func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+      let qkvView = AttentionLayout.projection(seq: s, headDim: d, width: width), oView = AttentionLayout.projection(seq: s, headDim: d, width: q)
+      let base = UnsafePointer(f(a.qkv)), grad = f(dqkv)
+      do {
+        let operands = try AttentionOperands.views(
+          shape, q: (base, qkvView), k: (base + q, qkvView), v: (base + q + kv, qkvView), dO: (UnsafePointer(f(dO)), oView))
+        try Attention.backward(
+          shape, operands, o: f(a.o), lse: a.lse, dQ: grad, dK: grad + q, dV: grad + q + kv,
+          layouts: AttentionGradientLayouts(o: oView, dQ: qkvView, dK: qkvView, dV: qkvView), choice: attentionChoice, in: context)
+      } catch {
+        preconditionFailure("attention backward on \(shape): \(error)")
+      }
+    } else {
+      let (qs, ks, vs) = gatherHeads(a.qkv)
+      var dOs = [T](repeating: 0, count: shape.qCount)
+      gather(dO, width: q, start: 0, heads: layout.localHeads, into: &dOs)
+      let r = ReferenceAttention.backward(shape, q: qs, k: ks, v: vs, dO: dOs)
+      scatter(r.dQ, into: dqkv, width: width, start: 0, heads: layout.localHeads)
+      scatter(r.dK, into: dqkv, width: width, start: q, heads: layout.localKVHeads)
+      scatter(r.dV, into: dqkv, width: width, start: q + kv, heads: layout.localKVHeads)
+    }
+  }
+
+  // The reference attention's contiguous (batch, heads, seq, headDim) form, for the Double model.
+  private func gatherHeads(_ qkv: UnsafeMutablePointer<T>) -> ([T], [T], [T]) {
+    let shape = Self.attentionShape(model, layout: layout, sequences: sequences)
+    let (q, kv, width) = (layout.localQWidth, layout.localKVWidth, layout.localQKVWidth)
+    var qs = [T](repeating: 0, count: shape.qCount), ks = [T](repeating: 0, count: shape.kvCount), vs = ks
+    gather(qkv, width: width, start: 0, heads: layout.localHeads, into: &qs)
+    gather(qkv, width: width, start: q, heads: layout.localKVHeads, into: &ks)
+    gather(qkv, width: width, start: q + kv, heads: layout.localKVHeads, into: &vs)
+    return (qs, ks, vs)
+  }
+
+  private func gather(_ source: UnsafeMutablePointer<T>, width: Int, start: Int, heads: Int, into out: inout [T]) {
+    let (s, d) = (model.seq, model.headDim)
+    for b in 0..<sequences { for hh in 0..<heads { for i in 0..<s { for c in 0..<d {
+      out[((b * heads + hh) * s + i) * d + c] = source[(b * s + i) * width + start + hh * d + c]
+    } } } }
+  }
+
+  private func scatter(_ values: [T], into target: UnsafeMutablePointer<T>, width: Int, start: Int, heads: Int) {
+    let (s, d) = (model.seq, model.headDim)
+    for b in 0..<sequences { for hh in 0..<heads { for i in 0..<s { for c in 0..<d {
+      target[(b * s + i) * width + start + hh * d + c] = values[((b * heads + hh) * s + i) * d + c]
+    } } } }
+  }
+}

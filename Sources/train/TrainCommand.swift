@@ -1,0 +1,214 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import Platform
+import Probe
+import Profile
+import Trainer
+
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Train a transformer on this node: data, tensor and pipeline parallel ranks on the kernel runtime.",
+    discussion: """
+      Models: tiny, small, esm2-8m, gpt2-124m, or --model-file with a JSON config. Data: synthetic, text:PATH \
+      (bytes), fasta:PATH (proteins). Layout: dp=2,tp=1,pp=1,micro=4,recompute=off,zero=1 (keys left out keep \
+      these defaults: dp=1,tp=1,pp=1,micro=1,recompute=off,zero=0). --steps counts all steps: a run loaded \
+      from a checkpoint at step k runs steps k..<N. --json prints one JSON object per step on stdout.
+      """)
+
+  @Option(help: "A profile from `tune`: its kernel choices run each GEMM and attention shape.")
+  var profile: String?
+  @Flag(help: "Apply a profile measured on another machine.")
+  var force = false
+  @Option(help: "A named model: tiny, small, esm2-8m, gpt2-124m.")
+  var model: String?
+  @Option(name: .customLong("model-file"), help: "A JSON model config.")
+  var modelFile: String?
+  @Option(help: "synthetic, text:PATH or fasta:PATH.")
+  var data = "synthetic"
+  @Option(help: "on: windows at seeded random positions; off: consecutive windows from the start of the file.")
+  var shuffle = "on"
+  @Option(help: "Train until this many steps in all.")
+  var steps = 20
+  @Option(help: "Sequences per step over all ranks and micro-batches (default: the smallest multiple of dp×micro that is at least 4).")
+  var batch: Int?
+  @Option(help: "dp=…,tp=…,pp=…,micro=…,recompute=on|off,zero=0|1")
+  var layout = "dp=1"
+  @Option(help: "fp32, bf16, fp16 or fp8.")
+  var precision = "fp32"
+  @Option(name: .customLong("fp8-scaling"), help: "fp8's per-tensor scaling: current or delayed (an amax history of 16 steps).")
+  var fp8Scaling = "delayed"
+  @Option(name: .customLong("loss-scale"), help: "dynamic (fp16's default), off, or a fixed scale.")
+  var lossScale: String?
+  @Option(help: "Kernel threads per rank (default: the usable hardware threads over the ranks).")
+  var threads: Int?
+  @Option(help: "Peak learning rate.")
+  var lr = 3e-4
+  @Option(help: "Warm-up steps (default: a tenth of --steps, at least 1, at most 100).")
+  var warmup: Int?
+  @Option(help: "Seed of the initialisation and the data.")
+  var seed: UInt64 = 1
+  @Option(help: "Save a safetensors checkpoint here at the end.")
+  var save: String?
+  @Option(help: "Start from this safetensors checkpoint.")
+  var load: String?
+  @Flag(help: "One JSON object per step on stdout.")
+  var json = false
+  @Flag(help: "No per-step lines (the summary still prints).")
+  var quiet = false
+  @Flag(help: "Run more threads than the machine's usable hardware threads.")
+  var oversubscribe = false
+
+  func validate() throws {
+    if model != nil && modelFile != nil { throw ValidationError("give --model or --model-file, not both") }
+    if force && profile == nil { throw ValidationError("--force applies to --profile") }
+    do {
+      let layout = try ParallelLayout.parse(self.layout)
+      _ = try TrainingPrecision.parse(precision)
+      _ = try DataSource.parse(data)
+      if let model { _ = try ModelConfig.named(model) }
+      if let lossScale { _ = try Self.lossScaleMode(lossScale) }
+      if batch == nil, layout.ranks > 4096 { throw ValidationError("layout too large") }
+    } catch let error as CustomStringConvertible {
+      throw ValidationError(error.description)
+    }
+    guard ["on", "off"].contains(shuffle) else { throw ValidationError("--shuffle must be on or off; got \(shuffle)") }
+    guard FP8Scaling(rawValue: fp8Scaling) != nil else { throw ValidationError("--fp8-scaling must be current or delayed; got \(fp8Scaling)") }
+    if steps < 1 || steps > 10_000_000 { throw ValidationError("--steps must be between 1 and 10000000; got \(steps)") }
+    if let batch, batch < 1 || batch > 1_000_000 { throw ValidationError("--batch must be between 1 and 1000000; got \(batch)") }
+    if let threads, threads < 1 || threads > 4096 { throw ValidationError("--threads must be between 1 and 4096; got \(threads)") }
+    if let warmup, warmup < 0 { throw ValidationError("--warmup must be at least 0; got \(warmup)") }
+    if !(lr.isFinite && lr > 0 && lr < 100) { throw ValidationError("--lr must be a positive number below 100; got \(lr)") }
+  }
+
+  static func lossScaleMode(_ text: String) throws -> LossScaler.Mode {
+    switch text {
+    case "dynamic": return .dynamic
+    case "off": return .fixed(1)
+    default:
+      guard let value = Double(text), value.isFinite, value > 0 else {
+        throw ValidationError("--loss-scale must be dynamic, off or a positive number; got \(text)")
+      }
+      return .fixed(value)
+    }
+  }
+
+  func run() throws {
+    do {
+      try train()
+    } catch let error as ExitCode {
+      throw error
+    } catch {
+      FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+      throw ExitCode(1)
+    }
+  }
+
+  private func train() throws {
+    let config = try modelFile.map(ModelConfig.load) ?? ModelConfig.named(model ?? "small")
+    let layout = try ParallelLayout.parse(self.layout)
+    let topology = try Topology()
+    let limits = MachineProbe.limits(topology: topology)
+    let threadsPerRank = threads ?? max(1, limits.usableThreads / layout.ranks)
+    let batch = self.batch ?? { let unit = layout.dp * layout.micro; return unit * max(1, (4 + unit - 1) / unit) }()
+    var options = TrainingOptions(
+      model: config, layout: layout, batch: batch, steps: steps, precision: try TrainingPrecision.parse(precision), threadsPerRank: threadsPerRank,
+      learningRate: lr)
+    if let warmup { options.optimizer.warmupSteps = warmup }
+    options.seed = seed
+    options.data = try DataSource.parse(data)
+    options.shuffle = shuffle == "on"
+    options.fp8Scaling = FP8Scaling(rawValue: fp8Scaling) ?? .delayed
+    options.lossScale = try lossScale.map(Self.lossScaleMode)
+    options.caches = CacheSizes(topology)
+    options.placement = .perCore(topology)
+    options.load = load
+    options.save = save
+    // Layout, threads and memory are checked before anything is allocated.
+    try options.validate(usableThreads: limits.usableThreads, oversubscribe: oversubscribe)
+    try options.memoryPlan().check(
+      "train \(config.name) \(layout) --batch \(batch)", against: limits,
+      fits: "a smaller --batch, more micro-batches (micro=), recompute=on, or zero=1")
+    var peakSource = "measured now"
+    if let profile {
+      let machine = try MachineProbe.run(ProbeOptions(measure: false))
+      let loaded = try ProfileStore.read(profile)
+      options.choices = try KernelChoices(profile: loaded, path: profile, machineFingerprint: machine.fingerprint, force: force)
+      if loaded.machine?.fingerprint == machine.fingerprint, let peak = loaded.machine?.peaks.first(where: { $0.precision == "fp32" }) {
+        options.peakGflops = peak.allCoresGflops.median
+        peakSource = "from \(profile)"
+      }
+      let counts = options.choices.counts
+      note("profile \(profile): \(counts.gemm) GEMM and \(counts.attention) attention choices")
+    }
+    if options.peakGflops == nil { options.peakGflops = PeakProbe.fp32AllCores(topology: topology)?.median }
+    let run = try TrainingRun(options)
+    let flops = TrainingOptions.flopsPerToken(config)
+    note(
+      "train \(config.name) (\(ParameterLayout.parameterCount(config)) parameters) on \(options.data), \(layout), \(options.precision), "
+        + "batch \(batch) × seq \(config.seq), \(threadsPerRank) thread\(threadsPerRank == 1 ? "" : "s") per rank, steps \(run.firstStep)..<\(steps)")
+    note(
+      String(format: "model FLOPs per token %.4g (6 × parameters without positions + 12 · layers · seq · hidden); fp32 peak %.1f GFLOP/s (%@)",
+        flops, options.peakGflops ?? 0, peakSource))
+    let interactive = isatty(STDERR_FILENO) == 1 && !json && !quiet
+    let started = Date()
+    let total = steps - run.firstStep
+    let json = self.json, quiet = self.quiet, totalSteps = steps
+    let summary = try run.run { report in
+      if json {
+        if let data = try? JSONEncoder.compact.encode(report) { Self.out(String(decoding: data, as: UTF8.self)) }
+      } else if !quiet {
+        Self.out(Self.line(report, steps: totalSteps))
+      }
+      if interactive {
+        let done = report.step - run.firstStep + 1
+        let left = Date().timeIntervalSince(started) / Double(done) * Double(total - done)
+        FileHandle.standardError.write(Data(String(format: "\rstep %d/%d  loss %.4f  %.0f tok/s  %.0fs left ", report.step + 1, totalSteps, report.loss, report.tokensPerSecond, left).utf8))
+      }
+    }
+    if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    for (shape, choice) in summary.appliedGEMMs.sorted(by: { $0.key < $1.key }) { note("GEMM \(shape): \(choice)") }
+    note("attention: \(summary.appliedAttention)")
+    let timed = summary.reports.dropFirst(min(2, summary.reports.count - 1))
+    if !timed.isEmpty {
+      let rate = timed.map(\.tokensPerSecond).sorted()[timed.count / 2]
+      let mfu = timed.compactMap(\.mfu).sorted().dropFirst(timed.count / 2).first
+      note(String(format: "median over steps %d..%d: %.1f tokens/s", timed.first!.step, timed.last!.step, rate) + (mfu.map { String(format: ", MFU %.1f%%", $0 * 100) } ?? ""))
+    }
+    if let save { note("saved \(save)") }
+  }
+
+  /// Writes a line to stdout at once (unbuffered: a pipe reader sees each step as it ends).
+  static func out(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+
+  /// Progress and facts: on stderr under --json (stdout is the steps' JSON), else on stdout.
+  private func note(_ text: String) {
+    if json {
+      FileHandle.standardError.write(Data((text + "\n").utf8))
+    } else {
+      Self.out(text)
+    }
+  }
+
+  static func line(_ r: StepReport, steps: Int) -> String {
+    let shares = r.seconds > 0 ? (r.computeSeconds / r.seconds, r.communicationSeconds / r.seconds, r.bubbleSeconds / r.seconds) : (0, 0, 0)
+    let peak = Double(r.peakBytesPerRank.max() ?? 0) / Double(1 << 20)
+    var text = String(format: "step %d/%d  loss %.4f  lr %.2e  gnorm %.3f  %.0f tok/s", r.step + 1, steps, r.loss, r.learningRate, r.gradNorm, r.tokensPerSecond)
+    if let mfu = r.mfu { text += String(format: "  MFU %.1f%%", mfu * 100) }
+    text += String(format: "  compute %.0f%% comm %.0f%% bubble %.0f%%  peak %.0f MiB/rank", shares.0 * 100, shares.1 * 100, shares.2 * 100, peak)
+    if r.lossScale != 1 { text += String(format: "  scale %.0f", r.lossScale) }
+    if r.skipped { text += "  skipped" }
+    if r.nonFinite > 0 { text += "  non-finite \(r.nonFinite)" }
+    return text
+  }
+}
+
+extension JSONEncoder {
+  static var compact: JSONEncoder {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return encoder
+  }
+}
