@@ -97,6 +97,7 @@ public final class SharedMemoryCommunicator: Communicator, @unchecked Sendable {
   /// A group of one: every collective is the identity.
   public static func alone() -> SharedMemoryCommunicator { SharedMemoryGroup(size: 1).members()[0] }
 
+  @_specialize(where T == Float)
   public func allReduce<T: TrainScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int) {
     guard size > 1, count > 0 else { return }
     _ = sumShard(buffer, count: count)
@@ -106,6 +107,7 @@ public final class SharedMemoryCommunicator: Communicator, @unchecked Sendable {
     group.wait()
   }
 
+  @_specialize(where T == Float)
   public func reduceScatter<T: TrainScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int) {
     guard size > 1, count > 0 else { return }
     let mine = sumShard(buffer, count: count)
@@ -116,6 +118,7 @@ public final class SharedMemoryCommunicator: Communicator, @unchecked Sendable {
 
   /// Publishes buffer, sums this member's shard over all members into the group's scratch, and
   /// waits until every shard is summed. The sources stay untouched until the caller's last wait.
+  @_specialize(where T == Float)
   private func sumShard<T: TrainScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int) -> Range<Int> {
     if rank == 0 { _ = group.scratch.raw(count * MemoryLayout<T>.stride) }
     group.slots[rank] = UnsafeMutableRawPointer(buffer)
@@ -132,6 +135,7 @@ public final class SharedMemoryCommunicator: Communicator, @unchecked Sendable {
     return mine
   }
 
+  @_specialize(where T == Float)
   public func allGather<T: TrainScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int) {
     guard size > 1, count > 0 else { return }
     group.slots[rank] = UnsafeMutableRawPointer(buffer)
@@ -144,6 +148,7 @@ public final class SharedMemoryCommunicator: Communicator, @unchecked Sendable {
     group.wait()
   }
 
+  @_specialize(where T == Float)
   public func broadcast<T: TrainScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int, root: Int) {
     guard size > 1, count > 0 else { return }
     group.slots[rank] = UnsafeMutableRawPointer(buffer)
@@ -152,11 +157,13 @@ public final class SharedMemoryCommunicator: Communicator, @unchecked Sendable {
     group.wait()
   }
 
+  @_specialize(where T == Float)
   public func send<T: TrainScalar>(_ buffer: UnsafePointer<T>, count: Int, to peer: Int) {
     let bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: count * MemoryLayout<T>.stride))
     group.mailboxes[rank * size + peer].put(bytes)
   }
 
+  @_specialize(where T == Float)
   public func recv<T: TrainScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int, from peer: Int) {
     let bytes = group.mailboxes[peer * size + rank].take()
     precondition(bytes.count == count * MemoryLayout<T>.stride, "recv of \(count) values got \(bytes.count / MemoryLayout<T>.stride)")

@@ -74,6 +74,7 @@ final class GEMMRunner<T: TrainScalar> {
 
   /// C = op(A)·op(B) + β·C, with A (M×K, or K×M when transA) and B (K×N, or N×K when transB) row
   /// major with their leading dimensions. `name` identifies the tensor pair for delayed scaling.
+  @_specialize(where T == Float)
   func run(
     _ name: String, _ role: GEMMRole, m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false,
     a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>, ldc: Int, beta: Double = 0
@@ -127,6 +128,7 @@ final class GEMMRunner<T: TrainScalar> {
 
   /// Rounds a rows × columns matrix (ld apart) to the policy's format into `buffer`, contiguous;
   /// returns it and the scale its values carry (1 but for fp8).
+  @_specialize(where T == Float)
   private func round(
     _ source: UnsafePointer<T>, rows: Int, columns: Int, ld: Int, into buffer: GrowableBuffer, format: MiniFloatFormat, key: String
   ) -> (pointer: UnsafePointer<T>, scale: Float) {

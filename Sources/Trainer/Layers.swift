@@ -26,6 +26,7 @@ enum Layers {
 
   /// y = (x − mean)·rstd·g + b per row; mean and rstd (1/√(var + ε)) kept for the backward.
   // x, y: (N, C); g, b: (C); mean, rstd: (N)
+  @_specialize(where T == Float)
   static func layerNormForward<T: TrainScalar>(
     y: UnsafeMutablePointer<T>, mean: UnsafeMutablePointer<T>, rstd: UnsafeMutablePointer<T>, x: UnsafePointer<T>,
     g: UnsafePointer<T>, b: UnsafePointer<T>, rows: Int, columns c: Int, context: KernelContext
@@ -50,6 +51,7 @@ enum Layers {
   }
 
   /// dx += rstd·(dŷ − mean(dŷ) − x̂·mean(dŷ·x̂)) with dŷ = dy·g; dg += Σ dy·x̂; db += Σ dy.
+  @_specialize(where T == Float)
   static func layerNormBackward<T: TrainScalar>(
     dx: UnsafeMutablePointer<T>, dg: UnsafeMutablePointer<T>, db: UnsafeMutablePointer<T>, dy: UnsafePointer<T>, x: UnsafePointer<T>,
     g: UnsafePointer<T>, mean: UnsafePointer<T>, rstd: UnsafePointer<T>, rows: Int, columns c: Int, context: KernelContext
@@ -87,6 +89,7 @@ enum Layers {
   // MARK: Bias
 
   /// y[n, :] += b.
+  @_specialize(where T == Float)
   static func addBias<T: TrainScalar>(_ y: UnsafeMutablePointer<T>, _ b: UnsafePointer<T>, rows: Int, columns c: Int, context: KernelContext) {
     split(rows, context) { range in
       for n in range {
@@ -97,6 +100,7 @@ enum Layers {
   }
 
   /// db += Σ_n dy[n, :].
+  @_specialize(where T == Float)
   static func biasBackward<T: TrainScalar>(_ db: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, rows: Int, columns c: Int, context: KernelContext) {
     split(c, context, minimum: 8) { range in
       for n in 0..<rows {
@@ -111,6 +115,7 @@ enum Layers {
   static let geluScale = 0.7978845608028654  // √(2/π)
 
   /// y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) elementwise.
+  @_specialize(where T == Float)
   static func geluForward<T: TrainScalar>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, count: Int, context: KernelContext) {
     let s = T(geluScale), a = T(0.044715)
     split(count, context, minimum: 4096) { range in
@@ -122,6 +127,7 @@ enum Layers {
   }
 
   /// dx = dy·gelu'(x) (assigned, not accumulated).
+  @_specialize(where T == Float)
   static func geluBackward<T: TrainScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ x: UnsafePointer<T>, count: Int, context: KernelContext) {
     let s = T(geluScale), a = T(0.044715)
     split(count, context, minimum: 4096) { range in
@@ -137,6 +143,7 @@ enum Layers {
 
   /// act[n, j] = silu(gate[n, j])·up[n, j], with the up projection's output (N, 2W) holding gate
   /// in columns 0..<W and up in W..<2W.
+  @_specialize(where T == Float)
   static func swigluForward<T: TrainScalar>(_ act: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, rows: Int, width w: Int, context: KernelContext) {
     split(rows, context) { range in
       for n in range {
@@ -150,6 +157,7 @@ enum Layers {
   }
 
   /// dx (N, 2W) = (d gate, d up) from dact (assigned).
+  @_specialize(where T == Float)
   static func swigluBackward<T: TrainScalar>(
     _ dx: UnsafeMutablePointer<T>, _ dact: UnsafePointer<T>, _ x: UnsafePointer<T>, rows: Int, width w: Int, context: KernelContext
   ) {
@@ -171,6 +179,7 @@ enum Layers {
   // MARK: Residual
 
   /// y = a + b.
+  @_specialize(where T == Float)
   static func add<T: TrainScalar>(_ y: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, count: Int, context: KernelContext) {
     split(count, context, minimum: 4096) { range in
       for i in range { y[i] = a[i] + b[i] }
@@ -180,6 +189,7 @@ enum Layers {
   // MARK: Rotary positions
 
   /// cos and sin of position·10000^(−2i/d) for i < d/2: (seq, d/2) each.
+  @_specialize(where T == Float)
   static func rotaryTable<T: TrainScalar>(seq: Int, headDim d: Int) -> (cos: [T], sin: [T]) {
     var cosines = [T](repeating: 0, count: seq * d / 2), sines = cosines
     for p in 0..<seq {
@@ -197,6 +207,7 @@ enum Layers {
   /// Rotates `heads` heads of `d` columns from column `start` of each row of x (N, width) in place,
   /// halves paired (x_i with x_{i+d/2}, the GPT-NeoX and ESM-2 convention); `inverse` applies the
   /// transpose (the backward). Row n is position n mod seq.
+  @_specialize(where T == Float)
   static func rotary<T: TrainScalar>(
     _ x: UnsafeMutablePointer<T>, rows: Int, width: Int, start: Int, heads: Int, headDim d: Int, seq: Int,
     cos: UnsafePointer<T>, sin: UnsafePointer<T>, inverse: Bool, context: KernelContext
@@ -224,6 +235,7 @@ enum Layers {
   /// Softmax cross-entropy over logits (N, V) in place: each counted row's logits become
   /// dlogits = (softmax − onehot)·weight, every other row zero. Returns the sum of the counted
   /// rows' losses (−log p[target]) and how many rows were not finite.
+  @_specialize(where T == Float)
   static func crossEntropy<T: TrainScalar>(
     logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, counted: UnsafePointer<Bool>, rows: Int, vocabulary v: Int,
     weight: T, context: KernelContext

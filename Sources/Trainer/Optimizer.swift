@@ -55,6 +55,7 @@ final class AdamW<T: TrainScalar> {
 
   /// One update of params[range] from grads[range]·gradientScale, at step `step` (0-based, the
   /// count of updates before this one sets the bias correction).
+  @_specialize(where T == Float)
   func update(params: UnsafeMutablePointer<T>, grads: UnsafePointer<T>, gradientScale: Double, step: Int, learningRate: Double) {
     let s = settings
     let (b1, b2) = (T(s.beta1), T(s.beta2))

@@ -77,6 +77,7 @@ final class Rank<T: TrainScalar>: @unchecked Sendable {
   }
 
   /// Fills the parameters from the seeded initialisation, or from a checkpoint.
+  @_specialize(where T == Float)
   func initialise(from checkpoint: LoadedCheckpoint?) {
     let layout = stage.layout
     for view in layout.tensors {
@@ -98,6 +99,7 @@ final class Rank<T: TrainScalar>: @unchecked Sendable {
     if case .dynamic = scaler.mode, let scale = checkpoint.lossScale { scaler = LossScaler(mode: .dynamic, initial: scale) }
   }
 
+  @_specialize(where T == Float)
   static func scatter(_ full: [Float], view: TensorView, rank t: Int, of tp: Int, into base: UnsafeMutablePointer<T>) {
     for r in 0..<view.localRows {
       for c in 0..<view.localColumns {
@@ -109,6 +111,7 @@ final class Rank<T: TrainScalar>: @unchecked Sendable {
   /// One training step over the global batch (every rank takes its data-parallel share), with
   /// `counted` tokens counted in its loss over the whole batch. Returns this rank's times and
   /// the world's loss sum, gradient norm and non-finite count.
+  @_specialize(where T == Float)
   func step(_ step: Int, global: MicroBatch, counted: Int) -> (times: RankStepTimes, loss: Double, norm: Double, nonFinite: Int, skipped: Bool) {
     let start = DispatchTime.now().uptimeNanoseconds
     communicationSeconds = 0
@@ -223,6 +226,7 @@ final class Rank<T: TrainScalar>: @unchecked Sendable {
 
   /// [Σ g² over this rank's share of the counted tensors, non-finite gradient values there, the
   /// loss sum (the last stage's tensor-parallel rank 0), non-finite losses].
+  @_specialize(where T == Float)
   private func localStatistics() -> [Double] {
     var squares = 0.0, nonFinite = 0.0
     let layout = stage.layout, grads = stage.grads

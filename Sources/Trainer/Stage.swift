@@ -153,6 +153,7 @@ final class Stage<T: TrainScalar> {
   func output(slot: Int) -> UnsafeMutablePointer<T> { slots[slot].out }
 
   /// x[n] = E[token n] + P[position n] (first stage).
+  @_specialize(where T == Float)
   func embed(_ batch: MicroBatch, slot: Int) {
     let h = model.hidden, x = input(slot: slot)
     let e = pointer("embedding.weight", in: params)
@@ -174,6 +175,7 @@ final class Stage<T: TrainScalar> {
   }
 
   /// Every local layer's forward for the micro-batch in `slot` (its input in place).
+  @_specialize(where T == Float)
   func forwardLayers(slot: Int) {
     let s = slots[slot]
     for i in 0..<layout.layersPerStage {
@@ -225,6 +227,7 @@ final class Stage<T: TrainScalar> {
   /// cross-entropy; then at once its backward down to the gradient of the stage's output
   /// (kept in the slot), with dE accumulated. `weight` is each counted token's share of the
   /// loss (1/tokens counted in the global batch, times the loss scale).
+  @_specialize(where T == Float)
   func headForwardBackward(_ batch: MicroBatch, slot: Int, weight: Double) {
     guard let logits, let xf, let meanF, let rstdF, let dOut = slots[slot].dOut else { preconditionFailure("the head lives on the last stage") }
     let n = tokens, h = model.hidden, v = model.vocabulary
@@ -285,6 +288,7 @@ final class Stage<T: TrainScalar> {
 
   /// Every local layer's backward for `slot`, last first, accumulating parameter gradients;
   /// `bucketDone(layer)` is called as each layer's gradients are complete for this micro-batch.
+  @_specialize(where T == Float)
   func backwardLayers(slot: Int, bucketDone: (Int) -> Void) {
     let s = slots[slot]
     if layout.isLast { dX.update(from: s.dOut!, count: tokens * model.hidden) }
@@ -303,6 +307,7 @@ final class Stage<T: TrainScalar> {
   }
 
   /// dE[token] += dx, dP[position] += dx (first stage), from the input gradient.
+  @_specialize(where T == Float)
   func embedBackward(_ batch: MicroBatch) {
     let h = model.hidden, seq = model.seq
     let dE = pointer("embedding.weight", in: grads)
@@ -392,6 +397,7 @@ final class Stage<T: TrainScalar> {
     return (qs, ks, vs)
   }
 
+  @_specialize(where T == Float)
   private func gather(_ source: UnsafeMutablePointer<T>, width: Int, start: Int, heads: Int, into out: inout [T]) {
     let (s, d) = (model.seq, model.headDim)
     for b in 0..<sequences { for hh in 0..<heads { for i in 0..<s { for c in 0..<d {
@@ -399,6 +405,7 @@ final class Stage<T: TrainScalar> {
     } } } }
   }
 
+  @_specialize(where T == Float)
   private func scatter(_ values: [T], into target: UnsafeMutablePointer<T>, width: Int, start: Int, heads: Int) {
     let (s, d) = (model.seq, model.headDim)
     for b in 0..<sequences { for hh in 0..<heads { for i in 0..<s { for c in 0..<d {

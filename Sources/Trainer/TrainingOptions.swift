@@ -54,6 +54,12 @@ public struct TrainingOptions: Sendable {
     if threadsPerRank < 1 { throw LayoutError.impossible(layout: layout.description, reason: "--threads must be at least 1 (got \(threadsPerRank))") }
     if let problem = layout.problem(model: model, batch: batch) { throw LayoutError.impossible(layout: layout.description, reason: problem) }
     let threads = layout.ranks * threadsPerRank
+    let ceiling = max(64, 4 * usableThreads)
+    if threads > ceiling {
+      throw LayoutError.impossible(
+        layout: layout.description,
+        reason: "\(layout.ranks) ranks × \(threadsPerRank) threads = \(threads) threads, more than even an oversubscribed run may start here (\(ceiling)); use dp×tp×pp×threads ≤ \(usableThreads)")
+    }
     if threads > usableThreads && !oversubscribe {
       let fitting = usableThreads / threadsPerRank
       throw LayoutError.impossible(

@@ -2,7 +2,7 @@ import Foundation
 import Profile
 import Testing
 
-/// Every subcommand of `tune`, run with a few hundred generated argument lists: hostile numbers
+/// Every subcommand of `tune`, and `train`, run with a few hundred generated argument lists: hostile numbers
 /// (0, negative, huge, NaN, not numbers), malformed shapes, unknown names, and missing, empty,
 /// binary, directory, truncated and wrong-kind files. None may end on a signal (status ≥ 128, a
 /// crash or a kill for hanging), every failure must say why on stderr, and no run may leave a
@@ -21,7 +21,7 @@ import Testing
     mutating func chance(_ percent: UInt64) -> Bool { next() % 100 < percent }
   }
 
-  enum Value { case none, number, shape, attentionShape, name, list, params, file, output }
+  enum Value { case none, number, shape, attentionShape, name, list, params, file, output, layout, data, steps, batch, checkpoint }
 
   struct Command {
     var path: [String]
@@ -33,6 +33,7 @@ import Testing
     var defaults: [String] = []
     /// Put last, where they win: the budgets that keep every run short.
     var bounded: [String] = []
+    var binary = "tune"
   }
 
   static let commands: [Command] = [
@@ -62,7 +63,19 @@ import Testing
             defaults: ["--size", "64", "--small", "16"], bounded: ["--rounds", "1"]),
     Command(path: ["compare"], flags: [("--format", .name), ("--threshold", .number), ("--output", .output)], positional: true),
     Command(path: ["report"], flags: [("--html", .output)], positional: true),
+    Command(path: [], flags: [
+      ("--model", .name), ("--model-file", .file), ("--data", .data), ("--steps", .steps), ("--batch", .batch), ("--layout", .layout),
+      ("--precision", .name), ("--threads", .number), ("--lr", .number), ("--seed", .number), ("--save", .checkpoint), ("--load", .file),
+      ("--profile", .file), ("--force", .none), ("--json", .none), ("--loss-scale", .name), ("--fp8-scaling", .name), ("--shuffle", .name),
+      ("--oversubscribe", .none), ("--warmup", .number),
+    ], defaults: ["--model", "tiny", "--steps", "2"], binary: "train"),
   ]
+  static let layouts = [
+    "dp=2", "tp=3", "pp=7", "dp=0", "dp=2,tp=2,pp=2,micro=2", "micro=0", "zero=2", "recompute=maybe", "dp=4096", "x=1", "dp=2,dp=2", "",
+    "tp=2,pp=2", "dp=-1", "micro=3", "dp=99999999999999999999", "=", "pp=2,micro=2,recompute=on,zero=1",
+  ]
+  static let steps = ["0", "-5", "abc", "1", "3", "99999999999", "nan", ""]
+  static let batches = ["0", "-1", "abc", "3", "1e9", "nan", "999999", "2", "5"]
 
   static let numbers = [
     "0", "-1", "-7.5", "nan", "NaN", "inf", "-inf", "1e309", "999999999999999999999", "9223372036854775807", "2147483648", "1", "2", "3",
@@ -74,7 +87,7 @@ import Testing
   ]
   static let attentionShapes = ["1x2x40x16", "0x1x1x1", "1x1x1", "1x3x9999999999x64", "1x1024x3000000x64", "nan", "1x2x40x16x2", "2x3x33x7", "1x4x64x8"]
   static let names = [
-    "fp7", "bf16", "fp32", "fp8-e4m3", "mxfp4", "blas", "native", "openblas", "amx", "naive", "gemm", "flash", "tiny", "gpt5", "small",
+    "fp7", "bf16", "fp32", "fp8-e4m3", "mxfp4", "blas", "native", "openblas", "amx", "naive", "gemm", "flash", "tiny", "gpt5", "small", "esm2-8m", "fp8", "fp16", "dynamic", "off", "current", "delayed", "on",
     "avx9-1x1", "-", "html", "json", "markdown", "exhaustive", "🙂", "",
   ]
   static let lists = ["fp32,bf16", "fp7", "12,x", "0", "-64", "64,128", "fp32,,bf16", "nan", "1e9", "32"]
@@ -119,6 +132,12 @@ import Testing
       case .params: list.append(random.pick(params))
       case .file: list.append(random.pick(files))
       case .output: list.append(random.chance(70) ? "out/p\(random.next() % 4).json" : random.pick(files))
+      case .layout: list.append(random.pick(layouts))
+      case .steps: list.append(random.pick(steps))
+      case .batch: list.append(random.pick(batches))
+      case .data:
+        list.append(random.pick(["synthetic", "text:", "fasta:", "csv:x", "text:/no/such/file"]) + (random.chance(50) ? random.pick(files) : ""))
+      case .checkpoint: list.append(random.chance(70) ? "out/c\(random.next() % 4).safetensors" : random.pick(files))
       }
     }
     if command.positional {
@@ -153,7 +172,7 @@ import Testing
     var runs = 0, failures: [String] = [], exits: [Int32: Int] = [:]
     // The commands that tune or probe take seconds when their list is valid: a third as often.
     let heavy: Set<String> = ["probe", "gemm", "attention", "run"]
-    let weighted = Self.commands.flatMap { Array(repeating: $0, count: heavy.contains($0.path[0]) ? 1 : 3) }
+    let weighted = Self.commands.flatMap { Array(repeating: $0, count: heavy.contains($0.path.first ?? "") ? 1 : 3) }
     while runs < 400 && Date() < deadline {
       let command = random.pick(weighted)
       let arguments = Self.arguments(command, &random, files: files)
@@ -161,10 +180,10 @@ import Testing
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
       // A profile of this machine to merge into, so that the tuning commands need not probe first.
       try FileManager.default.copyItem(atPath: files[files.count - 1], toPath: directory + "/profile.json")
-      let result = try tune(arguments, directory: directory, timeout: 20)
+      let result = try execute(command.binary, arguments, environment: [:], directory: directory, timeout: 20)
       runs += 1
       exits[result.status, default: 0] += 1
-      let line = "tune " + arguments.map { $0.isEmpty ? "''" : $0 }.joined(separator: " ")
+      let line = command.binary + " " + arguments.map { $0.isEmpty ? "''" : $0 }.joined(separator: " ")
       if result.timedOut {
         failures.append("\(line): still running after 20 s")
       } else if result.status >= 128 || result.signaled {

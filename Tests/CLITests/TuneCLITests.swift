@@ -4,12 +4,15 @@ import Profile
 import Testing
 
 /// The `tune` executable, built next to this test bundle.
-func tuneBinary() throws -> URL {
+func tuneBinary() throws -> URL { try builtBinary("tune") }
+
+/// An executable of this package (`tune`, `train`), built next to this test bundle.
+func builtBinary(_ name: String) throws -> URL {
   let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
   var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
   // The test runner may live inside a .xctest bundle directory.
   while directory.path != "/" {
-    let candidate = directory.appendingPathComponent("tune")
+    let candidate = directory.appendingPathComponent(name)
     if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
     directory = directory.deletingLastPathComponent()
   }
@@ -29,8 +32,17 @@ struct Outcome {
 
 /// Runs the built `tune`; past `timeout` seconds it is killed (and says so in the outcome).
 func tune(_ arguments: [String], environment extra: [String: String] = [:], directory: String? = nil, timeout: Double? = nil) throws -> Outcome {
+  try execute("tune", arguments, environment: extra, directory: directory, timeout: timeout)
+}
+
+/// Runs the built `train` likewise.
+func train(_ arguments: [String], environment extra: [String: String] = [:], directory: String? = nil, timeout: Double? = nil) throws -> Outcome {
+  try execute("train", arguments, environment: extra, directory: directory, timeout: timeout)
+}
+
+func execute(_ binary: String, _ arguments: [String], environment extra: [String: String], directory: String?, timeout: Double?) throws -> Outcome {
   let process = Process()
-  process.executableURL = try tuneBinary()
+  process.executableURL = try builtBinary(binary)
   process.arguments = arguments
   if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
   process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }

@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+
+/// `train` as a person runs it: what it prints, what it refuses before any work, and how.
+@Suite struct TrainCLITests {
+  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+  @Test func jsonPrintsOneDocumentedObjectPerStep() throws {
+    let result = try train(["--model", "tiny", "--steps", "3", "--json", "--layout", "dp=2,micro=2", "--batch", "4", "--threads", "1"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let lines = result.stdout.split(separator: "\n")
+    #expect(lines.count == 3)
+    let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+    for field in ["step", "loss", "learningRate", "gradNorm", "lossScale", "skipped", "nonFinite", "tokens", "seconds", "tokensPerSecond",
+      "modelFlopsPerToken", "computeSeconds", "communicationSeconds", "bubbleSeconds", "peakBytesPerRank", "rssBytes", "rssPeakBytes"]
+    {
+      #expect(first[field] != nil, "missing \(field)")
+    }
+    #expect((first["peakBytesPerRank"] as? [Int])?.count == 2)
+    #expect(first["tokens"] as? Int == 4 * 16)
+    // What it applied goes to stderr, so that stdout stays JSON.
+    #expect(result.stderr.contains("GEMM ") && result.stderr.contains("attention: "))
+  }
+
+  @Test(arguments: [
+    (["--layout", "tp=3"], "tp=3 does not divide the 4 attention heads"),
+    (["--layout", "pp=3"], "pp=3 does not divide the 2 layers of tiny; pp may be 1, 2"),
+    (["--layout", "dp=2,micro=2", "--batch", "6"], "does not split into dp=2 × micro=2"),
+    (["--layout", "dp=64"], "this machine gives the process"),
+    (["--layout", "dp=2,zero=3"], "zero=0 (no sharding) or zero=1"),
+    (["--precision", "fp7"], "unknown precision policy \"fp7\""),
+    (["--data", "csv:x"], "expected synthetic, text:PATH or fasta:PATH"),
+    (["--data", "text:/no/such/file"], "needs a vocabulary of at least 256 tokens; tiny has 64"),
+    (["--load", "/no/such.safetensors"], "no such file"),
+    (["--model", "gpt5"], "unknown model \"gpt5\""),
+    (["--loss-scale", "zero"], "--loss-scale must be dynamic, off or a positive number"),
+  ])
+  func impossibleRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
+    let result = try train(["--model", "tiny", "--steps", "2"] + arguments)
+    #expect(result.status != 0 && result.status < 128)
+    #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+    #expect(!result.stdout.contains("step 1/"), "no step ran")
+  }
+
+  @Test func aForeignProfileIsRefusedUnlessForced() throws {
+    let foreign = Self.repository + "/results/intel-xeon-amx-2core-20261201.json"
+    try #require(FileManager.default.fileExists(atPath: foreign))
+    let refused = try train(["--model", "tiny", "--steps", "1", "--profile", foreign])
+    let isThisMachine = refused.status == 0
+    if !isThisMachine {
+      #expect(refused.stderr.contains("another machine") && refused.stderr.contains("--force"), "\(refused.stderr)")
+      let forced = try train(["--model", "tiny", "--steps", "1", "--profile", foreign, "--force"])
+      #expect(forced.status == 0, "\(forced.stderr)")
+      #expect(forced.stdout.contains("profile \(foreign)"))
+    }
+  }
+
+  @Test func aMalformedProfileNamesTheFileAndField() throws {
+    let directory = try scratch()
+    let path = directory + "/bad.json"
+    let good = try Data(contentsOf: URL(fileURLWithPath: Self.repository + "/results/intel-xeon-amx-2core-20261201.json"))
+    var object = try #require(try JSONSerialization.jsonObject(with: good) as? [String: Any])
+    var machine = try #require(object["machine"] as? [String: Any])
+    machine["fingerprint"] = 42
+    object["machine"] = machine
+    try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+    let result = try train(["--model", "tiny", "--steps", "1", "--profile", path])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains(path) && result.stderr.contains("fingerprint"), "\(result.stderr)")
+  }
+
+  @Test func saveThenLoadContinuesTheRun() throws {
+    let directory = try scratch()
+    let checkpoint = directory + "/tiny.safetensors"
+    let first = try train(["--model", "tiny", "--steps", "3", "--save", checkpoint, "--json"])
+    #expect(first.status == 0, "\(first.stderr)")
+    let second = try train(["--model", "tiny", "--steps", "5", "--load", checkpoint, "--layout", "tp=2", "--threads", "1", "--json"])
+    #expect(second.status == 0, "\(second.stderr)")
+    let steps = second.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.compactMap { $0["step"] as? Int }
+    #expect(steps == [3, 4])
+    let done = try train(["--model", "tiny", "--steps", "3", "--load", checkpoint])
+    #expect(done.status != 0 && done.stderr.contains("step 3 already"))
+  }
+}
