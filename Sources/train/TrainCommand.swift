@@ -142,7 +142,7 @@ struct TrainCommand: ParsableCommand {
       let counts = options.choices.counts
       note("profile \(profile): \(counts.gemm) GEMM and \(counts.attention) attention choices")
     }
-    if options.peakGflops == nil { options.peakGflops = PeakProbe.fp32AllCores(topology: topology)?.median }
+    if options.peakGflops == nil { options.peakGflops = PeakProbe.fp32AllCores(topology: topology, plan: .full)?.median }
     let run = try TrainingRun(options)
     let flops = TrainingOptions.flopsPerToken(config)
     note(
