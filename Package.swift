@@ -20,6 +20,7 @@ let package = Package(
     .library(name: "ScaleTuneProfile", targets: ["Profile"]),
     .library(name: "ScaleTuneNumberFormats", targets: ["NumberFormats"]),
     .library(name: "ScaleTuneTuning", targets: ["Tuning", "Kernels", "Platform", "Profile", "NumberFormats"]),
+    .library(name: "ScaleTuneTrainer", targets: ["Trainer", "Kernels", "Platform", "Profile", "NumberFormats"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -15,17 +15,15 @@ let package = Package(
     benchmark("AttentionBenchmark", using: "ScaleTuneTuning"),
     benchmark("GEMMBenchmark", using: "ScaleTuneTuning"),
     benchmark("NumberFormatsBenchmark", using: "ScaleTuneNumberFormats"),
+    benchmark("TrainerBenchmark", using: "ScaleTuneTrainer", "ScaleTuneProbe"),
   ]
 )
 
-/// A package-benchmark executable in Benchmarks/NAME using one of ScaleTune's library products.
-func benchmark(_ name: String, using product: String) -> Target {
+/// A package-benchmark executable in Benchmarks/NAME using some of ScaleTune's library products.
+func benchmark(_ name: String, using products: String...) -> Target {
   .executableTarget(
     name: name,
-    dependencies: [
-      .product(name: "Benchmark", package: "benchmark"),
-      .product(name: product, package: "ScaleTune"),
-    ],
+    dependencies: [.product(name: "Benchmark", package: "benchmark")] + products.map { .product(name: $0, package: "ScaleTune") },
     path: "Benchmarks/\(name)",
     plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
   )

@@ -68,74 +68,14 @@ public final class TrainingRun: @unchecked Sendable {
   /// The step a run starts from (a checkpoint's, or 0).
   public var firstStep: Int { checkpoint?.step ?? 0 }
 
-  /// Runs the steps; `onStep` is called (on rank 0's thread) after each.
+  /// Runs the steps; `onStep` is called after each.
   /// - Throws: `CheckpointError` when the save fails (the run's steps are done and reported).
   @discardableResult
-  public func run(onStep: @escaping @Sendable (StepReport) -> Void = { _ in }) throws -> TrainingSummary {
-    try run(Float.self, onStep: onStep)
-  }
-
-  func run<T: TrainScalar>(_ type: T.Type, onStep: @escaping @Sendable (StepReport) -> Void) throws -> TrainingSummary {
-    let ranks = makeRanks(T.self)
-    let box = ResultBox()
-    let world = DispatchGroup()
-    let times = TimesTable(count: ranks.count)
-    let (first, steps, data, checkpoint, options) = (firstStep, self.options.steps, self.data, self.checkpoint, self.options)
-    let gatherer = options.save.map { _ in Checkpoint.Gatherer(model: options.model) }
-    let flopsPerToken = TrainingOptions.flopsPerToken(options.model)
-    let tokens = options.batch * options.model.seq
-    for rank in ranks {
-      world.enter()
-      let thread = Thread {
-        rank.initialise(from: checkpoint)
-        for step in first..<steps {
-          let global = data.batch(step: step, sequences: options.batch)
-          let result = rank.step(step, global: global, counted: global.countedTokens)
-          times.values[rank.index] = result.times
-          // Everyone's times are written before rank 0 reads them.
-          var token = [0.0]
-          token.withUnsafeMutableBufferPointer { rank.groups.world.allReduce($0.baseAddress!, count: 1) }
-          if rank.index == 0 {
-            let all = (0..<ranks.count).map { times.values[$0] }
-            let seconds = all.map(\.seconds).max() ?? 0
-            let n = Double(all.count)
-            let communication = all.map(\.communication).reduce(0, +) / n, bubble = all.map(\.bubble).reduce(0, +) / n
-            let rss = ProcessMemory.resident()
-            let tokensPerSecond = Double(tokens) / max(seconds, 1e-9)
-            let report = StepReport(
-              step: step, loss: result.loss / Double(max(1, global.countedTokens)), learningRate: options.optimizer.rate(step: step),
-              gradNorm: result.norm, lossScale: rank.scaler.scale, skipped: result.skipped, nonFinite: result.nonFinite, tokens: tokens,
-              seconds: seconds, tokensPerSecond: tokensPerSecond, modelFlopsPerToken: flopsPerToken,
-              mfu: options.peakGflops.map { tokensPerSecond * flopsPerToken / ($0 * 1e9) },
-              computeSeconds: max(0, all.map { $0.seconds - $0.communication - $0.bubble }.reduce(0, +) / n),
-              communicationSeconds: communication, bubbleSeconds: bubble, peakBytesPerRank: all.map(\.peakBytes), rssBytes: rss.current,
-              rssPeakBytes: rss.peak)
-            box.append(report)
-            onStep(report)
-          }
-        }
-        if let gatherer {
-          gatherer.add(
-            layout: rank.stage.layout, params: rank.stage.params, writesParameters: rank.d == 0, m: rank.optimizer.m, v: rank.optimizer.v,
-            range: rank.d == 0 || options.layout.zero == 1 ? rank.optimizer.range : 0..<0)
-        }
-        world.leave()
-      }
-      thread.stackSize = 16 << 20
-      thread.start()
-    }
-    world.wait()
-    let rank0 = ranks[0]
-    if let gatherer, let path = options.save {
-      let metadata = [
-        "scaletune.step": String(steps), "scaletune.updates": String(rank0.updates), "scaletune.precision": options.precision.rawValue,
-        "scaletune.layout": options.layout.description, "scaletune.lossScale": String(rank0.scaler.scale),
-      ]
-      try gatherer.write(to: path, model: options.model, metadata: metadata, bf16Weights: options.precision == .bf16)
-    }
-    return TrainingSummary(
-      reports: box.reports, appliedGEMMs: rank0.runner.applied, appliedAttention: rank0.stage.attentionChoice.description,
-      memoryByPart: rank0.account.bytes, firstStep: first)
+  public func run(onStep: (StepReport) -> Void = { _ in }) throws -> TrainingSummary {
+    let session = TrainingSession(self, Float.self)
+    while let report = session.step() { onStep(report) }
+    try session.save()
+    return session.summary()
   }
 
   /// The world: rank r = (p·dp + d)·tp + t (tensor-parallel peers adjacent, as Megatron orders
@@ -177,22 +117,127 @@ public final class TrainingRun: @unchecked Sendable {
   }
 }
 
-/// Each rank's times of the current step, written by the rank, read by rank 0 after a barrier.
-final class TimesTable: @unchecked Sendable {
-  let values: UnsafeMutablePointer<RankStepTimes>
-  init(count: Int) {
-    values = .allocate(capacity: count)
-    values.initialize(repeating: RankStepTimes(), count: count)
+/// A run in progress: its ranks made and initialised (from the seed or the checkpoint), stepped
+/// one step at a time (each step runs every rank on its own thread, in lockstep through their
+/// groups). What a benchmark of one step holds between measurements.
+public final class TrainingSession: @unchecked Sendable {
+  let run: TrainingRun
+  private let stepper: any Stepping
+  public private(set) var next: Int
+  public private(set) var reports: [StepReport] = []
+
+  public convenience init(_ run: TrainingRun) { self.init(run, Float.self) }
+
+  init<T: TrainScalar>(_ run: TrainingRun, _ type: T.Type) {
+    self.run = run
+    next = run.firstStep
+    stepper = RankSet<T>(run.makeRanks(T.self), checkpoint: run.checkpoint)
   }
-  deinit { values.deallocate() }
+
+  /// The next step on every rank; nil once `options.steps` steps are done.
+  public func step() -> StepReport? {
+    let options = run.options
+    guard next < options.steps else { return nil }
+    let global = run.data.batch(step: next, sequences: options.batch)
+    let result = stepper.step(next, global: global)
+    let all = result.times
+    let seconds = all.map(\.seconds).max() ?? 0
+    let n = Double(all.count)
+    let flopsPerToken = TrainingOptions.flopsPerToken(options.model)
+    let tokens = options.batch * options.model.seq
+    let rss = ProcessMemory.resident()
+    let tokensPerSecond = Double(tokens) / max(seconds, 1e-9)
+    let report = StepReport(
+      step: next, loss: result.loss / Double(max(1, global.countedTokens)), learningRate: options.optimizer.rate(step: next),
+      gradNorm: result.norm, lossScale: result.lossScale, skipped: result.skipped, nonFinite: result.nonFinite, tokens: tokens,
+      seconds: seconds, tokensPerSecond: tokensPerSecond, modelFlopsPerToken: flopsPerToken,
+      mfu: options.peakGflops.map { tokensPerSecond * flopsPerToken / ($0 * 1e9) },
+      computeSeconds: max(0, all.map { $0.seconds - $0.communication - $0.bubble }.reduce(0, +) / n),
+      communicationSeconds: all.map(\.communication).reduce(0, +) / n, bubbleSeconds: all.map(\.bubble).reduce(0, +) / n,
+      peakBytesPerRank: all.map(\.peakBytes), rssBytes: rss.current, rssPeakBytes: rss.peak)
+    reports.append(report)
+    next += 1
+    return report
+  }
+
+  /// Writes the checkpoint `options.save` names (nothing without one).
+  public func save() throws {
+    guard let path = run.options.save else { return }
+    try stepper.save(to: path, options: run.options, step: next)
+  }
+
+  public func summary() -> TrainingSummary {
+    let (gemms, attention, memory) = stepper.applied
+    return TrainingSummary(reports: reports, appliedGEMMs: gemms, appliedAttention: attention, memoryByPart: memory, firstStep: run.firstStep)
+  }
 }
 
-final class ResultBox: @unchecked Sendable {
+/// The ranks of one element type, stepped together.
+protocol Stepping: AnyObject, Sendable {
+  func step(_ step: Int, global: MicroBatch) -> (times: [RankStepTimes], loss: Double, norm: Double, nonFinite: Int, skipped: Bool, lossScale: Double)
+  func save(to path: String, options: TrainingOptions, step: Int) throws
+  var applied: (gemms: [String: String], attention: String, memory: [String: Int]) { get }
+}
+
+final class RankSet<T: TrainScalar>: Stepping, @unchecked Sendable {
+  let ranks: [Rank<T>]
+
+  init(_ ranks: [Rank<T>], checkpoint: LoadedCheckpoint?) {
+    self.ranks = ranks
+    onEveryRank { $0.initialise(from: checkpoint) }
+  }
+
+  /// body(rank) on a thread per rank (the ranks' collectives need them all running at once).
+  func onEveryRank(_ body: @escaping @Sendable (Rank<T>) -> Void) {
+    let group = DispatchGroup()
+    for rank in ranks {
+      group.enter()
+      let thread = Thread {
+        body(rank)
+        group.leave()
+      }
+      thread.stackSize = 16 << 20
+      thread.start()
+    }
+    group.wait()
+  }
+
+  func step(_ step: Int, global: MicroBatch) -> (times: [RankStepTimes], loss: Double, norm: Double, nonFinite: Int, skipped: Bool, lossScale: Double) {
+    let results = ResultTable<(times: RankStepTimes, loss: Double, norm: Double, nonFinite: Int, skipped: Bool)>(count: ranks.count)
+    let counted = global.countedTokens
+    onEveryRank { rank in results.set(rank.index, rank.step(step, global: global, counted: counted)) }
+    let first = results.values[0]!
+    return (results.values.map { $0!.times }, first.loss, first.norm, first.nonFinite, first.skipped, ranks[0].scaler.scale)
+  }
+
+  func save(to path: String, options: TrainingOptions, step: Int) throws {
+    let gatherer = Checkpoint.Gatherer(model: options.model)
+    for rank in ranks {
+      gatherer.add(
+        layout: rank.stage.layout, params: rank.stage.params, writesParameters: rank.d == 0, m: rank.optimizer.m, v: rank.optimizer.v,
+        range: rank.d == 0 || options.layout.zero == 1 ? rank.optimizer.range : 0..<0)
+    }
+    let metadata = [
+      "scaletune.step": String(step), "scaletune.updates": String(ranks[0].updates), "scaletune.precision": options.precision.rawValue,
+      "scaletune.layout": options.layout.description, "scaletune.lossScale": String(ranks[0].scaler.scale),
+    ]
+    try gatherer.write(to: path, model: options.model, metadata: metadata, bf16Weights: options.precision == .bf16)
+  }
+
+  var applied: (gemms: [String: String], attention: String, memory: [String: Int]) {
+    (ranks[0].runner.applied, ranks[0].stage.attentionChoice.description, ranks[0].account.bytes)
+  }
+}
+
+/// One slot per rank, each written by its own rank's thread, read after they are joined.
+final class ResultTable<Value>: @unchecked Sendable {
+  private(set) var values: [Value?]
   private let lock = NSLock()
-  private(set) var reports: [StepReport] = []
-  func append(_ report: StepReport) {
+  init(count: Int) { values = [Value?](repeating: nil, count: count) }
+  func set(_ index: Int, _ value: Value) {
     lock.lock()
-    reports.append(report)
+    values[index] = value
     lock.unlock()
   }
 }
+
