@@ -66,10 +66,11 @@ let package = Package(
     .executableTarget(
       name: "tune",
       dependencies: [
-        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform", "Autotune", "Report",
+        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform", "Autotune", "Report", "ParallelTune", "Trainer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    .target(name: "ParallelTune", dependencies: ["Autotune", "Trainer", "Kernels", "NumberFormats", "Platform", "Profile"]),
     .executableTarget(
       name: "train",
       dependencies: [
@@ -77,6 +78,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    .testTarget(name: "ParallelTuneTests", dependencies: ["ParallelTune", "Trainer", "Autotune", "Profile", "Platform"]),
     .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Profile", "Platform", "NumberFormats"]),
     .testTarget(name: "ProfileTests", dependencies: ["Profile", "Platform"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),

@@ -16,11 +16,14 @@ public final class Journal: @unchecked Sendable {
     public var outcome: Outcome
     public var effort: Int
     public var recordedAt: Date
+    /// The objective's details (a training trial's measurements), when it gives any.
+    public var details: [String: String]?
 
     public init(
       fingerprint: String, build: String, kernel: String, shape: String, precision: String, configuration: Configuration,
-      outcome: Outcome, effort: Int, recordedAt: Date = Date()
+      outcome: Outcome, effort: Int, recordedAt: Date = Date(), details: [String: String]? = nil
     ) {
+      self.details = details
       self.fingerprint = fingerprint
       self.build = build
       self.kernel = kernel

@@ -12,8 +12,13 @@ public enum Outcome: Codable, Sendable, Equatable {
   case failed(reason: String)
   /// Not run: excluded before measuring (a constraint, a backend the machine lacks).
   case pruned(reason: String)
-  /// Not run, or stopped, because the budget ran out.
+  /// Not run, or stopped, because the budget ran out (or, for a trial, it ran past its time).
   case timeout
+  /// It ran, but its result cannot be trusted: a training trial whose loss went non-finite,
+  /// whose loss scale kept collapsing, or that left the reference trajectory.
+  case unstable(reason: String)
+  /// It ran out of memory (killed at its memory limit, or refused before it started).
+  case oom(reason: String)
 
   public var score: Double? { statistics?.median }
 
@@ -31,6 +36,8 @@ public enum Outcome: Codable, Sendable, Equatable {
     case .failed: return "failed"
     case .pruned: return "pruned"
     case .timeout: return "timeout"
+    case .unstable: return "unstable"
+    case .oom: return "oom"
     }
   }
 
@@ -39,7 +46,7 @@ public enum Outcome: Codable, Sendable, Equatable {
     case .ok: return nil
     case .wrong(let error?, let tolerance): return "error \(error) above tolerance \(tolerance)"
     case .wrong(nil, _): return "output held NaN or Inf (an element left unwritten, or an overflow)"
-    case .failed(let reason), .pruned(let reason): return reason
+    case .failed(let reason), .pruned(let reason), .unstable(let reason), .oom(let reason): return reason
     case .timeout: return "budget exhausted before it ran"
     }
   }
@@ -53,11 +60,14 @@ public struct Trial: Codable, Sendable, Equatable {
   public var effort: Int
   /// True when the result came from the journal rather than a new measurement.
   public var fromJournal: Bool
+  /// What the objective recorded beside the outcome (`Objective.details`), journaled with it.
+  public var details: [String: String]?
 
-  public init(configuration: Configuration, outcome: Outcome, effort: Int = 1, fromJournal: Bool = false) {
+  public init(configuration: Configuration, outcome: Outcome, effort: Int = 1, fromJournal: Bool = false, details: [String: String]? = nil) {
     self.configuration = configuration
     self.outcome = outcome
     self.effort = effort
     self.fromJournal = fromJournal
+    self.details = details
   }
 }

@@ -101,6 +101,35 @@ public struct SuccessiveHalving: SearchStrategy {
   }
 }
 
+/// Successive halving best first: the first `initial` valid configurations in the space's own
+/// order (a cost model ranks them, most promising first) at effort 1, then the better half at
+/// twice the effort, until one is left or the budget is spent. Outcomes without a score
+/// (unstable, failed, out of memory) drop out at once.
+public struct BestFirstHalving: SearchStrategy {
+  public var initial: Int
+
+  public init(initial: Int) { self.initial = initial }
+
+  public var name: String { "best-first successive halving(\(initial))" }
+
+  public func run(_ session: TuningSession) {
+    var survivors = Array(session.space.allValid().prefix(initial))
+    var effort = 1
+    while !survivors.isEmpty, !session.budget.exhausted {
+      let scored = survivors.map { ($0, session.evaluate($0, effort: effort).outcome.score) }
+      let ranked = scored.compactMap { item in item.1.map { (item.0, $0) } }.sorted { $0.1 > $1.1 }
+      if ranked.count <= 1 { return }
+      survivors = ranked.prefix((ranked.count + 1) / 2).map(\.0)
+      effort *= 2
+      if survivors.count == 1 {
+        // The last survivor's longest trial, so that the pick's figures are its best measured.
+        session.evaluate(survivors[0], effort: effort)
+        return
+      }
+    }
+  }
+}
+
 /// SplitMix64, for reproducible shuffles.
 struct SplitMix: RandomNumberGenerator {
   var state: UInt64

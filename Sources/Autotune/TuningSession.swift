@@ -3,6 +3,13 @@
 /// asks survivors for more.
 public protocol Objective: AnyObject {
   func evaluate(_ configuration: Configuration, effort: Int) -> Outcome
+  /// What the last `evaluate` of this configuration measured beside its outcome, to keep with
+  /// the trial and in the journal (nil: nothing).
+  func details(_ configuration: Configuration, effort: Int) -> [String: String]?
+}
+
+extension Objective {
+  public func details(_ configuration: Configuration, effort: Int) -> [String: String]? { nil }
 }
 
 /// One search: the space, the objective, the budget and the journal, with every trial kept.
@@ -42,15 +49,20 @@ public final class TuningSession {
     if let journal, let make = journalRecord {
       let key = make(configuration, .timeout, effort).key
       if let stored = journal.lookup(key), stored.effort >= effort, stored.outcome != .timeout {
-        return record(Trial(configuration: configuration, outcome: stored.outcome, effort: stored.effort, fromJournal: true))
+        return record(Trial(configuration: configuration, outcome: stored.outcome, effort: stored.effort, fromJournal: true, details: stored.details))
       }
     }
     guard !budget.exhausted else { return Trial(configuration: configuration, outcome: .timeout, effort: effort) }
     progress("\(configuration) (effort \(effort), \(String(format: "%.0f", budget.remaining)) s left)")
     let outcome = objective.evaluate(configuration, effort: effort)
+    let details = objective.details(configuration, effort: effort)
     measured += 1
-    if let journal, let make = journalRecord { try? journal.append(make(configuration, outcome, effort)) }
-    return record(Trial(configuration: configuration, outcome: outcome, effort: effort))
+    if let journal, let make = journalRecord {
+      var entry = make(configuration, outcome, effort)
+      entry.details = details
+      try? journal.append(entry)
+    }
+    return record(Trial(configuration: configuration, outcome: outcome, effort: effort, details: details))
   }
 
   private func record(_ trial: Trial) -> Trial {

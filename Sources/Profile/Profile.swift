@@ -8,12 +8,12 @@ public struct Profile: Codable, Equatable, Sendable {
   public var schema: String
   public var machine: MachineSection?
   public var kernels: KernelsSection?
-  public var parallel: JSONValue?
+  public var parallel: ParallelSection?
   public var provenance: Provenance
 
   public init(
     schema: String = Profile.currentSchema, machine: MachineSection? = nil,
-    kernels: KernelsSection? = nil, parallel: JSONValue? = nil, provenance: Provenance
+    kernels: KernelsSection? = nil, parallel: ParallelSection? = nil, provenance: Provenance
   ) {
     self.schema = schema
     self.machine = machine

@@ -40,7 +40,7 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
   public var figures: [Figure]
   public var sections: [String]
 
-  public static let factOrder = ["cpu", "cores", "caches", "memory", "gpus", "blas", "fingerprint"]
+  public static let factOrder = ["cpu", "cores", "caches", "memory", "gpus", "blas", "fingerprint", "parallel pick"]
 
   public init(profile: Profile, path: String, label: String? = nil) {
     self.path = path
@@ -96,7 +96,13 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
         }
       }
     }
-    if profile.parallel != nil { sections.append("parallel") }
+    if let parallel = profile.parallel {
+      sections.append("parallel")
+      if let pick = parallel.pick {
+        facts["parallel pick"] = "\(parallel.model.name): \(pick.layout) \(pick.precision) t\(pick.threadsPerRank)"
+        figures.append(Figure(name: "parallel pick \(parallel.model.name)", unit: "tokens/s", value: pick.tokensPerSecond))
+      }
+    }
     self.facts = facts
     self.figures = figures
     self.sections = sections

@@ -54,7 +54,8 @@ public enum HTMLPage {
         body += "<p>\(escape(machine.cpu.modelName)), \(machine.topology.cores) cores, \(escape(machine.blas.library)) \(escape(machine.blas.version)) (core \(escape(machine.blas.coreName))); fingerprint \(escape(machine.fingerprint)); \(escape(path))</p>\n"
       }
       let charts = [ReportCharts.roofline(profile), ReportCharts.gemmByShape(profile), ReportCharts.precisionBars(profile),
-                    ReportCharts.accuracyVersusSpeed(profile), ReportCharts.candidates(profile), ReportCharts.attention(profile)].compactMap { $0 }
+                    ReportCharts.accuracyVersusSpeed(profile), ReportCharts.candidates(profile), ReportCharts.attention(profile),
+                    ReportCharts.parallel(profile)].compactMap { $0 }
       body += charts.isEmpty ? "<p>This profile has no measured figures to draw.</p>\n" : "<div class=\"charts\">\n" + charts.joined(separator: "\n") + "\n</div>\n"
       if profile.kernels?.attention == nil { body += "<p>Attention: absent from this profile (tune attention has not run).</p>\n" }
       if profile.parallel == nil { body += "<p>Parallel trials: absent from this profile (tune parallel has not run).</p>\n" }

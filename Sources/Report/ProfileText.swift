@@ -7,6 +7,7 @@ public enum ProfileText {
     if let machine = profile.machine { parts.append(MachineSummary.text(machine)) }
     if let gemm = profile.kernels?.gemm { parts.append(GEMMSummary.text(gemm)) }
     if let attention = profile.kernels?.attention { parts.append(AttentionSummary.text(attention)) }
+    if let parallel = profile.parallel { parts.append(ParallelSummary.text(parallel)) }
     if parts.isEmpty { parts.append("(no machine or kernel sections)") }
     return parts.joined(separator: "\n\n")
   }

@@ -82,30 +82,90 @@ public struct TrainingOptions: Sendable {
   /// The memory every rank will allocate, summed (the trainer's own account, computed from the
   /// same sizes it allocates; kernel packing buffers not included).
   public func memoryPlan() -> MemoryPlan {
-    var plan = MemoryPlan()
+    var total = MemoryPlan()
+    let copies = Double(layout.dp * layout.tp)
+    for plan in rankMemoryPlans() {
+      for part in plan.parts { total.add(part.what, part.bytes * copies) }
+    }
+    var merged = MemoryPlan()
+    for what in ["parameters and gradients", "optimizer state", "activations", "work buffers", "rounding buffers"] {
+      let bytes = total.parts.filter { $0.what == what }.reduce(0) { $0 + $1.bytes }
+      if bytes > 0 { merged.add(what, bytes) }
+    }
+    return merged
+  }
+
+  /// What one rank of each pipeline stage allocates, part by part: the trainer's buffers as
+  /// `Stage`, `AdamW` and `GEMMRunner` allocate them (so the prediction is the account, not an
+  /// estimate). In Korthikanti et al.'s (2022) terms, a layer keeps per token of a micro-batch
+  /// (3h + 4 + qkv/t + q/t + up/t + mlp/t) fp32 values (LayerNorm outputs and statistics, the fused
+  /// QKV, the attention output, the residual, the MLP's pre-activation and activation, split by
+  /// tensor parallelism where Megatron splits them) plus the softmax statistics (heads/t per token);
+  /// flash attention keeps no seq² scores (their 5as²b term is gone), recomputation keeps only
+  /// the layer input (h per token), and 1F1B keeps min(pp − stage, micro) micro-batches in flight.
+  public func rankMemoryPlans() -> [MemoryPlan] {
     let l = layout
-    let b = sequencesPerMicroBatch, n = b * model.seq
-    var parameters = 0.0, activations = 0.0, work = 0.0, optimizer = 0.0
-    for stage in 0..<l.pp {
+    let b = sequencesPerMicroBatch, n = b * model.seq, h = model.hidden
+    return (0..<l.pp).map { stage in
       let p = ParameterLayout(model: model, tp: l.tp, tpRank: 0, stage: stage, stages: l.pp)
       let inFlight = Double(min(l.pp - stage, l.micro))
-      let h = model.hidden
       let per = LayerActivations<Float>.elements(tokens: n, sequences: b, layout: p)
       let saved = l.recompute ? 0 : Double(per.values + per.lse) * Double(p.layersPerStage)
       let slot = Double(p.layersPerStage * n * h + n * h + (p.isLast ? n * h : 0)) + saved
-      let ranks = Double(l.dp * l.tp)
-      parameters += ranks * 2 * Double(p.count) * 4
-      optimizer += ranks * 2 * Double(p.count) * 4 / Double(l.zero == 1 ? l.dp : 1)
-      activations += ranks * inFlight * slot * 4
       var buffers = Double(n * (2 * h + p.localQKVWidth + p.localQWidth + p.localUpWidth + p.localMLP + max(h, p.localQKVWidth, p.localUpWidth)))
       if p.isLast { buffers += Double(n * (model.vocabulary + h + 2)) }
       if l.recompute { buffers += Double(per.values + per.lse) }
-      work += ranks * buffers * 4
+      var plan = MemoryPlan()
+      plan.add("parameters and gradients", 2 * Double(p.count) * 4)
+      plan.add("optimizer state", 2 * Double(p.count) * 4 / Double(l.zero == 1 ? l.dp : 1))
+      plan.add("activations", inFlight * slot * 4)
+      plan.add("work buffers", buffers * 4)
+      if precision != .fp32 {
+        // The rounded copies of one GEMM's A and B (and fp8's codes), sized by the largest product.
+        let gemms = GEMMShapes.rank(model, layout: p, tokens: n)
+        let a = gemms.map { Double($0.aCount) }.max() ?? 0, bb = gemms.map { Double($0.bCount) }.max() ?? 0
+        plan.add("rounding buffers", (a + bb) * 4 + (precision == .fp8 ? max(a, bb) : 0))
+      }
+      return plan
     }
-    plan.add("parameters and gradients", parameters)
-    plan.add("optimizer state", optimizer)
-    plan.add("activations", activations)
-    plan.add("work buffers", work)
-    return plan
+  }
+
+  /// The largest rank's predicted bytes.
+  public var predictedPeakRankBytes: Double { rankMemoryPlans().map(\.totalBytes).max() ?? 0 }
+}
+
+/// The GEMMs one rank runs per micro-batch (the same products `Stage` calls), with their operand
+/// sizes and FLOPs.
+public enum GEMMShapes {
+  public struct Product: Sendable {
+    public var role: String
+    public var m: Int, n: Int, k: Int
+    public var transA: Bool, transB: Bool
+    public var aCount: Int { m * k }
+    public var bCount: Int { k * n }
+    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+  }
+
+  public static func rank(_ model: ModelConfig, layout p: ParameterLayout, tokens n: Int) -> [Product] {
+    let h = model.hidden, q = p.localQWidth, qkv = p.localQKVWidth, up = p.localUpWidth, mlp = p.localMLP
+    var list: [Product] = []
+    func linear(_ role: String, inputs: Int, outputs: Int) {
+      list.append(Product(role: role + " forward", m: n, n: outputs, k: inputs, transA: false, transB: false))
+      list.append(Product(role: role + " dX", m: n, n: inputs, k: outputs, transA: false, transB: true))
+      list.append(Product(role: role + " dW", m: inputs, n: outputs, k: n, transA: true, transB: false))
+    }
+    for _ in p.layers {
+      linear("qkv", inputs: h, outputs: qkv)
+      linear("attention output", inputs: q, outputs: h)
+      linear("mlp up", inputs: h, outputs: up)
+      linear("mlp down", inputs: mlp, outputs: h)
+    }
+    if p.isLast {
+      let v = model.vocabulary
+      list.append(Product(role: "head forward", m: n, n: v, k: h, transA: false, transB: true))
+      list.append(Product(role: "head dX", m: n, n: h, k: v, transA: false, transB: false))
+      list.append(Product(role: "head dW", m: v, n: h, k: n, transA: true, transB: false))
+    }
+    return list
   }
 }

@@ -10,7 +10,7 @@ struct TuneCommand: ParsableCommand {
     abstract: "Measure a training node and write what it can do into a profile (results/<host>-<time>.json).",
     discussion: "With no subcommand, runs every stage that exists (today: the hardware probe, GEMM tuning and attention tuning) and writes the profile.",
     version: ScaleTuneVersion.string,
-    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, AttentionCommand.self, BenchCommand.self, CompareCommand.self, ReportCommand.self],
+    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, AttentionCommand.self, ParallelCommand.self, BenchCommand.self, CompareCommand.self, ReportCommand.self, ExportCommand.self],
     defaultSubcommand: RunAll.self
   )
 }

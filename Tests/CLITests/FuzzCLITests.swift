@@ -21,7 +21,7 @@ import Testing
     mutating func chance(_ percent: UInt64) -> Bool { next() % 100 < percent }
   }
 
-  enum Value { case none, number, shape, attentionShape, name, list, params, file, output, layout, data, steps, batch, checkpoint }
+  enum Value { case none, number, shape, attentionShape, name, list, params, file, output, layout, data, steps, batch, checkpoint, model }
 
   struct Command {
     var path: [String]
@@ -57,14 +57,14 @@ import Testing
     Command(path: ["bench", "attention"], flags: [
       ("--shape", .attentionShape), ("--backend", .name), ("--precision", .name), ("--params", .params), ("--threads", .number),
       ("--gemm-size", .number), ("--repeats", .number), ("--backward", .none), ("--causal", .none), ("--json", .none),
-    ], defaults: ["--shape", "1x2x40x16", "--gemm-size", "64", "--repeats", "1"]),
+    ], defaults: ["--shape", "1x2x40x16", "--gemm-size", "64", "--repeats", "1"], bounded: ["--repeats", "1"]),
     Command(path: ["bench", "formats"], flags: [("--precision", .list), ("--count", .number), ("--json", .none)], defaults: ["--count", "4096"], bounded: ["--quick"]),
     Command(path: ["bench", "contexts"], flags: [("--contexts", .number), ("--size", .number), ("--small", .number), ("--rounds", .number), ("--params", .params)],
             defaults: ["--size", "64", "--small", "16"], bounded: ["--rounds", "1"]),
     Command(path: ["compare"], flags: [("--format", .name), ("--threshold", .number), ("--output", .output)], positional: true),
     Command(path: ["report"], flags: [("--html", .output)], positional: true),
     Command(path: [], flags: [
-      ("--model", .name), ("--model-file", .file), ("--data", .data), ("--steps", .steps), ("--batch", .batch), ("--layout", .layout),
+      ("--model", .model), ("--model-file", .file), ("--data", .data), ("--steps", .steps), ("--batch", .batch), ("--layout", .layout),
       ("--precision", .name), ("--threads", .number), ("--lr", .number), ("--seed", .number), ("--save", .checkpoint), ("--load", .file),
       ("--profile", .file), ("--force", .none), ("--json", .none), ("--loss-scale", .name), ("--fp8-scaling", .name), ("--shuffle", .name),
       ("--oversubscribe", .none), ("--warmup", .number),
@@ -74,6 +74,8 @@ import Testing
     "dp=2", "tp=3", "pp=7", "dp=0", "dp=2,tp=2,pp=2,micro=2", "micro=0", "zero=2", "recompute=maybe", "dp=4096", "x=1", "dp=2,dp=2", "",
     "tp=2,pp=2", "dp=-1", "micro=3", "dp=99999999999999999999", "=", "pp=2,micro=2,recompute=on,zero=1",
   ]
+  /// Models `train` can run in a fuzz run's seconds (small and larger take tens of seconds in a debug build).
+  static let models = ["tiny", "gpt5", "", "TINY", "small-", "-", "tiny,small"]
   static let steps = ["0", "-5", "abc", "1", "3", "99999999999", "nan", ""]
   static let batches = ["0", "-1", "abc", "3", "1e9", "nan", "999999", "2", "5"]
 
@@ -87,7 +89,7 @@ import Testing
   ]
   static let attentionShapes = ["1x2x40x16", "0x1x1x1", "1x1x1", "1x3x9999999999x64", "1x1024x3000000x64", "nan", "1x2x40x16x2", "2x3x33x7", "1x4x64x8"]
   static let names = [
-    "fp7", "bf16", "fp32", "fp8-e4m3", "mxfp4", "blas", "native", "openblas", "amx", "naive", "gemm", "flash", "tiny", "gpt5", "small", "esm2-8m", "fp8", "fp16", "dynamic", "off", "current", "delayed", "on",
+    "fp7", "bf16", "fp32", "fp8-e4m3", "mxfp4", "blas", "native", "openblas", "amx", "naive", "gemm", "flash", "tiny", "gpt5", "small", "fp8", "fp16", "dynamic", "off", "current", "delayed", "on",
     "avx9-1x1", "-", "html", "json", "markdown", "exhaustive", "🙂", "",
   ]
   static let lists = ["fp32,bf16", "fp7", "12,x", "0", "-64", "64,128", "fp32,,bf16", "nan", "1e9", "32"]
@@ -133,6 +135,7 @@ import Testing
       case .file: list.append(random.pick(files))
       case .output: list.append(random.chance(70) ? "out/p\(random.next() % 4).json" : random.pick(files))
       case .layout: list.append(random.pick(layouts))
+      case .model: list.append(random.pick(models))
       case .steps: list.append(random.pick(steps))
       case .batch: list.append(random.pick(batches))
       case .data:

@@ -1,0 +1,266 @@
+import Autotune
+import Foundation
+import Platform
+import Profile
+import Trainer
+
+/// What `tune parallel` searches and under which limits.
+public struct ParallelTuneOptions: Sendable {
+  public var model: ModelConfig
+  public var worldThreads: Int
+  public var ranks: Int?
+  public var globalBatch = 8
+  public var precisions: [TrainingPrecision] = TrainingPrecision.allCases
+  /// Candidates above this (all ranks' predicted bytes) are pruned; trials are killed past it.
+  public var memoryLimitBytes: Double
+  public var budgetSeconds: Double
+  /// How many of the cost model's best candidates get a first trial (all of them with `exhaustive`).
+  public var initialTrials = 8
+  public var exhaustive = false
+  public var seed: UInt64 = 1
+  public var learningRate = 3e-4
+  /// Flags every trial's `train` gets besides the candidate's (a profile, a loss-scale override …).
+  public var trainFlags: [String] = []
+  public var trainBinary: String
+  public var fingerprint: String
+  public var build: String
+  public var journalPath: String?
+  public var fresh = false
+
+  public init(model: ModelConfig, worldThreads: Int, memoryLimitBytes: Double, budgetSeconds: Double, trainBinary: String, fingerprint: String, build: String) {
+    self.model = model
+    self.worldThreads = worldThreads
+    self.memoryLimitBytes = memoryLimitBytes
+    self.budgetSeconds = budgetSeconds
+    self.trainBinary = trainBinary
+    self.fingerprint = fingerprint
+    self.build = build
+  }
+
+  /// Steps of a trial at `effort` (1, 2, 4 …): one warm-up step, then effort + 1 timed.
+  public static func steps(effort: Int) -> Int { 2 + effort }
+}
+
+/// The parallel tuner: every candidate enumerated, those that cannot run or would not fit pruned
+/// with the reason, the rest ranked by the cost model and tried best first by real `train` runs
+/// under successive halving within the budget; unstable trials rejected; the fastest stable one
+/// picked (ties within 1%: less memory). Trials are journaled as they finish.
+public final class ParallelTuner {
+  public let options: ParallelTuneOptions
+  public let costModel: CostModel
+  let runner: TrialRunner
+
+  public init(options: ParallelTuneOptions, costModel: CostModel) {
+    self.options = options
+    self.costModel = costModel
+    runner = TrialRunner(binary: options.trainBinary, common: Self.commonFlags(options), memoryLimitBytes: options.memoryLimitBytes)
+  }
+
+  static func commonFlags(_ o: ParallelTuneOptions) -> [String] {
+    ["--seed", String(o.seed), "--lr", String(o.learningRate), "--warmup", "1", "--oversubscribe"] + o.trainFlags
+  }
+
+  /// The model as a `--model-file` (a trial runs exactly this config, named or not).
+  static func modelFile(_ model: ModelConfig) throws -> String {
+    let path = NSTemporaryDirectory() + "scaletune-model-\(getpid())-\(model.name).json"
+    try JSONEncoder().encode(model).write(to: URL(fileURLWithPath: path))
+    return path
+  }
+
+  public func run(progress: @escaping (String) -> Void = { _ in }) throws -> ParallelSection {
+    let budget = Budget(seconds: options.budgetSeconds)
+    let model = options.model, batch = options.globalBatch
+    let enumeration = CandidateSpace.enumerate(
+      model: model, worldThreads: options.worldThreads, ranks: options.ranks, globalBatch: batch, precisions: options.precisions)
+    var records: [ParallelTrial] = enumeration.pruned.map { item in
+      ParallelTrial(layout: item.candidate.layout, precision: item.candidate.precision, threadsPerRank: item.candidate.threadsPerRank,
+        status: .pruned, reason: item.reason, predictedPeakBytes: 0)
+    }
+    var runnable: [(Candidate, Double, Double)] = []
+    for candidate in enumeration.valid {
+      let trainOptions = candidate.options(model: model, globalBatch: batch)
+      let total = trainOptions.memoryPlan().totalBytes, rank = trainOptions.predictedPeakRankBytes
+      let seconds = costModel.stepSeconds(candidate, model: model, globalBatch: batch)
+      if total > options.memoryLimitBytes {
+        var record = ParallelTrial(layout: candidate.layout, precision: candidate.precision, threadsPerRank: candidate.threadsPerRank,
+          status: .pruned, reason: String(format: "predicted %.2f GiB for all ranks, above the limit of %.2f GiB", total / 1073741824, options.memoryLimitBytes / 1073741824),
+          predictedPeakBytes: rank, predictedStepSeconds: seconds)
+        record.fromJournal = nil
+        records.append(record)
+      } else {
+        runnable.append((candidate, rank, seconds))
+      }
+    }
+    runnable.sort { $0.2 < $1.2 }
+    progress("parallel: \(enumeration.valid.count + enumeration.pruned.count) candidates, \(runnable.count) fit; trying the cost model's best \(options.exhaustive ? runnable.count : min(options.initialTrials, runnable.count)) first")
+    let modelPath = try Self.modelFile(model)
+    defer { try? FileManager.default.removeItem(atPath: modelPath) }
+    var trialRunner = runner
+    trialRunner.common = ["--model-file", modelPath] + trialRunner.common
+    // The fp32 reference trajectory every trial is held to: the fastest-predicted fp32 candidate
+    // for as many steps as the longest trial can run.
+    let maxEffort = options.exhaustive ? 1 : Self.maxEffort(initial: min(options.initialTrials, runnable.count))
+    let referenceSteps = ParallelTuneOptions.steps(effort: maxEffort)
+    var reference: [Double] = []
+    if let fp32 = runnable.first(where: { $0.0.precision == .fp32 })?.0 ?? runnable.first.map({ Candidate(layout: $0.0.layout, precision: .fp32, threadsPerRank: $0.0.threadsPerRank) }) {
+      progress("parallel: the fp32 reference (\(fp32.layout), \(referenceSteps) steps)")
+      let result = trialRunner.run(fp32, globalBatch: batch, steps: referenceSteps, timeout: max(60, budget.remaining))
+      reference = result.reports.map(\.loss)
+      if result.status != .ok || reference.count < referenceSteps {
+        throw ParallelTuneError.referenceFailed("\(fp32): \(result.status) \(result.stderrTail)")
+      }
+    }
+    let objective = TrialObjective(
+      runner: trialRunner, candidates: Dictionary(uniqueKeysWithValues: runnable.map { ($0.0.description, $0) }), reference: reference,
+      globalBatch: batch, budget: budget)
+    let space = SearchSpace(parameters: [Parameter("candidate", runnable.map(\.0.description))])
+    let journal = try options.journalPath.map { try Journal(path: $0, fresh: options.fresh) }
+    let session = TuningSession(
+      space: space, objective: objective, budget: budget, journal: journal,
+      journalRecord: { [options] configuration, outcome, effort in
+        Journal.Record(
+          fingerprint: options.fingerprint, build: options.build, kernel: "parallel", shape: "\(model.name) batch \(batch) seed \(options.seed) \(options.trainFlags.joined(separator: " "))",
+          precision: configuration["candidate"]?.split(separator: " ").dropFirst().first.map(String.init) ?? "", configuration: configuration,
+          outcome: outcome, effort: effort)
+      }, progress: { progress("parallel trial: " + $0) })
+    if options.exhaustive {
+      ExhaustiveSearch().run(session)
+    } else {
+      BestFirstHalving(initial: options.initialTrials).run(session)
+    }
+    let decoder = JSONDecoder()
+    var tried = Set<String>()
+    for trial in session.trials {
+      guard let name = trial.configuration["candidate"], let item = objective.candidates[name] else { continue }
+      tried.insert(name)
+      if let text = trial.details?["trial"], var record = try? decoder.decode(ParallelTrial.self, from: Data(text.utf8)) {
+        record.fromJournal = trial.fromJournal ? true : nil
+        records.append(record)
+      } else {
+        records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank,
+          status: trial.outcome == .timeout ? .timeout : .failed, reason: trial.outcome.reason, predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+      }
+    }
+    for (rank, item) in runnable.enumerated() where !tried.contains(item.0.description) {
+      records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank, status: .pruned,
+        reason: "not tried: the cost model ranked it \(rank + 1) of \(runnable.count) (predicted \(String(format: "%.2f", item.2)) s per step)",
+        predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+    }
+    let pick = Selection.pick(records, globalBatch: batch)
+    return ParallelSection(
+      fingerprint: options.fingerprint, model: model, worldThreads: options.worldThreads, globalBatch: batch, pick: pick, trials: records,
+      referenceLosses: reference, collectiveGBPerSecond: costModel.collectiveGBPerSecond, budgetSeconds: options.budgetSeconds,
+      spentSeconds: budget.elapsed, tolerances: Dictionary(uniqueKeysWithValues: Stability.tolerance.map { ($0.key.rawValue, $0.value) }))
+  }
+
+  /// The effort successive halving reaches from `initial` trials (1, 2, 4 … until one is left, plus its last, longer run).
+  static func maxEffort(initial: Int) -> Int {
+    var (count, effort) = (max(1, initial), 1)
+    while count > 1 {
+      count = (count + 1) / 2
+      effort *= 2
+    }
+    return effort
+  }
+}
+
+public enum ParallelTuneError: Error, CustomStringConvertible {
+  case referenceFailed(String)
+  public var description: String {
+    switch self {
+    case .referenceFailed(let reason): return "the fp32 reference trial failed, so no trial can be judged: \(reason)"
+    }
+  }
+}
+
+/// The objective of the layout search: a configuration names a candidate, effort sets the trial's
+/// length; the outcome is tokens/s (median of the timed steps), or why not.
+final class TrialObjective: Objective {
+  let runner: TrialRunner
+  let candidates: [String: (Candidate, Double, Double)]
+  let reference: [Double]
+  let globalBatch: Int
+  let budget: Budget
+  private var last: [String: ParallelTrial] = [:]
+
+  init(runner: TrialRunner, candidates: [String: (Candidate, Double, Double)], reference: [Double], globalBatch: Int, budget: Budget) {
+    self.runner = runner
+    self.candidates = candidates
+    self.reference = reference
+    self.globalBatch = globalBatch
+    self.budget = budget
+  }
+
+  func evaluate(_ configuration: Configuration, effort: Int) -> Outcome {
+    guard let name = configuration["candidate"], let (candidate, predictedBytes, predictedSeconds) = candidates[name] else {
+      return .failed(reason: "unknown candidate \(configuration)")
+    }
+    let steps = ParallelTuneOptions.steps(effort: effort)
+    // Generous for the prediction (it can be off several times), never past the budget.
+    let timeout = min(max(30, 4 * predictedSeconds * Double(steps) + 20), max(10, budget.remaining))
+    let result = runner.run(candidate, globalBatch: globalBatch, steps: steps, timeout: timeout)
+    var record = ParallelTrial(
+      layout: candidate.layout, precision: candidate.precision, threadsPerRank: candidate.threadsPerRank, status: .ok, predictedPeakBytes: predictedBytes,
+      predictedStepSeconds: predictedSeconds)
+    let reports = result.reports
+    record.steps = reports.count
+    record.losses = reports.map(\.loss)
+    record.measuredPeakBytes = reports.last.map { Double($0.peakBytesPerRank.max() ?? 0) }
+    record.rssPeakBytes = reports.last.map { Double($0.rssPeakBytes) }
+    let timed = Array(reports.dropFirst())
+    if !timed.isEmpty {
+      record.tokensPerSecond = Statistics(samples: timed.map(\.tokensPerSecond))
+      record.measuredStepSeconds = Statistics(samples: timed.map(\.seconds)).median
+    }
+    let outcome: Outcome
+    switch result.status {
+    case .failed(let reason): outcome = .failed(reason: reason)
+    case .oom(let reason): outcome = .oom(reason: reason)
+    case .timeout(let reason): outcome = .failed(reason: "timeout: " + reason)
+    case .ok:
+      let curve = TrialCurve(losses: reports.map(\.loss), nonFinite: reports.map(\.nonFinite), skipped: reports.map(\.skipped), lossScales: reports.map(\.lossScale))
+      if let reason = Stability.verdict(curve, reference: reference, precision: candidate.precision) {
+        outcome = .unstable(reason: reason)
+      } else if let rate = record.tokensPerSecond {
+        outcome = .ok(rate)
+      } else {
+        outcome = .failed(reason: "no timed step reported")
+      }
+    }
+    switch outcome {
+    case .ok: record.status = .ok
+    case .unstable(let reason): (record.status, record.reason) = (.unstable, reason)
+    case .oom(let reason): (record.status, record.reason) = (.oom, reason)
+    case .failed(let reason) where reason.hasPrefix("timeout: "): (record.status, record.reason) = (.timeout, String(reason.dropFirst(9)))
+    default: (record.status, record.reason) = (.failed, outcome.reason)
+    }
+    last[name] = record
+    return outcome
+  }
+
+  func details(_ configuration: Configuration, effort: Int) -> [String: String]? {
+    guard let name = configuration["candidate"], let record = last[name], let data = try? JSONEncoder().encode(record) else { return nil }
+    return ["trial": String(decoding: data, as: UTF8.self)]
+  }
+}
+
+/// The pick from recorded trials: among the stable (`ok`) trials measured at the longest trial
+/// length any reached, the fastest by tokens/s; among those within 1% of it, the one with the
+/// least measured memory.
+public enum Selection {
+  public static func pick(_ trials: [ParallelTrial], globalBatch: Int) -> ParallelPick? {
+    let ok = trials.filter { $0.status == .ok && $0.tokensPerSecond != nil }
+    guard let longest = ok.compactMap(\.steps).max() else { return nil }
+    let finalists = ok.filter { $0.steps == longest }
+    guard let fastest = finalists.map({ $0.tokensPerSecond!.median }).max() else { return nil }
+    let close = finalists.filter { $0.tokensPerSecond!.median >= 0.99 * fastest }
+    let chosen = close.min { ($0.measuredPeakBytes ?? .infinity) < ($1.measuredPeakBytes ?? .infinity) }!
+    let rejected = trials.filter { $0.status == .unstable }.count
+    let reason = close.count > 1
+      ? "fastest stable within 1% (\(close.count) tied; the least memory of them)"
+      : "fastest stable of \(ok.count) stable trials (\(rejected) unstable rejected)"
+    return ParallelPick(
+      layout: chosen.layout, precision: chosen.precision, threadsPerRank: chosen.threadsPerRank, globalBatch: globalBatch,
+      tokensPerSecond: chosen.tokensPerSecond!.median, reason: reason)
+  }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Platform
+import Profile
+import Trainer
+
+/// What one trial measured.
+public struct TrialResult: Sendable {
+  public enum Status: Sendable, Equatable {
+    case ok
+    case failed(String)
+    case oom(String)
+    case timeout(String)
+  }
+
+  public var status: Status
+  public var reports: [StepReport]
+  public var seconds: Double
+  public var stderrTail: String
+}
+
+/// Runs one trial as a real `train` run in a child process (warm-up steps, then timed steps),
+/// with a time limit and a memory limit enforced on it: its resident set is read every 50 ms and
+/// the child killed past the limit (`oom`), or past the time limit (`timeout`). A crash or a
+/// non-zero exit is `failed`, with the end of its stderr.
+public struct TrialRunner: Sendable {
+  public var binary: String
+  /// Flags every trial gets (the model, the profile, the seed …).
+  public var common: [String]
+  public var memoryLimitBytes: Double
+  public var environment: [String: String]
+
+  public init(binary: String, common: [String], memoryLimitBytes: Double, environment: [String: String] = [:]) {
+    self.binary = binary
+    self.common = common
+    self.memoryLimitBytes = memoryLimitBytes
+    self.environment = environment
+  }
+
+  /// The `train` next to the running executable (SCALETUNE_TRAIN_BINARY overrides).
+  public static func defaultBinary() -> String {
+    if let path = ProcessInfo.processInfo.environment["SCALETUNE_TRAIN_BINARY"] { return path }
+    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("train").path
+  }
+
+  public func arguments(_ candidate: Candidate, globalBatch: Int, steps: Int) -> [String] {
+    common + [
+      "--layout", candidate.layout.description, "--precision", candidate.precision.rawValue, "--threads", String(candidate.threadsPerRank),
+      "--batch", String(globalBatch), "--steps", String(steps), "--json", "--quiet",
+    ]
+  }
+
+  public func run(_ candidate: Candidate, globalBatch: Int, steps: Int, timeout: Double) -> TrialResult {
+    run(arguments: arguments(candidate, globalBatch: globalBatch, steps: steps), timeout: timeout)
+  }
+
+  public func run(arguments: [String], timeout: Double) -> TrialResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    let started = Date()
+    do {
+      try process.run()
+    } catch {
+      return TrialResult(status: .failed("cannot start \(binary): \(error.localizedDescription)"), reports: [], seconds: 0, stderrTail: "")
+    }
+    let collected = Collected()
+    let readers = DispatchGroup()
+    for (pipe, isError) in [(out, false), (err, true)] {
+      readers.enter()
+      DispatchQueue.global().async {
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        collected.set(data, error: isError)
+        readers.leave()
+      }
+    }
+    var killed: TrialResult.Status?
+    var peakResident = 0.0
+    while process.isRunning {
+      let resident = Self.residentBytes(process.processIdentifier)
+      peakResident = max(peakResident, resident)
+      if resident > memoryLimitBytes {
+        killed = .oom(String(format: "resident %.0f MiB passed the limit of %.0f MiB; killed", resident / 1048576, memoryLimitBytes / 1048576))
+        kill(process.processIdentifier, SIGKILL)
+        break
+      }
+      if Date().timeIntervalSince(started) > timeout {
+        killed = .timeout(String(format: "still running after %.0f s; killed", timeout))
+        kill(process.processIdentifier, SIGKILL)
+        break
+      }
+      usleep(50_000)
+    }
+    process.waitUntilExit()
+    readers.wait()
+    let seconds = Date().timeIntervalSince(started)
+    let stdout = String(decoding: collected.stdout, as: UTF8.self), stderr = String(decoding: collected.stderr, as: UTF8.self)
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    let reports = stdout.split(separator: "\n").compactMap { try? decoder.decode(StepReport.self, from: Data($0.utf8)) }
+    let tail = String(stderr.split(separator: "\n").suffix(3).joined(separator: " | ").suffix(400))
+    if let killed { return TrialResult(status: killed, reports: reports, seconds: seconds, stderrTail: tail) }
+    if process.terminationReason == .uncaughtSignal {
+      return TrialResult(status: .failed("ended on signal \(process.terminationStatus): \(tail)"), reports: reports, seconds: seconds, stderrTail: tail)
+    }
+    if process.terminationStatus != 0 {
+      let refusedMemory = stderr.contains("needs about") && stderr.contains("Nothing was allocated")
+      let reason = "exit \(process.terminationStatus): \(tail)"
+      return TrialResult(status: refusedMemory ? .oom(reason) : .failed(reason), reports: reports, seconds: seconds, stderrTail: tail)
+    }
+    return TrialResult(status: .ok, reports: reports, seconds: seconds, stderrTail: tail)
+  }
+
+  /// VmRSS of a process, in bytes (0 when it cannot be read).
+  static func residentBytes(_ pid: Int32) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+      let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return Double(line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
+  }
+}
+
+final class Collected: @unchecked Sendable {
+  private let lock = NSLock()
+  private(set) var stdout = Data(), stderr = Data()
+  func set(_ data: Data, error: Bool) { lock.withLock { if error { stderr = data } else { stdout = data } } }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Platform
+
+/// The `parallel` section `tune parallel` writes: the model and world it tuned for, the pick, and
+/// every candidate with what became of it (trials run, and candidates pruned before running, with
+/// their predicted bytes).
+public struct ParallelSection: Codable, Equatable, Sendable {
+  public var fingerprint: String
+  public var model: ModelConfig
+  /// Hardware threads the candidates share (ranks × threads per rank).
+  public var worldThreads: Int
+  /// Sequences per step.
+  public var globalBatch: Int
+  public var pick: ParallelPick?
+  public var trials: [ParallelTrial]
+  /// The fp32 loss curve every trial's is held to (same seed and data).
+  public var referenceLosses: [Double]
+  /// Shared-memory all-reduce bandwidth the cost model used, GB/s of buffer reduced.
+  public var collectiveGBPerSecond: Double
+  public var budgetSeconds: Double
+  public var spentSeconds: Double
+  /// The per-precision loss tolerances of the stability verdict.
+  public var tolerances: [String: Double]
+
+  public init(
+    fingerprint: String, model: ModelConfig, worldThreads: Int, globalBatch: Int, pick: ParallelPick?, trials: [ParallelTrial],
+    referenceLosses: [Double], collectiveGBPerSecond: Double, budgetSeconds: Double, spentSeconds: Double, tolerances: [String: Double]
+  ) {
+    self.fingerprint = fingerprint
+    self.model = model
+    self.worldThreads = worldThreads
+    self.globalBatch = globalBatch
+    self.pick = pick
+    self.trials = trials
+    self.referenceLosses = referenceLosses
+    self.collectiveGBPerSecond = collectiveGBPerSecond
+    self.budgetSeconds = budgetSeconds
+    self.spentSeconds = spentSeconds
+    self.tolerances = tolerances
+  }
+}
+
+/// What `train --profile` runs.
+public struct ParallelPick: Codable, Equatable, Sendable {
+  public var layout: ParallelLayout
+  public var precision: TrainingPrecision
+  public var threadsPerRank: Int
+  public var globalBatch: Int
+  public var tokensPerSecond: Double
+  /// Why it won (fastest stable; a tie broken by memory).
+  public var reason: String
+
+  public init(layout: ParallelLayout, precision: TrainingPrecision, threadsPerRank: Int, globalBatch: Int, tokensPerSecond: Double, reason: String) {
+    self.layout = layout
+    self.precision = precision
+    self.threadsPerRank = threadsPerRank
+    self.globalBatch = globalBatch
+    self.tokensPerSecond = tokensPerSecond
+    self.reason = reason
+  }
+}
+
+/// One candidate: its layout, precision and threads, the models' predictions, and (once run) what
+/// the trial measured.
+public struct ParallelTrial: Codable, Equatable, Sendable {
+  public enum Status: String, Codable, Sendable, CaseIterable {
+    case ok, unstable, oom, failed, timeout, pruned
+  }
+
+  public var layout: ParallelLayout
+  public var precision: TrainingPrecision
+  public var threadsPerRank: Int
+  public var status: Status
+  public var reason: String?
+  public var predictedPeakBytes: Double
+  public var predictedStepSeconds: Double?
+  /// The longest trial's figures (successive halving runs survivors again, longer).
+  public var steps: Int?
+  public var tokensPerSecond: Statistics?
+  public var measuredStepSeconds: Double?
+  /// The largest rank's memory account, and the whole process's resident peak.
+  public var measuredPeakBytes: Double?
+  public var rssPeakBytes: Double?
+  public var losses: [Double]?
+  public var fromJournal: Bool?
+
+  public init(
+    layout: ParallelLayout, precision: TrainingPrecision, threadsPerRank: Int, status: Status, reason: String? = nil, predictedPeakBytes: Double,
+    predictedStepSeconds: Double? = nil
+  ) {
+    self.layout = layout
+    self.precision = precision
+    self.threadsPerRank = threadsPerRank
+    self.status = status
+    self.reason = reason
+    self.predictedPeakBytes = predictedPeakBytes
+    self.predictedStepSeconds = predictedStepSeconds
+  }
+
+  /// `dp=…,tp=…,…` with the precision and threads: the candidate's name in tables and journals.
+  public var name: String { "\(layout) \(precision) t\(threadsPerRank)" }
+}

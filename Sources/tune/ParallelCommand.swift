@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import ParallelTune
+import Platform
+import Probe
+import Profile
+import Report
+import Trainer
+
+struct ParallelCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "parallel",
+    abstract: "Pick the fastest stable layout by short real training trials; merge the parallel section into the profile.")
+
+  @OptionGroup var options: CommonOptions
+  @OptionGroup var parallel: ParallelOptions
+
+  func run() throws {
+    try ParallelStage.execute(options: options, parallel: parallel, stages: ["parallel"])
+  }
+}
+
+struct ParallelOptions: ParsableArguments {
+  @Option(help: "A named model: \(ModelConfig.named.map(\.name).joined(separator: ", ")) (default small).")
+  var model: String?
+  @Option(name: .customLong("model-file"), help: "A JSON model config, in place of --model.")
+  var modelFile: String?
+  @Option(help: "Ranks of the world (default: every divisor of the usable hardware threads, each rank given threads / ranks).")
+  var ranks: Int?
+  @Option(name: .customLong("global-batch"), help: "Sequences per step (default 8).")
+  var globalBatch = 8
+  @Option(name: .customLong("parallel-precision"), help: "Comma-separated precision policies to try (default fp32,bf16,fp16,fp8).")
+  var parallelPrecision: String?
+  @Option(name: .customLong("memory-limit"), help: "Bytes the trials may use, e.g. 8G or 512M (default: the usable memory the probe found).")
+  var memoryLimit: String?
+  @Option(name: .customLong("parallel-budget"), help: "Seconds for the parallel stage (default 360, 60 with --quick).")
+  var parallelBudget: Double?
+  @Option(help: "Candidates the cost model ranks best that get a first trial (default 8, 4 with --quick).")
+  var initial: Int?
+  @Flag(help: "Trial every candidate once (the truth to hold the pick against); no halving.")
+  var exhaustive = false
+  @Option(name: .customLong("trial-lr"), help: "The trials' learning rate (default 3e-4).")
+  var trialLR = 3e-4
+  @Option(name: .customLong("trial-flags"), help: "More flags for every trial's train, e.g. \"--loss-scale off\" (a planted instability).")
+  var trialFlags: String?
+  @Flag(name: .customLong("fresh-trials"), help: "Ignore journaled trials.")
+  var freshTrials = false
+
+  func validate() throws {
+    if model != nil && modelFile != nil { throw ValidationError("--model and --model-file: give one") }
+    if let model { do { _ = try ModelConfig.named(model) } catch { throw ValidationError("\(error)") } }
+    if let ranks, ranks < 1 || ranks > 256 { throw ValidationError("--ranks must be between 1 and 256; got \(ranks)") }
+    if globalBatch < 1 || globalBatch > 100_000 { throw ValidationError("--global-batch must be between 1 and 100000; got \(globalBatch)") }
+    if let parallelBudget, !(parallelBudget > 0) { throw ValidationError("--parallel-budget must be a positive number of seconds") }
+    if let initial, initial < 1 { throw ValidationError("--initial must be at least 1") }
+    if !(trialLR.isFinite && trialLR > 0) { throw ValidationError("--trial-lr must be a positive number") }
+    _ = try precisions()
+    if let memoryLimit { _ = try Self.bytes(memoryLimit) }
+  }
+
+  func modelConfig() throws -> ModelConfig {
+    if let modelFile { return try ModelConfig.load(modelFile) }
+    return try ModelConfig.named(model ?? "small")
+  }
+
+  func precisions() throws -> [TrainingPrecision] {
+    guard let parallelPrecision else { return TrainingPrecision.allCases }
+    do {
+      return try parallelPrecision.split(separator: ",").map { try TrainingPrecision.parse(String($0)) }
+    } catch {
+      throw ValidationError("--parallel-precision: \(error)")
+    }
+  }
+
+  /// "8G", "512M", "4096K" or a byte count.
+  static func bytes(_ text: String) throws -> Double {
+    let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+    var number = text.uppercased()
+    var scale = 1.0
+    if let last = number.last, let unit = units[last] {
+      scale = unit
+      number.removeLast()
+    }
+    guard let value = Double(number), value.isFinite, value > 0 else {
+      throw ValidationError("--memory-limit must be a size such as 8G, 512M or a byte count; got \(text)")
+    }
+    return value * scale
+  }
+}
+
+enum ParallelStage {
+  static func execute(options: CommonOptions, parallel: ParallelOptions, stages: [String], budget: Double? = nil) throws {
+    let stage = try KernelStage.open(options: options)
+    let machine = stage.machine
+    let model = try parallel.modelConfig()
+    let topology = try Topology()
+    let limits = MachineProbe.limits(topology: topology)
+    let world = parallel.ranks ?? limits.usableThreads
+    let binary = TrialRunner.defaultBinary()
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+      throw CommandFailure("the trainer \(binary) is missing: build it (swift build -c release --product train), or set SCALETUNE_TRAIN_BINARY")
+    }
+    let profile = stage.profile
+    let choices = try profile.map { try KernelChoices(profile: $0, path: stage.path, machineFingerprint: machine.fingerprint) } ?? .none
+    let peak = machine.peaks.first { $0.precision == "fp32" }?.allCoresGflops.median ?? 100
+    let triad = machine.memoryBandwidth?.triadGBPerSecond.median ?? 10
+    options.progress("parallel: measuring the shared-memory all-reduce")
+    let collective = CostModel.measureCollectiveBandwidth(members: max(2, min(world, 4)))
+    let cost = CostModel(profile: profile, choices: choices, peakGflops: peak, triadGBPerSecond: triad, collectiveGBPerSecond: collective, tunedThreads: limits.usableThreads)
+    var tuneOptions = ParallelTuneOptions(
+      model: model, worldThreads: world, memoryLimitBytes: try parallel.memoryLimit.map(ParallelOptions.bytes) ?? Double(limits.usableBytes),
+      budgetSeconds: budget ?? parallel.parallelBudget ?? (options.quick ? 60 : 360), trainBinary: binary, fingerprint: machine.fingerprint,
+      build: fileHash(binary))
+    tuneOptions.ranks = parallel.ranks
+    tuneOptions.globalBatch = parallel.globalBatch
+    tuneOptions.precisions = try parallel.precisions()
+    tuneOptions.initialTrials = parallel.initial ?? (options.quick ? 4 : 8)
+    tuneOptions.exhaustive = parallel.exhaustive
+    tuneOptions.learningRate = parallel.trialLR
+    // Trials run this profile's kernel choices when it has any (the file as it is now, before this stage writes).
+    let trialFlags = parallel.trialFlags.map { $0.split(separator: " ").map(String.init) } ?? []
+    tuneOptions.trainFlags = (profile?.kernels != nil && FileManager.default.fileExists(atPath: stage.path) ? ["--profile", stage.path] : []) + trialFlags
+    tuneOptions.journalPath = "results/journal/parallel-\(machine.fingerprint).jsonl"
+    tuneOptions.fresh = parallel.freshTrials
+    let section = try ParallelTuner(options: tuneOptions, costModel: cost).run(progress: options.progress)
+    var updated = stage.profile ?? Profile(machine: machine, provenance: Provenance(runs: []))
+    updated.machine = machine
+    updated.parallel = section
+    updated.provenance.runs.append(
+      Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: stage.started, finishedAt: Date(), stages: stages))
+    try ProfileStore.write(updated, to: stage.path)
+    print(options.json ? String(decoding: try ProfileStore.encode(section), as: UTF8.self) : ParallelSummary.text(section))
+    options.progress("profile written to \(stage.path)")
+  }
+
+  static func fileHash(_ path: String) -> String {
+    guard let data = FileManager.default.contents(atPath: path) else { return "unknown" }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in data { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    return String(hash, radix: 16)
+  }
+}
+
+struct ExportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export", abstract: "Write a profile's parallel pick in another trainer's terms: megatron, deepspeed, torchrun, nemo.")
+
+  @Argument(help: "A profile with a parallel section.")
+  var profile: String
+  @Option(help: "megatron, deepspeed, torchrun or nemo.")
+  var format: String
+  @Option(help: "Write here instead of stdout.")
+  var output: String?
+
+  func validate() throws {
+    guard Export.Format(rawValue: format) != nil else { throw ValidationError(Export.ExportError.unknownFormat(format).description) }
+  }
+
+  func run() throws {
+    let loaded = try ProfileStore.read(profile)
+    guard let section = loaded.parallel, section.pick != nil else { throw CommandFailure(Export.ExportError.noPick(path: profile).description) }
+    let text = Export.render(section, format: Export.Format(rawValue: format)!)
+    if let output {
+      let temporary = output + ".tmp-\(getpid())"
+      try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+      _ = rename(temporary, output)
+    } else {
+      print(text, terminator: "")
+    }
+  }
+}
