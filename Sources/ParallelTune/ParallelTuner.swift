@@ -26,6 +26,8 @@ public struct ParallelTuneOptions: Sendable {
   public var build: String
   public var journalPath: String?
   public var fresh = false
+  /// The least time a trial is given before it counts as hung (its prediction can be far off).
+  public var minimumTrialSeconds = 30.0
 
   public init(model: ModelConfig, worldThreads: Int, memoryLimitBytes: Double, budgetSeconds: Double, trainBinary: String, fingerprint: String, build: String) {
     self.model = model
@@ -97,22 +99,28 @@ public final class ParallelTuner {
     defer { try? FileManager.default.removeItem(atPath: modelPath) }
     var trialRunner = runner
     trialRunner.common = ["--model-file", modelPath] + trialRunner.common
-    // The fp32 reference trajectory every trial is held to: the fastest-predicted fp32 candidate
-    // for as many steps as the longest trial can run.
+    // The fp32 reference trajectory every trial is held to: an fp32 candidate (the fastest
+    // predicted that runs; any fp32 layout gives the same losses) for as many steps as the
+    // longest trial can run.
     let maxEffort = options.exhaustive ? 1 : Self.maxEffort(initial: min(options.initialTrials, runnable.count))
     let referenceSteps = ParallelTuneOptions.steps(effort: maxEffort)
     var reference: [Double] = []
-    if let fp32 = runnable.first(where: { $0.0.precision == .fp32 })?.0 ?? runnable.first.map({ Candidate(layout: $0.0.layout, precision: .fp32, threadsPerRank: $0.0.threadsPerRank) }) {
-      progress("parallel: the fp32 reference (\(fp32.layout), \(referenceSteps) steps)")
-      let result = trialRunner.run(fp32, globalBatch: batch, steps: referenceSteps, timeout: max(60, budget.remaining))
-      reference = result.reports.map(\.loss)
-      if result.status != .ok || reference.count < referenceSteps {
-        throw ParallelTuneError.referenceFailed("\(fp32): \(result.status) \(result.stderrTail)")
+    var fp32 = runnable.filter { $0.0.precision == .fp32 }.map(\.0)
+    if fp32.isEmpty, let first = runnable.first?.0 { fp32 = [Candidate(layout: first.layout, precision: .fp32, threadsPerRank: first.threadsPerRank)] }
+    var failures: [String] = []
+    for candidate in fp32.prefix(4) where reference.isEmpty {
+      progress("parallel: the fp32 reference (\(candidate.layout), \(referenceSteps) steps)")
+      let result = trialRunner.run(candidate, globalBatch: batch, steps: referenceSteps, timeout: max(options.minimumTrialSeconds, min(600, budget.remaining)))
+      if result.status == .ok && result.reports.count >= referenceSteps {
+        reference = result.reports.map(\.loss)
+      } else {
+        failures.append("\(candidate): \(result.status) \(result.stderrTail)")
       }
     }
+    if reference.isEmpty && !runnable.isEmpty { throw ParallelTuneError.referenceFailed(failures.joined(separator: "; ")) }
     let objective = TrialObjective(
       runner: trialRunner, candidates: Dictionary(uniqueKeysWithValues: runnable.map { ($0.0.description, $0) }), reference: reference,
-      globalBatch: batch, budget: budget)
+      globalBatch: batch, budget: budget, minimumSeconds: options.minimumTrialSeconds)
     let space = SearchSpace(parameters: [Parameter("candidate", runnable.map(\.0.description))])
     let journal = try options.journalPath.map { try Journal(path: $0, fresh: options.fresh) }
     let session = TuningSession(
@@ -181,9 +189,11 @@ final class TrialObjective: Objective {
   let reference: [Double]
   let globalBatch: Int
   let budget: Budget
+  let minimumSeconds: Double
   private var last: [String: ParallelTrial] = [:]
 
-  init(runner: TrialRunner, candidates: [String: (Candidate, Double, Double)], reference: [Double], globalBatch: Int, budget: Budget) {
+  init(runner: TrialRunner, candidates: [String: (Candidate, Double, Double)], reference: [Double], globalBatch: Int, budget: Budget, minimumSeconds: Double) {
+    self.minimumSeconds = minimumSeconds
     self.runner = runner
     self.candidates = candidates
     self.reference = reference
@@ -197,7 +207,7 @@ final class TrialObjective: Objective {
     }
     let steps = ParallelTuneOptions.steps(effort: effort)
     // Generous for the prediction (it can be off several times), never past the budget.
-    let timeout = min(max(30, 4 * predictedSeconds * Double(steps) + 20), max(10, budget.remaining))
+    let timeout = min(minimumSeconds + 4 * predictedSeconds * Double(steps), max(minimumSeconds, budget.remaining))
     let result = runner.run(candidate, globalBatch: globalBatch, steps: steps, timeout: timeout)
     var record = ParallelTrial(
       layout: candidate.layout, precision: candidate.precision, threadsPerRank: candidate.threadsPerRank, status: .ok, predictedPeakBytes: predictedBytes,

@@ -33,10 +33,10 @@ struct TrainCommand: ParsableCommand {
   var steps = 20
   @Option(help: "Sequences per step over all ranks and micro-batches (default: the smallest multiple of dp×micro that is at least 4).")
   var batch: Int?
-  @Option(help: "dp=…,tp=…,pp=…,micro=…,recompute=on|off,zero=0|1")
-  var layout = "dp=1"
-  @Option(help: "fp32, bf16, fp16 or fp8.")
-  var precision = "fp32"
+  @Option(help: "dp=…,tp=…,pp=…,micro=…,recompute=on|off,zero=0|1 (default: the profile's pick, else dp=1).")
+  var layout: String?
+  @Option(help: "fp32, bf16, fp16 or fp8 (default: the profile's pick, else fp32).")
+  var precision: String?
   @Option(name: .customLong("fp8-scaling"), help: "fp8's per-tensor scaling: current or delayed (an amax history of 16 steps).")
   var fp8Scaling = "delayed"
   @Option(name: .customLong("loss-scale"), help: "dynamic (fp16's default), off, or a fixed scale.")
@@ -64,8 +64,8 @@ struct TrainCommand: ParsableCommand {
     if model != nil && modelFile != nil { throw ValidationError("give --model or --model-file, not both") }
     if force && profile == nil { throw ValidationError("--force applies to --profile") }
     do {
-      let layout = try ParallelLayout.parse(self.layout)
-      _ = try TrainingPrecision.parse(precision)
+      let layout = try ParallelLayout.parse(self.layout ?? "dp=1")
+      if let precision { _ = try TrainingPrecision.parse(precision) }
       _ = try DataSource.parse(data)
       if let model { _ = try ModelConfig.named(model) }
       if let lossScale { _ = try Self.lossScaleMode(lossScale) }
@@ -80,6 +80,26 @@ struct TrainCommand: ParsableCommand {
     if let threads, threads < 1 || threads > 4096 { throw ValidationError("--threads must be between 1 and 4096; got \(threads)") }
     if let warmup, warmup < 0 { throw ValidationError("--warmup must be at least 0; got \(warmup)") }
     if !(lr.isFinite && lr > 0 && lr < 100) { throw ValidationError("--lr must be a positive number below 100; got \(lr)") }
+  }
+
+  /// Re-executes this process with the profile's environment (OPENBLAS_CORETYPE and the like are
+  /// read only when the library loads, before any BLAS call) when it differs from the current one.
+  /// Returns false when nothing needed setting (or this is already the re-executed process).
+  static func reexecuteWithEnvironment(_ wanted: [String: String]) throws -> Bool {
+    var environment = ProcessInfo.processInfo.environment
+    let missing = wanted.filter { environment[$0.key] != $0.value }
+    guard !missing.isEmpty, environment["SCALETUNE_REEXECUTED"] == nil else { return false }
+    for (key, value) in missing { environment[key] = value }
+    environment["SCALETUNE_REEXECUTED"] = "1"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    process.arguments = Array(CommandLine.arguments.dropFirst())
+    process.environment = environment
+    FileHandle.standardError.write(Data("train: re-running with \(missing.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")) from the profile\n".utf8))
+    try process.run()
+    process.waitUntilExit()
+    if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
+    return true
   }
 
   static func lossScaleMode(_ text: String) throws -> LossScaler.Mode {
@@ -107,14 +127,41 @@ struct TrainCommand: ParsableCommand {
 
   private func train() throws {
     let config = try modelFile.map(ModelConfig.load) ?? ModelConfig.named(model ?? "small")
-    let layout = try ParallelLayout.parse(self.layout)
     let topology = try Topology()
     let limits = MachineProbe.limits(topology: topology)
-    let threadsPerRank = threads ?? max(1, limits.usableThreads / layout.ranks)
-    let batch = self.batch ?? { let unit = layout.dp * layout.micro; return unit * max(1, (4 + unit - 1) / unit) }()
+    // The profile first: its environment, kernel choices and parallel pick shape everything after.
+    var loaded: Profile?
+    var machineFingerprint = ""
+    var applied: [String] = []
+    if let profile {
+      machineFingerprint = try MachineProbe.run(ProbeOptions(measure: false)).fingerprint
+      let read = try ProfileStore.read(profile)
+      loaded = read
+      if try Self.reexecuteWithEnvironment(read.kernels?.gemm?.environment ?? [:]) { return }
+    }
+    var pick: ParallelPick?
+    if let loaded, let section = loaded.parallel, let candidate = section.pick {
+      if section.fingerprint != machineFingerprint && !force {
+        throw ProfileError.foreignMachine(path: profile ?? "", profileFingerprint: section.fingerprint, machineFingerprint: machineFingerprint)
+      }
+      if section.model == config {
+        pick = candidate
+      } else {
+        note("profile \(profile ?? ""): its parallel pick is for \(section.model.name), not \(config.name); not applied")
+      }
+    }
+    let layout = try self.layout.map(ParallelLayout.parse) ?? pick?.layout ?? ParallelLayout()
+    let precision = try self.precision.map(TrainingPrecision.parse) ?? pick?.precision ?? .fp32
+    let threadsPerRank = threads ?? (self.layout == nil ? pick?.threadsPerRank : nil) ?? max(1, limits.usableThreads / layout.ranks)
+    let batch = self.batch ?? (self.layout == nil ? pick?.globalBatch : nil) ?? { let unit = layout.dp * layout.micro; return unit * max(1, (4 + unit - 1) / unit) }()
+    if let pick {
+      if self.layout == nil { applied.append("layout \(pick.layout)") }
+      if self.precision == nil { applied.append("precision \(pick.precision)") }
+      if threads == nil && self.layout == nil { applied.append("\(pick.threadsPerRank) thread(s) per rank") }
+      if self.batch == nil && self.layout == nil { applied.append("batch \(pick.globalBatch)") }
+    }
     var options = TrainingOptions(
-      model: config, layout: layout, batch: batch, steps: steps, precision: try TrainingPrecision.parse(precision), threadsPerRank: threadsPerRank,
-      learningRate: lr)
+      model: config, layout: layout, batch: batch, steps: steps, precision: precision, threadsPerRank: threadsPerRank, learningRate: lr)
     if let warmup { options.optimizer.warmupSteps = warmup }
     options.seed = seed
     options.data = try DataSource.parse(data)
@@ -131,16 +178,16 @@ struct TrainCommand: ParsableCommand {
       "train \(config.name) \(layout) --batch \(batch)", against: limits,
       fits: "a smaller --batch, more micro-batches (micro=), recompute=on, or zero=1")
     var peakSource = "measured now"
-    if let profile {
-      let machine = try MachineProbe.run(ProbeOptions(measure: false))
-      let loaded = try ProfileStore.read(profile)
-      options.choices = try KernelChoices(profile: loaded, path: profile, machineFingerprint: machine.fingerprint, force: force)
-      if loaded.machine?.fingerprint == machine.fingerprint, let peak = loaded.machine?.peaks.first(where: { $0.precision == "fp32" }) {
+    if let profile, let loaded {
+      options.choices = try KernelChoices(profile: loaded, path: profile, machineFingerprint: machineFingerprint, force: force)
+      if loaded.machine?.fingerprint == machineFingerprint, let peak = loaded.machine?.peaks.first(where: { $0.precision == "fp32" }) {
         options.peakGflops = peak.allCoresGflops.median
         peakSource = "from \(profile)"
       }
       let counts = options.choices.counts
-      note("profile \(profile): \(counts.gemm) GEMM and \(counts.attention) attention choices")
+      for (key, value) in (loaded.kernels?.gemm?.environment ?? [:]).sorted(by: { $0.key < $1.key }) { applied.append("\(key)=\(value)") }
+      note("profile \(profile): \(counts.gemm) GEMM and \(counts.attention) attention choices"
+        + (applied.isEmpty ? "" : "; applied " + applied.joined(separator: ", ")))
     }
     if options.peakGflops == nil { options.peakGflops = PeakProbe.fp32AllCores(topology: topology, plan: .full)?.median }
     let run = try TrainingRun(options)

@@ -14,18 +14,26 @@ struct ParallelCommand: ParsableCommand {
     abstract: "Pick the fastest stable layout by short real training trials; merge the parallel section into the profile.")
 
   @OptionGroup var options: CommonOptions
-  @OptionGroup var parallel: ParallelOptions
-
-  func run() throws {
-    try ParallelStage.execute(options: options, parallel: parallel, stages: ["parallel"])
-  }
-}
-
-struct ParallelOptions: ParsableArguments {
   @Option(help: "A named model: \(ModelConfig.named.map(\.name).joined(separator: ", ")) (default small).")
   var model: String?
   @Option(name: .customLong("model-file"), help: "A JSON model config, in place of --model.")
   var modelFile: String?
+  @OptionGroup var parallel: ParallelOptions
+
+  func validate() throws {
+    if model != nil && modelFile != nil { throw ValidationError("--model and --model-file: give one") }
+    if let model { do { _ = try ModelConfig.named(model) } catch { throw ValidationError("\(error)") } }
+  }
+
+  func run() throws {
+    let config = try modelFile.map(ModelConfig.load) ?? ModelConfig.named(model ?? "small")
+    try ParallelStage.execute(options: options, parallel: parallel, model: config, stages: ["parallel"])
+  }
+}
+
+/// The parallel search's flags (the model comes from the command: `tune parallel --model`, or the
+/// whole `tune`'s).
+struct ParallelOptions: ParsableArguments {
   @Option(help: "Ranks of the world (default: every divisor of the usable hardware threads, each rank given threads / ranks).")
   var ranks: Int?
   @Option(name: .customLong("global-batch"), help: "Sequences per step (default 8).")
@@ -48,8 +56,6 @@ struct ParallelOptions: ParsableArguments {
   var freshTrials = false
 
   func validate() throws {
-    if model != nil && modelFile != nil { throw ValidationError("--model and --model-file: give one") }
-    if let model { do { _ = try ModelConfig.named(model) } catch { throw ValidationError("\(error)") } }
     if let ranks, ranks < 1 || ranks > 256 { throw ValidationError("--ranks must be between 1 and 256; got \(ranks)") }
     if globalBatch < 1 || globalBatch > 100_000 { throw ValidationError("--global-batch must be between 1 and 100000; got \(globalBatch)") }
     if let parallelBudget, !(parallelBudget > 0) { throw ValidationError("--parallel-budget must be a positive number of seconds") }
@@ -57,11 +63,6 @@ struct ParallelOptions: ParsableArguments {
     if !(trialLR.isFinite && trialLR > 0) { throw ValidationError("--trial-lr must be a positive number") }
     _ = try precisions()
     if let memoryLimit { _ = try Self.bytes(memoryLimit) }
-  }
-
-  func modelConfig() throws -> ModelConfig {
-    if let modelFile { return try ModelConfig.load(modelFile) }
-    return try ModelConfig.named(model ?? "small")
   }
 
   func precisions() throws -> [TrainingPrecision] {
@@ -90,10 +91,9 @@ struct ParallelOptions: ParsableArguments {
 }
 
 enum ParallelStage {
-  static func execute(options: CommonOptions, parallel: ParallelOptions, stages: [String], budget: Double? = nil) throws {
+  static func execute(options: CommonOptions, parallel: ParallelOptions, model: ModelConfig, stages: [String], budget: Double? = nil) throws {
     let stage = try KernelStage.open(options: options)
     let machine = stage.machine
-    let model = try parallel.modelConfig()
     let topology = try Topology()
     let limits = MachineProbe.limits(topology: topology)
     let world = parallel.ranks ?? limits.usableThreads

@@ -8,7 +8,7 @@ struct TuneCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tune",
     abstract: "Measure a training node and write what it can do into a profile (results/<host>-<time>.json).",
-    discussion: "With no subcommand, runs every stage that exists (today: the hardware probe, GEMM tuning and attention tuning) and writes the profile.",
+    discussion: "With no subcommand, runs every stage (probe, GEMM tuning at the model's training shapes, attention at its heads and sequence, the parallel layout search) for `small` unless --model or --model-file says otherwise, within --budget (default 720 s, 120 with --quick), and writes results/<host>-<time>.json.",
     version: ScaleTuneVersion.string,
     subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, AttentionCommand.self, ParallelCommand.self, BenchCommand.self, CompareCommand.self, ReportCommand.self, ExportCommand.self],
     defaultSubcommand: RunAll.self
@@ -41,19 +41,42 @@ struct CommonOptions: ParsableArguments {
 
 struct RunAll: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "run", abstract: "Run every stage (probe, gemm, attention) and write the profile.")
+    commandName: "run", abstract: "Run every stage (probe, gemm, attention, parallel) for a model and write the profile.")
 
   @OptionGroup var options: CommonOptions
   @OptionGroup var gemm: GEMMOptions
   @OptionGroup var attention: AttentionOptions
+  @OptionGroup var parallel: ParallelOptions
 
   func run() throws {
     var options = options
     let path = options.output ?? ResultsPath.default(hostname: MachineProbe.hostname(), date: Date())
     options.output = path
+    // --budget bounds the whole run; each kernel stage gets a share, the parallel search the rest.
+    let total = gemm.budget ?? (options.quick ? 120 : 720)
+    let started = Date()
+    func left() -> Double { max(0, total - Date().timeIntervalSince(started)) }
+    var gemm = self.gemm, attention = self.attention
+    if gemm.model == nil && gemm.modelFile == nil && gemm.shapes == nil { gemm.model = "small" }
+    let model = try gemm.modelConfig()
+    options.progress("stage 1/4 probe (\(Int(left())) s left of \(Int(total)))")
     try ProbeStage.execute(options: options, stages: ["probe"])
+    gemm.budget = self.gemm.budget.map { $0 * 0.25 } ?? min(options.quick ? 30 : 240, left() * 0.3)
+    options.progress("stage 2/4 gemm (\(Int(left())) s left)")
     try GEMMStage.execute(options: options, gemm: gemm, stages: ["gemm"])
+    if let model {
+      if attention.seq == nil { attention.seq = String(model.seq) }
+      if attention.headDim == nil { attention.headDim = String(model.headDim) }
+    }
+    attention.attentionBudget = attention.attentionBudget ?? min(options.quick ? 20 : 150, left() * 0.3)
+    options.progress("stage 3/4 attention (\(Int(left())) s left)")
     try AttentionStage.execute(options: options, attention: attention, stages: ["attention"])
+    guard let model else {
+      options.progress("no model (--shapes given): the parallel stage needs --model or --model-file; skipped")
+      return
+    }
+    options.progress("stage 4/4 parallel (\(Int(left())) s left)")
+    try ParallelStage.execute(options: options, parallel: parallel, model: model, stages: ["parallel"], budget: parallel.parallelBudget ?? max(20, left()))
   }
 }
 
