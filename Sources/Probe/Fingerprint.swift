@@ -26,6 +26,14 @@ public enum Fingerprint {
     return facts.sorted()
   }
 
+  /// The BLAS build without the core its dynamic dispatch picked: the build is the machine's, the
+  /// core follows OPENBLAS_CORETYPE (a profile's environment sets it), and the machine must stay
+  /// the same machine when a profile's environment is applied.
+  public static func blasBuild(config: String, coreName: String) -> String {
+    guard !coreName.isEmpty else { return config }
+    return config.split(separator: " ", omittingEmptySubsequences: true).filter { $0.lowercased() != coreName.lowercased() }.joined(separator: " ")
+  }
+
   public static func hash(_ facts: [String]) -> String {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in facts.joined(separator: "\n").utf8 {

@@ -69,7 +69,7 @@ public enum MachineProbe {
     }
 
     let fingerprintFacts = Fingerprint.facts(
-      cpu: cpu, topology: topologySection, memoryBytes: memory.totalBytes, gpus: gpus, blasConfig: blas.config, isaMask: mask)
+      cpu: cpu, topology: topologySection, memoryBytes: memory.totalBytes, gpus: gpus, blasConfig: Fingerprint.blasBuild(config: blas.config, coreName: blas.coreName), isaMask: mask)
     return MachineSection(
       hostname: hostname(), fingerprint: Fingerprint.hash(fingerprintFacts), fingerprintFacts: fingerprintFacts,
       cpu: cpu, topology: topologySection, memory: memory, pciDevices: pci, gpus: gpus, blas: blas,
