@@ -16,11 +16,11 @@ build: deps
 # The whole suite, then the kernel and CLI suites again under each SCALETUNE_ISA level below this
 # CPU's (avx2 and sse2 on an AVX-512 CPU, sse2 on an AVX2 one), so that the narrower kernel paths
 # are tested on whichever CPU runs the tests.
-# The trainer's suites run on their own after the rest: they train on both cores for minutes, and
+# The trainer's and the parallel tuner's suites run on their own after the rest: they train on both cores for minutes, and
 # beside them the CLI fuzz test's time-bounded runs would be starved.
 test: deps
-	$(SWIFT) test --skip TrainerTests --skip TrainCLITests
-	$(SWIFT) test --skip-build --filter 'TrainerTests|TrainCLITests'
+	$(SWIFT) test --skip TrainerTests --skip TrainCLITests --skip ParallelTuneTests
+	$(SWIFT) test --skip-build --filter 'TrainerTests|TrainCLITests|ParallelTuneTests'
 	@$(MAKE) --no-print-directory test-narrower
 
 test-narrower:

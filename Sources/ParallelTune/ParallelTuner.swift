@@ -214,7 +214,7 @@ final class TrialObjective: Objective {
       predictedStepSeconds: predictedSeconds)
     let reports = result.reports
     record.steps = reports.count
-    record.losses = reports.map(\.loss)
+    record.losses = reports.map { $0.loss.isFinite ? $0.loss : nil }
     record.measuredPeakBytes = reports.last.map { Double($0.peakBytesPerRank.max() ?? 0) }
     record.rssPeakBytes = reports.last.map { Double($0.rssPeakBytes) }
     let timed = Array(reports.dropFirst())

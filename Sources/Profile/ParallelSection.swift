@@ -81,7 +81,8 @@ public struct ParallelTrial: Codable, Equatable, Sendable {
   /// The largest rank's memory account, and the whole process's resident peak.
   public var measuredPeakBytes: Double?
   public var rssPeakBytes: Double?
-  public var losses: [Double]?
+  /// Each step's loss; null where it was not finite (JSON has no NaN).
+  public var losses: [Double?]?
   public var fromJournal: Bool?
 
   public init(

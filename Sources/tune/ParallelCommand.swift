@@ -50,7 +50,7 @@ struct ParallelOptions: ParsableArguments {
   var exhaustive = false
   @Option(name: .customLong("trial-lr"), help: "The trials' learning rate (default 3e-4).")
   var trialLR = 3e-4
-  @Option(name: .customLong("trial-flags"), help: "More flags for every trial's train, e.g. \"--loss-scale off\" (a planted instability).")
+  @Option(name: .customLong("trial-flags"), help: "More flags for every trial's train, written --trial-flags=\"--loss-scale off\" (a planted instability).")
   var trialFlags: String?
   @Flag(name: .customLong("fresh-trials"), help: "Ignore journaled trials.")
   var freshTrials = false

@@ -131,3 +131,32 @@ func trainBinary() throws -> String {
     #expect(torchrun.contains("--nproc_per_node=\(l.ranks)") && torchrun.contains("OMP_NUM_THREADS=2") && torchrun.contains("--nnodes=1"))
   }
 }
+
+/// The planted instability: fp16 without loss scaling at a high learning rate. Every fp16 trial
+/// is rejected as unstable (its loss goes NaN), with the reason kept, and none is picked.
+@Suite struct PlantedInstabilityTests {
+  @Test func fp16WithoutLossScalingAtAHighRateIsRejected() throws {
+    var options = ParallelTuneOptions(
+      model: try ModelConfig.named("tiny"), worldThreads: 2, memoryLimitBytes: 4_294_967_296, budgetSeconds: 120, trainBinary: try trainBinary(),
+      fingerprint: "0123456789abcdef", build: "test")
+    options.precisions = [.fp16]
+    options.initialTrials = 4
+    options.learningRate = 50
+    options.trainFlags = ["--loss-scale", "off"]
+    let cost = CostModel(profile: nil, choices: .none, peakGflops: 100, triadGBPerSecond: 10, collectiveGBPerSecond: 5, tunedThreads: 2)
+    let section = try ParallelTuner(options: options, costModel: cost).run()
+    let ran = section.trials.filter { $0.status != .pruned }
+    #expect(ran.count == 4)
+    for trial in ran {
+      #expect(trial.status == .unstable, "\(trial.name): \(trial.status) \(trial.reason ?? "")")
+      #expect(trial.reason?.contains("loss is nan") == true || trial.reason?.contains("non-finite") == true)
+      #expect(trial.losses?.contains { $0 == nil } == true, "a non-finite loss is kept as null")
+    }
+    #expect(section.pick == nil)
+    // The same search with dynamic loss scaling and a normal rate finds stable fp16 layouts.
+    options.learningRate = 3e-3
+    options.trainFlags = []
+    let healthy = try ParallelTuner(options: options, costModel: cost).run()
+    #expect(healthy.pick?.precision == .fp16)
+  }
+}
