@@ -88,15 +88,24 @@ public struct SuccessiveHalving: SearchStrategy {
 
   public func run(_ session: TuningSession) {
     var generator = SplitMix(seed: seed)
-    var survivors = Array(session.space.allValid().shuffled(using: &generator).prefix(initial))
+    Self.halve(session, Array(session.space.allValid().shuffled(using: &generator).prefix(initial)), lastRun: false)
+  }
+
+  /// The rounds: every survivor at this effort, the better half on at twice the effort, until
+  /// one is left (run once more, longer, when `lastRun`) or the budget is spent.
+  static func halve(_ session: TuningSession, _ start: [Configuration], lastRun: Bool) {
+    var survivors = start
     var effort = 1
     while !survivors.isEmpty, !session.budget.exhausted {
       let scored = survivors.map { ($0, session.evaluate($0, effort: effort).outcome.score) }
       let ranked = scored.compactMap { item in item.1.map { (item.0, $0) } }.sorted { $0.1 > $1.1 }
       if ranked.count <= 1 { return }
       survivors = ranked.prefix((ranked.count + 1) / 2).map(\.0)
-      if survivors.count == 1 { return }
       effort *= 2
+      if survivors.count == 1 {
+        if lastRun { session.evaluate(survivors[0], effort: effort) }
+        return
+      }
     }
   }
 }
@@ -113,20 +122,8 @@ public struct BestFirstHalving: SearchStrategy {
   public var name: String { "best-first successive halving(\(initial))" }
 
   public func run(_ session: TuningSession) {
-    var survivors = Array(session.space.allValid().prefix(initial))
-    var effort = 1
-    while !survivors.isEmpty, !session.budget.exhausted {
-      let scored = survivors.map { ($0, session.evaluate($0, effort: effort).outcome.score) }
-      let ranked = scored.compactMap { item in item.1.map { (item.0, $0) } }.sorted { $0.1 > $1.1 }
-      if ranked.count <= 1 { return }
-      survivors = ranked.prefix((ranked.count + 1) / 2).map(\.0)
-      effort *= 2
-      if survivors.count == 1 {
-        // The last survivor's longest trial, so that the pick's figures are its best measured.
-        session.evaluate(survivors[0], effort: effort)
-        return
-      }
-    }
+    // The last survivor gets one longer trial, so that the pick's figures are its best measured.
+    SuccessiveHalving.halve(session, Array(session.space.allValid().prefix(initial)), lastRun: true)
   }
 }
 
