@@ -19,8 +19,8 @@ build: deps
 # The trainer's and the parallel tuner's suites run on their own after the rest: they train on both cores for minutes, and
 # beside them the CLI fuzz test's time-bounded runs would be starved.
 test: deps
-	$(SWIFT) test --skip TrainerTests --skip TrainCLITests --skip ParallelTuneTests
-	$(SWIFT) test --skip-build --filter 'TrainerTests|TrainCLITests|ParallelTuneTests'
+	$(SWIFT) test --skip TrainerTests --skip TrainCLITests --skip TuneThenTrainTests --skip ParallelTuneTests
+	$(SWIFT) test --skip-build --filter 'TrainerTests|TrainCLITests|TuneThenTrainTests|ParallelTuneTests'
 	@$(MAKE) --no-print-directory test-narrower
 
 test-narrower:

@@ -1,4 +1,5 @@
 import Foundation
+import Profile
 import Testing
 
 /// `train` as a person runs it: what it prints, what it refuses before any work, and how.
@@ -80,5 +81,32 @@ import Testing
     #expect(steps == [3, 4])
     let done = try train(["--model", "tiny", "--steps", "3", "--load", checkpoint])
     #expect(done.status != 0 && done.stderr.contains("step 3 already"))
+  }
+}
+
+/// The whole `tune` for a model, then `train --profile` on what it wrote, then an export: the
+/// path a person takes on a new node, end to end (smoke-sized).
+@Suite struct TuneThenTrainTests {
+  @Test func theWholeTuneWritesAPickThatTrainRunsAndExports() throws {
+    let directory = try scratch()
+    let path = directory + "/node.json"
+    let tuned = try tune(["--quick", "--model", "tiny", "--budget", "60", "--output", path], directory: directory, timeout: 300)
+    #expect(tuned.status == 0, "\(tuned.stderr.suffix(600))")
+    for stage in ["stage 1/4 probe", "stage 2/4 gemm", "stage 3/4 attention", "stage 4/4 parallel"] { #expect(tuned.stderr.contains(stage)) }
+    let profile = try ProfileStore.read(path)
+    #expect(profile.machine != nil && profile.kernels?.gemm != nil && profile.kernels?.attention != nil)
+    let section = try #require(profile.parallel)
+    let pick = try #require(section.pick)
+    #expect(section.model.name == "tiny" && section.trials.contains { $0.status == .ok })
+    #expect(profile.provenance.runs.flatMap(\.stages).contains("parallel"))
+    // The pick is what train runs, and it says so.
+    let trained = try train(["--model", "tiny", "--steps", "2", "--profile", path, "--json"], directory: directory)
+    #expect(trained.status == 0, "\(trained.stderr)")
+    #expect(trained.stderr.contains("applied layout \(pick.layout), precision \(pick.precision)"), "\(trained.stderr)")
+    let exported = try tune(["export", path, "--format", "deepspeed"], directory: directory)
+    let config = try #require(try JSONSerialization.jsonObject(with: Data(exported.stdout.utf8)) as? [String: Any])
+    #expect(config["train_batch_size"] as? Int == pick.globalBatch)
+    let refused = try tune(["export", directory + "/missing.json", "--format", "megatron"], directory: directory)
+    #expect(refused.status != 0 && refused.stderr.contains("missing.json"))
   }
 }
