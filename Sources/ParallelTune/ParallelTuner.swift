@@ -108,16 +108,24 @@ public final class ParallelTuner {
     var fp32 = runnable.filter { $0.0.precision == .fp32 }.map(\.0)
     if fp32.isEmpty, let first = runnable.first?.0 { fp32 = [Candidate(layout: first.layout, precision: .fp32, threadsPerRank: first.threadsPerRank)] }
     var failures: [String] = []
+    var calibration: Double?
     for candidate in fp32.prefix(4) where reference.isEmpty {
       progress("parallel: the fp32 reference (\(candidate.layout), \(referenceSteps) steps)")
       let result = trialRunner.run(candidate, globalBatch: batch, steps: referenceSteps, timeout: max(options.minimumTrialSeconds, min(600, budget.remaining)))
       if result.status == .ok && result.reports.count >= referenceSteps {
         reference = result.reports.map(\.loss)
+        // One measured step time sets the cost model's scale (what it does not model, the
+        // elementwise layers' real cost and the runtime's overheads, is roughly proportional);
+        // the ranking is unchanged, the predictions trials are held to come closer.
+        let measured = Statistics(samples: result.reports.dropFirst().map(\.seconds)).median
+        let predicted = costModel.stepSeconds(candidate, model: model, globalBatch: batch)
+        if measured > 0 && predicted > 0 { calibration = min(5, max(0.2, measured / predicted)) }
       } else {
         failures.append("\(candidate): \(result.status) \(result.stderrTail)")
       }
     }
     if reference.isEmpty && !runnable.isEmpty { throw ParallelTuneError.referenceFailed(failures.joined(separator: "; ")) }
+    if let calibration { runnable = runnable.map { ($0.0, $0.1, $0.2 * calibration) } }
     let objective = TrialObjective(
       runner: trialRunner, candidates: Dictionary(uniqueKeysWithValues: runnable.map { ($0.0.description, $0) }), reference: reference,
       globalBatch: batch, budget: budget, minimumSeconds: options.minimumTrialSeconds)
@@ -158,7 +166,8 @@ public final class ParallelTuner {
     return ParallelSection(
       fingerprint: options.fingerprint, model: model, worldThreads: options.worldThreads, globalBatch: batch, pick: pick, trials: records,
       referenceLosses: reference, collectiveGBPerSecond: costModel.collectiveGBPerSecond, budgetSeconds: options.budgetSeconds,
-      spentSeconds: budget.elapsed, tolerances: Dictionary(uniqueKeysWithValues: Stability.tolerance.map { ($0.key.rawValue, $0.value) }))
+      spentSeconds: budget.elapsed, tolerances: Dictionary(uniqueKeysWithValues: Stability.tolerance.map { ($0.key.rawValue, $0.value) }),
+      costCalibration: calibration)
   }
 
   /// The effort successive halving reaches from `initial` trials (1, 2, 4 … until one is left, plus its last, longer run).

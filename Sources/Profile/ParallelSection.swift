@@ -21,11 +21,16 @@ public struct ParallelSection: Codable, Equatable, Sendable {
   public var spentSeconds: Double
   /// The per-precision loss tolerances of the stability verdict.
   public var tolerances: [String: Double]
+  /// The factor the cost model's step times were scaled by: the fp32 reference's measured step
+  /// time over its prediction (nil: not measured). Trials' predictions include it.
+  public var costCalibration: Double?
 
   public init(
     fingerprint: String, model: ModelConfig, worldThreads: Int, globalBatch: Int, pick: ParallelPick?, trials: [ParallelTrial],
-    referenceLosses: [Double], collectiveGBPerSecond: Double, budgetSeconds: Double, spentSeconds: Double, tolerances: [String: Double]
+    referenceLosses: [Double], collectiveGBPerSecond: Double, budgetSeconds: Double, spentSeconds: Double, tolerances: [String: Double],
+    costCalibration: Double? = nil
   ) {
+    self.costCalibration = costCalibration
     self.fingerprint = fingerprint
     self.model = model
     self.worldThreads = worldThreads

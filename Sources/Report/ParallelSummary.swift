@@ -8,7 +8,8 @@ public enum ParallelSummary {
   public static func text(_ section: ParallelSection) -> String {
     var lines: [String] = []
     lines.append("parallel: \(section.model.name), \(section.worldThreads) hardware threads, global batch \(section.globalBatch); "
-      + String(format: "%.0f of %.0f s spent; all-reduce %.1f GB/s", section.spentSeconds, section.budgetSeconds, section.collectiveGBPerSecond))
+      + String(format: "%.0f of %.0f s spent; all-reduce %.1f GB/s", section.spentSeconds, section.budgetSeconds, section.collectiveGBPerSecond)
+      + (section.costCalibration.map { String(format: "; cost model scaled ×%.2f by the fp32 reference", $0) } ?? ""))
     if let pick = section.pick {
       lines.append(String(format: "pick: %@ %@, %d thread(s) per rank: %.0f tokens/s (%@)", pick.layout.description, pick.precision.rawValue, pick.threadsPerRank, pick.tokensPerSecond, pick.reason))
     } else {
