@@ -84,11 +84,9 @@ public final class ParallelTuner {
       let total = trainOptions.memoryPlan().totalBytes, rank = trainOptions.predictedPeakRankBytes
       let seconds = costModel.stepSeconds(candidate, model: model, globalBatch: batch)
       if total > options.memoryLimitBytes {
-        var record = ParallelTrial(layout: candidate.layout, precision: candidate.precision, threadsPerRank: candidate.threadsPerRank,
+        records.append(ParallelTrial(layout: candidate.layout, precision: candidate.precision, threadsPerRank: candidate.threadsPerRank,
           status: .pruned, reason: String(format: "predicted %.2f GiB for all ranks, above the limit of %.2f GiB", total / 1073741824, options.memoryLimitBytes / 1073741824),
-          predictedPeakBytes: rank, predictedStepSeconds: seconds)
-        record.fromJournal = nil
-        records.append(record)
+          predictedPeakBytes: rank, predictedStepSeconds: seconds))
       } else {
         runnable.append((candidate, rank, seconds))
       }

@@ -69,16 +69,9 @@ public enum ProfileStore {
     do {
       try FileManager.default.createDirectory(
         at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-      let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-      try data.write(to: temporary)
-      if rename(temporary.path, url.path) != 0 {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw ProfileError.unwritable(path: path, reason: reason)
-      }
-    } catch let error as ProfileError {
-      throw error
+      try AtomicFile.write(data, to: path)
+    } catch let error as AtomicFile.Failure {
+      throw ProfileError.unwritable(path: path, reason: error.reason)
     } catch {
       throw ProfileError.unwritable(path: path, reason: error.localizedDescription)
     }

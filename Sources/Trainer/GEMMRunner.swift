@@ -47,7 +47,7 @@ final class GEMMRunner<T: TrainScalar> {
   private let e4m3 = MiniFloatCodec(.e4m3), e5m2 = MiniFloatCodec(.e5m2)
 
   struct Key: Hashable {
-    var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, precision: Precision, alphaIsOne: Bool, beta: Double
+    var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, precision: Precision, beta: Double
   }
 
   init(context: KernelContext, choices: KernelChoices, caches: CacheSizes, policy: TrainingPrecision, fp8Scaling: FP8Scaling) {
@@ -106,7 +106,7 @@ final class GEMMRunner<T: TrainScalar> {
   private func plan(_ problem: GEMMProblem, precision: Precision) -> GEMMPlan {
     let key = Key(
       m: problem.shape.m, n: problem.shape.n, k: problem.shape.k, transA: problem.transA, transB: problem.transB, precision: precision,
-      alphaIsOne: problem.alpha == 1, beta: problem.beta)
+      beta: problem.beta)
     if let plan = plans[key] {
       if plan.problem == problem { return plan }
       // Only α differs (fp8's scales): the same choice, planned for it.

@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 
 /// The model's elementwise layers as forward/backward pairs over flat row-major buffers (llm.c's
@@ -194,15 +195,13 @@ enum Layers {
     var cosines = [T](repeating: 0, count: seq * d / 2), sines = cosines
     for p in 0..<seq {
       for i in 0..<d / 2 {
-        let angle = Double(p) * pow10000(-2 * Double(i) / Double(d))
-        cosines[p * d / 2 + i] = T(Double.cosine(angle))
-        sines[p * d / 2 + i] = T(Double.sine(angle))
+        let angle = Double(p) * pow(10000, -2 * Double(i) / Double(d))
+        cosines[p * d / 2 + i] = T(Foundation.cos(angle))
+        sines[p * d / 2 + i] = T(Foundation.sin(angle))
       }
     }
     return (cosines, sines)
   }
-
-  private static func pow10000(_ e: Double) -> Double { Double.exponential(e * 9.210340371976184) }  // ln 10000
 
   /// Rotates `heads` heads of `d` columns from column `start` of each row of x (N, width) in place,
   /// halves paired (x_i with x_{i+d/2}, the GPT-NeoX and ESM-2 convention); `inverse` applies the
@@ -273,10 +272,4 @@ enum Layers {
     }
     return partial.reduce((0.0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
   }
-}
-
-extension Double {
-  static func cosine(_ x: Double) -> Double { Double.cos(x) }
-  static func sine(_ x: Double) -> Double { Double.sin(x) }
-  static func exponential(_ x: Double) -> Double { Double.exp(x) }
 }

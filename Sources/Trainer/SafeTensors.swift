@@ -1,5 +1,6 @@
 import Foundation
 import NumberFormats
+import Profile
 
 /// The safetensors format (Hugging Face's): an 8-byte little-endian header length, a JSON header
 /// mapping each tensor's name to its dtype, shape and byte range in the data that follows (and an
@@ -83,17 +84,10 @@ public struct SafeTensors: Sendable {
     guard FileManager.default.fileExists(atPath: directory.isEmpty ? "." : directory, isDirectory: &isDirectory), isDirectory.boolValue else {
       throw CheckpointError.unwritable(path: path, reason: "its directory \(directory) does not exist")
     }
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
     do {
-      try file.write(to: temporary)
-      if FileManager.default.fileExists(atPath: path) {
-        _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-      } else {
-        try FileManager.default.moveItem(at: temporary, to: url)
-      }
+      try AtomicFile.write(file, to: path)
     } catch {
-      try? FileManager.default.removeItem(at: temporary)
-      throw CheckpointError.unwritable(path: path, reason: "\(error.localizedDescription)")
+      throw CheckpointError.unwritable(path: path, reason: "\(error)")
     }
   }
 

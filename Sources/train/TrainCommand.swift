@@ -64,12 +64,11 @@ struct TrainCommand: ParsableCommand {
     if model != nil && modelFile != nil { throw ValidationError("give --model or --model-file, not both") }
     if force && profile == nil { throw ValidationError("--force applies to --profile") }
     do {
-      let layout = try ParallelLayout.parse(self.layout ?? "dp=1")
+      if let layout { _ = try ParallelLayout.parse(layout) }
       if let precision { _ = try TrainingPrecision.parse(precision) }
       _ = try DataSource.parse(data)
       if let model { _ = try ModelConfig.named(model) }
       if let lossScale { _ = try Self.lossScaleMode(lossScale) }
-      if batch == nil, layout.ranks > 4096 { throw ValidationError("layout too large") }
     } catch let error as CustomStringConvertible {
       throw ValidationError(error.description)
     }

@@ -111,7 +111,7 @@ enum ParallelStage {
     var tuneOptions = ParallelTuneOptions(
       model: model, worldThreads: world, memoryLimitBytes: try parallel.memoryLimit.map(ParallelOptions.bytes) ?? Double(limits.usableBytes),
       budgetSeconds: budget ?? parallel.parallelBudget ?? (options.quick ? 60 : 360), trainBinary: binary, fingerprint: machine.fingerprint,
-      build: fileHash(binary))
+      build: BuildIdentity.of(binary))
     tuneOptions.ranks = parallel.ranks
     tuneOptions.globalBatch = parallel.globalBatch
     tuneOptions.precisions = try parallel.precisions()
@@ -132,13 +132,6 @@ enum ParallelStage {
     try ProfileStore.write(updated, to: stage.path)
     print(options.json ? String(decoding: try ProfileStore.encode(section), as: UTF8.self) : ParallelSummary.text(section))
     options.progress("profile written to \(stage.path)")
-  }
-
-  static func fileHash(_ path: String) -> String {
-    guard let data = FileManager.default.contents(atPath: path) else { return "unknown" }
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in data { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-    return String(hash, radix: 16)
   }
 }
 
@@ -162,9 +155,11 @@ struct ExportCommand: ParsableCommand {
     guard let section = loaded.parallel, section.pick != nil else { throw CommandFailure(Export.ExportError.noPick(path: profile).description) }
     let text = Export.render(section, format: Export.Format(rawValue: format)!)
     if let output {
-      let temporary = output + ".tmp-\(getpid())"
-      try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-      _ = rename(temporary, output)
+      do {
+        try AtomicFile.write(Data(text.utf8), to: output)
+      } catch {
+        throw CommandFailure("cannot write \(output): \(error)")
+      }
     } else {
       print(text, terminator: "")
     }
