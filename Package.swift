@@ -36,6 +36,12 @@ let package = Package(
       pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"])]
     ),
+    // BLIS and oneDNN, opened at run time (see Sources/CLibraries/include/CLibraries.h).
+    .target(
+      name: "CLibraries",
+      cSettings: [.unsafeFlags(["-O2"])],
+      linkerSettings: [.linkedLibrary("dl")]
+    ),
     .target(
       name: "CKernels",
       cSettings: [.unsafeFlags(["-O2", "-fno-strict-aliasing"])]
@@ -48,11 +54,11 @@ let package = Package(
     .target(name: "NumberFormats", swiftSettings: hostCPUFlags),
     .target(
       name: "Probe",
-      dependencies: ["Platform", "Profile", "COpenBLAS", "CKernels"]
+      dependencies: ["Platform", "Profile", "COpenBLAS", "CKernels", "CLibraries", "Kernels"]
     ),
     .target(
       name: "Kernels",
-      dependencies: ["Platform", "NumberFormats", "Profile", "COpenBLAS", "CKernels"],
+      dependencies: ["Platform", "NumberFormats", "Profile", "COpenBLAS", "CKernels", "CLibraries"],
       swiftSettings: hostCPUFlags + [.unsafeFlags(["-Ounchecked"])]
     ),
     .target(name: "Autotune", dependencies: ["Platform"]),

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Installs the system libraries ScaleTune links against, when pkg-config cannot find them:
-# libopenblas-dev (BLAS), libhwloc-dev (topology and thread binding) and pkg-config itself.
+# Installs the system libraries ScaleTune uses, when they are missing: libopenblas-dev (BLAS) and
+# libhwloc-dev (topology and thread binding), linked through pkg-config (installed too); and the
+# two libraries the GEMM tuner measures beside them, opened at run time: libblis-dev (BLIS) and
+# libdnnl-dev (oneDNN, whose header the loader is compiled against).
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libhwloc-dev)
+packages=(pkg-config libopenblas-dev libhwloc-dev libblis-dev libdnnl-dev)
+
+have_library() {
+  /sbin/ldconfig -p 2>/dev/null | grep -q "$1" || [ -e "/usr/lib/x86_64-linux-gnu/$1" ] || [ -e "/usr/lib64/$1" ]
+}
 
 have_all() {
-  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hwloc openblas
+  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hwloc openblas \
+    && [ -e /usr/include/oneapi/dnnl/dnnl.h ] && have_library libdnnl.so.2 && have_library libblis.so.4
 }
 
 if have_all; then
@@ -14,9 +21,9 @@ if have_all; then
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "error: pkg-config cannot find hwloc and openblas, and this system has no apt-get." >&2
-  echo "Install them with your package manager (e.g. dnf install hwloc-devel openblas-devel pkgconf," >&2
-  echo "pacman -S hwloc openblas pkgconf), or point PKG_CONFIG_PATH at their .pc files." >&2
+  echo "error: hwloc, openblas, BLIS or oneDNN is missing, and this system has no apt-get." >&2
+  echo "Install them with your package manager (e.g. dnf install hwloc-devel openblas-devel blis-devel onednn-devel pkgconf)," >&2
+  echo "or point PKG_CONFIG_PATH at the .pc files of hwloc and openblas (BLIS and oneDNN are optional: without them the tuner prunes them)." >&2
   exit 1
 fi
 
@@ -35,6 +42,6 @@ $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
 
 if ! have_all; then
-  echo "error: installed ${packages[*]}, but pkg-config still cannot find hwloc and openblas." >&2
+  echo "error: installed ${packages[*]}, but hwloc, openblas, BLIS or oneDNN is still missing." >&2
   exit 1
 fi

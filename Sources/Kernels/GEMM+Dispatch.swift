@@ -37,6 +37,13 @@ extension GEMMBackend {
     case .native:
       let kernels = precision == .fp64 ? Double.usableMicroKernels(features).count : Float.usableMicroKernels(features).count
       return kernels > 0 ? nil : "no micro-kernel of this build runs on this CPU (every x86-64 has the SSE2 one)"
+    case .blis:
+      if let failure = BLISGEMM.status.failure { return failure }
+      return precision == .fp32 || precision == .fp64 ? nil : "BLIS's typed gemm takes fp32 or fp64 operands, not \(precision)"
+    case .onednn:
+      if let failure = OneDNNGEMM.status.failure { return failure }
+      return OneDNNGEMM.precisions.contains(precision)
+        ? nil : "oneDNN multiplies fp32 (dnnl_sgemm), bf16 and fp16 (matmul), not \(precision)"
     case .amx:
       if BF16MicroKernel.usable(features).isEmpty {
         return "needs AMX-BF16 (amx_tile, amx_bf16 with avx512f) or AVX512-BF16, which this CPU does not have usable"
@@ -72,6 +79,15 @@ public struct GEMMPlan: Sendable {
     case native32(MicroKernel<Float>, BlockingParameters)
     case native64(MicroKernel<Double>, BlockingParameters)
     case bf16(BF16MicroKernel, BlockingParameters)
+    case blis
+    case onednnSGEMM
+    case onednnMatmul(OneDNNMatmul)
+  }
+
+  /// oneDNN's implementation for this plan ("brg:avx512_core_bf16"), where it names one.
+  public var implementation: String? {
+    if case .onednnMatmul(let matmul) = kernel { return matmul.implementation }
+    return nil
   }
 
   /// - Throws: `KernelError` when the choice cannot run here, naming why and what can.
@@ -93,6 +109,10 @@ public struct GEMMPlan: Sendable {
       kernel = .naive
     case .openblas:
       kernel = .openblas
+    case .blis:
+      kernel = .blis
+    case .onednn:
+      kernel = choice.precision == .fp32 ? .onednnSGEMM : .onednnMatmul(try OneDNNMatmul(problem, precision: choice.precision))
     case .native:
       guard let blocking = choice.blocking else { throw KernelError.invalidParameters("the native backend needs blocking parameters") }
       if choice.precision == .fp64 {
@@ -132,13 +152,15 @@ public struct GEMMPlan: Sendable {
     switch (kernel, operands) {
     // fp32 operands carry any precision but fp64 (values already rounded to it, e.g. decoded).
     case (.naive, .fp32), (.openblas, .fp32): takes = choice.precision != .fp64
-    case (.naive, .fp64), (.openblas, .fp64): takes = choice.precision == .fp64
+    case (.naive, .fp64), (.openblas, .fp64), (.blis, .fp64): takes = choice.precision == .fp64
+    case (.blis, .fp32), (.onednnSGEMM, .fp32): takes = choice.precision == .fp32
+    case (.onednnMatmul, .fp32): takes = true
     case (.native64, .fp64): takes = true
     case (.native32, .fp32), (.bf16, .fp32): takes = true
     case (.native32, .packed(_, let b, _)):
       try checkPacked(b)
       takes = true
-    case (.native32, .stored(let a, let b, _)), (.bf16, .stored(let a, let b, _)):
+    case (.native32, .stored(let a, let b, _)), (.bf16, .stored(let a, let b, _)), (.onednnMatmul, .stored(let a, let b, _)):
       let p = problem
       guard !p.transA && p.transB else {
         throw KernelError.invalidParameters("stored operands run in the TN layout (A as M×K rows, B as N×K rows): the problem needs transA = false, transB = true")
@@ -178,6 +200,16 @@ public struct GEMMPlan: Sendable {
         try BF16GEMM.drive(p, a: DenseSource.a(a, p), b: DenseSource.b(b, p), c: c, parameters: blocking, kernel: micro, context: context)
       case (.bf16(let micro, let blocking), .stored(let a, let b, let c)):
         try BF16GEMM.drive(p, a: QuantizedSource(a), b: QuantizedSource(b), c: c, parameters: blocking, kernel: micro, context: context)
+      case (.blis, .fp32(let a, let b, let c)):
+        context.library(threads: choice.threads) { BLISGEMM.run(p, a: a, b: b, c: c, threads: choice.threads) }
+      case (.blis, .fp64(let a, let b, let c)):
+        context.library(threads: choice.threads) { BLISGEMM.run(p, a: a, b: b, c: c, threads: choice.threads) }
+      case (.onednnSGEMM, .fp32(let a, let b, let c)):
+        context.library(threads: choice.threads) { OneDNNGEMM.run(p, a: a, b: b, c: c, threads: choice.threads) }
+      case (.onednnMatmul(let matmul), .fp32(let a, let b, let c)):
+        context.library(threads: choice.threads) { matmul.run(a: a, b: b, c: c, threads: choice.threads) }
+      case (.onednnMatmul(let matmul), .stored(let a, let b, let c)):
+        context.library(threads: choice.threads) { matmul.run(a: a, b: b, c: c, threads: choice.threads) }
       default:
         preconditionFailure("\(choice) does not take \(operands.kind): call check first")
       }

@@ -89,6 +89,21 @@ public final class KernelContext: @unchecked Sendable {
     }
   }
 
+  /// Runs a library's call (BLIS, oneDNN) on `threads` of this context's hardware threads, one call
+  /// at a time. Such a library starts its own OpenMP threads, once, from the thread that calls it,
+  /// and they inherit that thread's binding: the caller is bound to this context's first
+  /// `threads` hardware threads (all of them, not one) for the call, so that two ranks calling
+  /// side by side each keep their team on their own cores, and given its own binding back after.
+  func library(threads: Int, _ body: () -> Void) {
+    lock.lock()
+    defer { lock.unlock() }
+    if let topology = placement?.topology, !pus.isEmpty {
+      topology.withCurrentThreadBound(toPUs: Array(pus.prefix(max(1, threads))), body)
+    } else {
+      body()
+    }
+  }
+
   /// Buffers of `counts[i]` floats each (64-byte aligned, contents undefined) for `thread`,
   /// reused across calls. Only inside `parallel`. Always inlined: the kernels' bodies run inside
   /// `body`, and a body left as a closure of its own was seen to lose its optimisations (the flash

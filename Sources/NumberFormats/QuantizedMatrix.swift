@@ -101,6 +101,13 @@ public struct QuantizedMatrix: Sendable {
   }
 
   /// The whole matrix decoded: what a GEMM on this operand effectively multiplies.
+  /// The stored bf16 bit patterns (row-major, `columns` apart) when the precision is bf16: what a
+  /// library that multiplies bf16 in memory reads in place.
+  public var bf16Bits: [UInt16]? {
+    if case .bf16(let bits) = storage { return bits }
+    return nil
+  }
+
   public func dequantized() -> [Float] {
     var result = [Float](repeating: 0, count: rows * columns)
     result.withUnsafeMutableBufferPointer { out in

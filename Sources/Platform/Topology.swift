@@ -159,6 +159,22 @@ public final class Topology: @unchecked Sendable {
     return body()
   }
 
+  /// Runs `body` with the calling thread bound to the set `pus` (the OS places it among them), then
+  /// gives it back its own binding. Threads it starts meanwhile inherit the set.
+  public func withCurrentThreadBound<R>(toPUs pus: [Int], _ body: () -> R) -> R {
+    guard isThisSystem, !pus.isEmpty, let saved = hwloc_bitmap_alloc(), let set = hwloc_bitmap_alloc() else { return body() }
+    defer {
+      hwloc_bitmap_free(saved)
+      hwloc_bitmap_free(set)
+    }
+    for pu in pus { hwloc_bitmap_set(set, UInt32(pu)) }
+    let thread = Int32(HWLOC_CPUBIND_THREAD.rawValue)
+    let known = hwloc_get_cpubind(handle, saved, thread) == 0
+    _ = hwloc_set_cpubind(handle, set, thread)
+    defer { if known { _ = hwloc_set_cpubind(handle, saved, thread) } }
+    return body()
+  }
+
   public struct PCIInfo: Sendable {
     public var busID: String
     public var classID: Int

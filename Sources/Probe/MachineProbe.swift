@@ -41,6 +41,9 @@ public enum MachineProbe {
     let pci = DeviceProbe.pciDevices(topology)
     let gpus = DeviceProbe.gpus(environment: options.environment)
     let (blas, blasWarning) = BLASProbe.identify(features: features, vendor: readings.vendor)
+    progress("BLIS and oneDNN")
+    let (libraries, libraryWarnings) = LibraryProbe.identify(
+      features: features, vendor: readings.vendor, family: readings.signature.family, environment: options.environment)
     let facts = options.files.performanceFacts(environment: options.environment)
     let environment = EnvironmentFacts(
       frequencyGovernor: facts.governor, smtActive: facts.smt ?? (topologySection.threadsPerCore > 1),
@@ -48,6 +51,7 @@ public enum MachineProbe {
 
     var warnings: [ProbeWarning] = []
     if let blasWarning { warnings.append(blasWarning) }
+    warnings += libraryWarnings
     warnings += environmentWarnings(environment, memory: memory, topology: topology)
 
     var peaks: [Peak] = []
@@ -72,7 +76,7 @@ public enum MachineProbe {
       cpu: cpu, topology: topologySection, memoryBytes: memory.totalBytes, gpus: gpus, blasConfig: Fingerprint.blasBuild(config: blas.config, coreName: blas.coreName), isaMask: mask)
     return MachineSection(
       hostname: hostname(), fingerprint: Fingerprint.hash(fingerprintFacts), fingerprintFacts: fingerprintFacts,
-      cpu: cpu, topology: topologySection, memory: memory, pciDevices: pci, gpus: gpus, blas: blas,
+      cpu: cpu, topology: topologySection, memory: memory, pciDevices: pci, gpus: gpus, blas: blas, libraries: libraries,
       peaks: peaks, peaksNotMeasured: notMeasured, memoryBandwidth: bandwidth, environment: environment,
       warnings: warnings, probeSeconds: monotonicSeconds() - start, quick: options.quick)
   }

@@ -86,7 +86,7 @@ public struct SystemFiles: Sendable {
       guard let open = text.firstIndex(of: "["), let close = text.firstIndex(of: "]"), open < close else { return text }
       return String(text[text.index(after: open)..<close])
     }
-    let prefixes = ["OPENBLAS_", "GOTO_", "OMP_", "MKL_", "HWLOC_", "GOMP_", "KMP_"]
+    let prefixes = ["OPENBLAS_", "GOTO_", "OMP_", "MKL_", "HWLOC_", "GOMP_", "KMP_", "BLIS_", "ONEDNN_", "DNNL_"]
     let variables = environment.filter { key, _ in prefixes.contains { key.hasPrefix($0) } }
     return (governor, smt, thp, variables)
   }

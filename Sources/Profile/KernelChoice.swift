@@ -10,6 +10,10 @@ public enum GEMMBackend: String, CaseIterable, Codable, Sendable {
   case native
   /// bf16 on AMX tiles (or AVX512-BF16 dot products): needs those units.
   case amx
+  /// BLIS (libblis): fp32 and fp64, its kernels for the sub-configuration it selects at load.
+  case blis
+  /// oneDNN (libdnnl): dnnl_sgemm for fp32, its matmul primitive for bf16 and fp16.
+  case onednn
 
   public enum ParseError: Error, Equatable, CustomStringConvertible {
     case unknown(String)
@@ -114,7 +118,7 @@ public struct GEMMChoice: Codable, Hashable, Sendable, CustomStringConvertible {
       let blocking = try BlockingParameters(microKernel: kernel, mc: 1, kc: 1, nc: 1, threads: threads)
         .applying(parameters, ignoring: ["mcPanels", "journal", "core"])
       self.init(backend: backend, precision: precision, blocking: blocking)
-    case .naive, .openblas:
+    case .naive, .openblas, .blis, .onednn:
       self.init(backend: backend, precision: precision, threads: threads)
     }
   }

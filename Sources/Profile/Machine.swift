@@ -11,6 +11,9 @@ public struct MachineSection: Codable, Equatable, Sendable {
   public var pciDevices: [PCIDevice]
   public var gpus: [GPU]
   public var blas: BLASSection
+  /// The other accelerated libraries (BLIS, oneDNN): what each selected here, or why it did not
+  /// load. Absent in profiles written before they were measured.
+  public var libraries: [LibrarySection]?
   public var peaks: [Peak]
   /// Precisions and units that were not measured here, each with the reason.
   public var peaksNotMeasured: [PeakNotMeasured]
@@ -23,7 +26,7 @@ public struct MachineSection: Codable, Equatable, Sendable {
   public init(
     hostname: String, fingerprint: String, fingerprintFacts: [String], cpu: CPUSection,
     topology: TopologySection, memory: MemorySection, pciDevices: [PCIDevice], gpus: [GPU],
-    blas: BLASSection, peaks: [Peak], peaksNotMeasured: [PeakNotMeasured],
+    blas: BLASSection, libraries: [LibrarySection]? = nil, peaks: [Peak], peaksNotMeasured: [PeakNotMeasured],
     memoryBandwidth: Bandwidth?, environment: EnvironmentFacts, warnings: [ProbeWarning],
     probeSeconds: Double, quick: Bool
   ) {
@@ -36,6 +39,7 @@ public struct MachineSection: Codable, Equatable, Sendable {
     self.pciDevices = pciDevices
     self.gpus = gpus
     self.blas = blas
+    self.libraries = libraries
     self.peaks = peaks
     self.peaksNotMeasured = peaksNotMeasured
     self.memoryBandwidth = memoryBandwidth

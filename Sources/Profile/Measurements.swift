@@ -27,6 +27,38 @@ public struct BLASSection: Codable, Equatable, Sendable {
   }
 }
 
+/// An accelerated library beside the BLAS (BLIS, oneDNN) as this process found it.
+public struct LibrarySection: Codable, Equatable, Sendable {
+  public var name: String
+  public var loaded: Bool
+  public var version: String?
+  /// What it selected for this CPU: BLIS's sub-configuration, oneDNN's effective ISA.
+  public var selected: String?
+  /// The widest vector ISA that selection uses, and the widest this library could use here.
+  public var selectedISA: String?
+  public var cpuISA: String
+  /// Its threading runtime ("openmp", "omp").
+  public var threading: String?
+  /// Why it did not load.
+  public var reason: String?
+  public var mismatch: BLASMismatch?
+
+  public init(
+    name: String, loaded: Bool, version: String?, selected: String?, selectedISA: String?, cpuISA: String, threading: String?,
+    reason: String?, mismatch: BLASMismatch?
+  ) {
+    self.name = name
+    self.loaded = loaded
+    self.version = version
+    self.selected = selected
+    self.selectedISA = selectedISA
+    self.cpuISA = cpuISA
+    self.threading = threading
+    self.reason = reason
+    self.mismatch = mismatch
+  }
+}
+
 /// The selected BLAS core uses less of the ISA than the CPU offers.
 public struct BLASMismatch: Codable, Equatable, Sendable {
   /// Peak FLOP/cycle ratio of the CPU's best ISA over the core's: an estimate of what it costs.

@@ -59,6 +59,9 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
       facts["memory"] = String(format: "%.1f GiB usable (%@)", Double(m.memory.usableBytes) / Double(1 << 30), m.memory.limitedBy.rawValue)
       facts["gpus"] = m.gpus.isEmpty ? "none" : m.gpus.map(\.name).joined(separator: ", ")
       facts["blas"] = "\(m.blas.library) \(m.blas.version), core \(m.blas.coreName)"
+      for library in m.libraries ?? [] {
+        facts[library.name.lowercased()] = library.loaded ? "\(library.version ?? "?"), \(library.selected ?? "?")" : "not usable"
+      }
       facts["fingerprint"] = m.fingerprint
       for peak in m.peaks {
         figures.append(Figure(name: "peak \(peak.precision) \(peak.isa), 1 core", unit: "GFLOP/s", statistics: peak.perCoreGflops))

@@ -40,6 +40,14 @@ public enum MachineSummary {
     for gpu in m.gpus { row("GPU", "\(gpu.name), \(gpu.memoryBytes.map(bytes) ?? "memory unknown"), bus \(gpu.busID) (\(gpu.source))") }
     row("BLAS", "\(m.blas.library) \(m.blas.version), core \(m.blas.coreName) (\(m.blas.coreISA)), \(m.blas.threads) thread(s); this CPU runs \(m.blas.cpuISA)")
     row("", m.blas.config)
+    for library in m.libraries ?? [] {
+      if library.loaded {
+        let selected = library.selected.map { "selected \($0)" + (library.selectedISA.map { $0 == library.selected ? "" : " (\($0))" } ?? "") } ?? ""
+        row(library.name, "\(library.version ?? "?"), \(selected), \(library.threading ?? "?") threads; this CPU could use \(library.cpuISA)")
+      } else {
+        row(library.name, "not usable: \(library.reason ?? "unknown")")
+      }
+    }
     if !m.peaks.isEmpty {
       row("Peaks", "GFLOP/s, median [min-max] of runs")
       for peak in m.peaks {

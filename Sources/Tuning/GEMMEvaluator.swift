@@ -21,6 +21,8 @@ public final class GEMMEvaluator: @unchecked Sendable {
   private var residualVector: [Double] = []
   private var referenceResidual: [Double] = []
   private var norms: (a: Double, b: Double) = (0, 0)
+  /// The library's own name for the implementation the last `runner` planned (oneDNN's).
+  public private(set) var implementation: String?
 
   public init(workspace: GEMMWorkspace, features: ISAFeatures, context: KernelContext) {
     self.workspace = workspace
@@ -38,6 +40,7 @@ public final class GEMMEvaluator: @unchecked Sendable {
     choice.precision = w.precision
     let p = w.effectiveProblem
     let plan = try GEMMPlan(p, choice: choice, features: features)
+    implementation = plan.implementation
     let context = self.context
     if w.quantizedA != nil && choice.backend == .naive {
       // The reference on the decoded values, in fp32 memory.

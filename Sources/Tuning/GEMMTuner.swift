@@ -208,6 +208,7 @@ public final class GEMMTuner {
     let (openblas, core) = openblasCandidates(shape, evaluator: evaluator, precision: .fp32)
     records += openblas
     records.append(amxCandidate(shape, evaluator: evaluator, precision: .fp32))
+    records += libraryCandidates(shape, evaluator: evaluator, precision: .fp32)
     let summary = SearchSummary(
       shape: shape.description, precision: "fp32", spaceSize: space.count, evaluated: search.trials.count,
       fromJournal: search.trials.filter(\.fromJournal).count)
@@ -225,6 +226,7 @@ public final class GEMMTuner {
     }
     var records = search.trials.map { record($0, objective: objective, precision: .fp64) }
     records += openblasCandidates(shape, evaluator: evaluator, precision: .fp64).0
+    records += libraryCandidates(shape, evaluator: evaluator, precision: .fp64)
     return finish(shape: shape, precision: .fp64, records: records, workspace: workspace, evaluator: evaluator, accuracy: true)
   }
 
@@ -250,6 +252,7 @@ public final class GEMMTuner {
     if [.bf16, .fp8e4m3, .fp8e5m2, .mxfp8e4m3, .mxfp8e5m2, .mxfp6e2m3, .mxfp6e3m2, .mxfp4, .nvfp4].contains(precision) {
       records.append(amxCandidate(shape, evaluator: evaluator, precision: precision))
     }
+    records += libraryCandidates(shape, evaluator: evaluator, precision: precision)
     return finish(shape: shape, precision: precision, records: records, workspace: workspace, evaluator: evaluator, accuracy: accuracy)
   }
 
@@ -319,6 +322,40 @@ public final class GEMMTuner {
       return GEMMCandidateRecord(choice: choice, status: "ok", gflops: gflops, percentOfPeak: peak.map { 100 * gflops.median / $0 })
     } catch {
       return GEMMCandidateRecord(choice: choice, status: "failed", reason: "\(error)")
+    }
+  }
+
+  /// BLIS and oneDNN, each verified and then timed where it takes the precision; otherwise a
+  /// pruned record with the library's own reason (not installed, no such precision, no
+  /// implementation for this CPU), so that a library that cannot run never stops the tune.
+  func libraryCandidates(_ shape: GEMMShape, evaluator: GEMMEvaluator, precision: Precision) -> [GEMMCandidateRecord] {
+    [GEMMBackend.blis, .onednn].map { backend in
+      let choice = GEMMChoice(backend: backend, precision: precision, threads: options.threads)
+      let status = backend == .blis ? BLISGEMM.status : OneDNNGEMM.status
+      var extra = ["library": status.name + (status.version.map { " " + $0 } ?? "")]
+      if let selected = status.selected { extra[backend == .blis ? "arch" : "isa"] = selected }
+      if let reason = backend.unavailability(precision: precision, features: features) {
+        return GEMMCandidateRecord(choice: choice, extra: extra, status: "pruned", reason: reason)
+      }
+      guard !budget.exhausted else { return GEMMCandidateRecord(choice: choice, extra: extra, status: "timeout", reason: "budget exhausted") }
+      progress("gemm \(precision) \(shape): \(status.name)")
+      let run: () -> Void
+      do {
+        run = try evaluator.runner(for: choice)
+      } catch {
+        return GEMMCandidateRecord(choice: choice, extra: extra, status: "pruned", reason: "\(error)")
+      }
+      if let implementation = evaluator.implementation { extra["implementation"] = implementation }
+      let check = evaluator.verify(run)
+      guard check.passed else {
+        return GEMMCandidateRecord(choice: choice, extra: extra, status: "wrong", reason: "error \(check.error) above tolerance \(check.tolerance)")
+      }
+      let gflops = evaluator.time(run, repeats: repeats(shape), maxRepeats: repeats(shape), minimumSeconds: minimumSeconds)
+      // bf16 against the peak of the unit its implementation names.
+      let implementation = extra["implementation"] ?? ""
+      let unit = precision != .bf16 ? nil : implementation.contains("amx") ? "amx-bf16" : implementation.contains("bf16") ? "avx512_bf16" : nil
+      let percentOfPeak = unit.flatMap { options.peaks[$0] }.map { 100 * gflops.median / $0 } ?? percent(gflops.median, precision)
+      return GEMMCandidateRecord(choice: choice, extra: extra, status: "ok", gflops: gflops, percentOfPeak: percentOfPeak)
     }
   }
 
