@@ -64,9 +64,28 @@ extension Comparison {
       let list = suspect.deviations.map { String(format: "%@ %.1f vs peers' median %.1f (%.0f%% worse)", $0.figure, $0.value, $0.peerMedian, $0.shortfall * 100) }
       lines.append("SUSPECT NODE \(suspect.hostname) (fingerprint \(suspect.fingerprint)): " + list.joined(separator: "; "))
     }
+    lines += libraryDifferences
     for spread in spreads {
       let worst = spread.items.sorted { $0.relativeSpread > $1.relativeSpread }.prefix(5)
       lines.append("\(spread.hostname): \(spread.runs) runs; run-to-run spread (noise): " + worst.map { String(format: "%@ %.1f%%", $0.figure, $0.relativeSpread * 100) }.joined(separator: ", "))
+    }
+    return lines
+  }
+
+  /// Where a machine's GEMM tuner picked another library than the first profile's for the same
+  /// entry (precision, shape, transposes).
+  var libraryDifferences: [String] {
+    guard let first = profiles.first, let base = first.gemmPicks else { return [] }
+    var lines: [String] = []
+    for profile in profiles.dropFirst() {
+      guard let picks = profile.gemmPicks else { continue }
+      let shared = base.keys.filter { picks[$0] != nil }.sorted()
+      let differing = shared.filter { base[$0] != picks[$0] }
+      guard !differing.isEmpty else { continue }
+      let listed = differing.prefix(6).map { "\($0): \(base[$0]!) → \(picks[$0]!)" }.joined(separator: "; ")
+      lines.append(
+        "GEMM libraries differ: \(profile.label) picks another library than \(first.label) for \(differing.count) of \(shared.count) shared entries: "
+          + listed + (differing.count > 6 ? "; …" : ""))
     }
     return lines
   }

@@ -53,7 +53,9 @@ public enum HTMLPage {
       if let machine = profile.machine {
         body += "<p>\(escape(machine.cpu.modelName)), \(machine.topology.cores) cores, \(escape(machine.blas.library)) \(escape(machine.blas.version)) (core \(escape(machine.blas.coreName))); fingerprint \(escape(machine.fingerprint)); \(escape(path))</p>\n"
       }
-      let charts = [ReportCharts.roofline(profile), ReportCharts.gemmByShape(profile), ReportCharts.precisionBars(profile),
+      let charts = [ReportCharts.roofline(profile), ReportCharts.gemmByShape(profile),
+                    ReportCharts.librariesByShape(profile, precision: "fp32"), ReportCharts.librariesByShape(profile, precision: "bf16"),
+                    ReportCharts.precisionBars(profile),
                     ReportCharts.accuracyVersusSpeed(profile), ReportCharts.candidates(profile), ReportCharts.attention(profile),
                     ReportCharts.parallel(profile)].compactMap { $0 }
       body += charts.isEmpty ? "<p>This profile has no measured figures to draw.</p>\n" : "<div class=\"charts\">\n" + charts.joined(separator: "\n") + "\n</div>\n"

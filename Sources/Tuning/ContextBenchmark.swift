@@ -45,7 +45,7 @@ public struct ContextBenchmarkResult: Codable, Sendable {
   public var text: String {
     var lines: [String] = []
     if let c = concurrency {
-      lines.append("\(c.contexts) single-thread contexts on PUs \(c.pus.map(String.init).joined(separator: ",")), \(c.shape) \(c.choice):")
+      lines.append("\(c.contexts) one-core contexts on PUs \(c.pus.map(String.init).joined(separator: ",")), \(c.shape) \(c.choice):")
       lines.append(String(format: "  alone %.1f GFLOP/s [%.1f-%.1f]", c.aloneGflops.median, c.aloneGflops.min, c.aloneGflops.max))
       for (index, (together, ratio)) in zip(c.togetherGflops, c.ratios).enumerated() {
         lines.append(String(format: "  context %d together %.1f GFLOP/s [%.1f-%.1f]: %.3fx alone (median of rounds)", index, together.median, together.min, together.max, ratio))
@@ -80,14 +80,15 @@ public enum ContextBenchmark {
   }
 
   /// - Parameters:
-  ///   - choice: a one-thread GEMM choice (fp32).
+  ///   - choice: an fp32 GEMM choice; one thread, but for a library (BLIS, oneDNN), whose calls may
+  ///     ask for more threads than each context's one core, to measure oversubscription.
   ///   - pus: one hardware thread per context (distinct cores).
   ///   - calls: GEMMs per context per round.
   public static func concurrency(choice: GEMMChoice, size: Int, pus: [Int], topology: Topology, rounds: Int, calls: Int) throws -> ContextBenchmarkResult.Concurrency {
-    precondition(choice.threads == 1 && !pus.isEmpty && rounds >= 1 && calls >= 1)
+    precondition((choice.threads == 1 || [.blis, .onednn].contains(choice.backend)) && !pus.isEmpty && rounds >= 1 && calls >= 1)
     let problem = GEMMProblem(shape: GEMMShape(m: size, n: size, k: size))
     let plan = try GEMMPlan(problem, choice: choice)
-    let contexts = pus.map { KernelContext(threads: 1, placement: ThreadPlacement(topology: topology, pus: [$0])) }
+    let contexts = pus.map { KernelContext(threads: choice.threads, placement: ThreadPlacement(topology: topology, pus: [$0])) }
     let operands = pus.indices.map { Operands(size: size, seed: UInt64($0 + 1)) }
     try operands[0].a.withUnsafeBufferPointer { ap in try operands[0].b.withUnsafeBufferPointer { bp in try operands[0].c.withUnsafeMutableBufferPointer { cp in
       try plan.check(.fp32(a: MatrixPointer(ap.baseAddress!, ld: size), b: MatrixPointer(bp.baseAddress!, ld: size), c: MutableMatrixPointer(cp.baseAddress!, ld: size)), in: contexts[0])

@@ -375,12 +375,19 @@ public final class GEMMTuner {
     return 100 * gflops / peak
   }
 
+  /// The winner among measured records: the verified ("ok") one with the highest median rate,
+  /// whatever its library; wrong, failed, pruned and timed-out records never win.
+  public static func pick(_ records: [GEMMCandidateRecord]) -> Int? {
+    records.indices.filter { records[$0].status == "ok" && records[$0].gflops != nil }
+      .max { records[$0].gflops!.median < records[$1].gflops!.median }
+  }
+
   /// Picks the winner and measures its accuracy on normal and outlier inputs against FP64.
   func finish(
     shape: GEMMShape, precision: Precision, records: [GEMMCandidateRecord], workspace: GEMMWorkspace, evaluator: GEMMEvaluator, accuracy: Bool
   ) -> GEMMEntry {
     var records = records
-    guard let index = records.indices.filter({ records[$0].status == "ok" }).max(by: { records[$0].gflops!.median < records[$1].gflops!.median }) else {
+    guard let index = Self.pick(records) else {
       return entry(workspace, precision: precision, winner: nil, candidates: records)
     }
     if accuracy && !budget.exhausted {

@@ -91,10 +91,25 @@ struct ContextsBench: ParsableCommand {
   @Option(help: "Native blocking as key=value pairs (kernel, mc, kc, nc); default: the analytic model's.")
   var params: String?
 
+  @Option(help: "The GEMM backend each context calls: native, openblas, blis or onednn (the call overhead is measured on native alone).")
+  var backend = "native"
+
+  @Option(help: "Threads each call asks for (blis, onednn): 1 is each context's own core; more lets each context's OpenMP team oversubscribe its core, to see what that costs.")
+  var callThreads = 1
+
   @Flag(help: "Print JSON.")
   var json = false
 
   func validate() throws {
+    do {
+      let parsed = try GEMMBackend.parse(backend)
+      if ![.native, .openblas, .blis, .onednn].contains(parsed) { throw ValidationError("--backend \(backend): contexts compare native, openblas, blis or onednn") }
+      if callThreads != 1 && parsed != .blis && parsed != .onednn { throw ValidationError("--call-threads applies to blis and onednn") }
+    } catch let error as GEMMBackend.ParseError {
+      throw ValidationError(error.description)
+    }
+    if callThreads < 1 || callThreads > 64 { throw ValidationError("--call-threads must be between 1 and 64; got \(callThreads)") }
+    if params != nil && backend != "native" { throw ValidationError("--params is the native blocking; drop it with --backend \(backend)") }
     if contexts < 1 { throw ValidationError("--contexts must be at least 1; got \(contexts)") }
     if size < 1 || size > 16384 { throw ValidationError("--size must be between 1 and 16384; got \(size)") }
     if small < 1 || small > 4096 { throw ValidationError("--small must be between 1 and 4096; got \(small)") }
@@ -111,14 +126,16 @@ struct ContextsBench: ParsableCommand {
     let limits = MachineProbe.limits(topology: topology)
     try MemoryPlan([("\(contexts) contexts' A, B and C", Double(contexts) * 12 * Double(size) * Double(size))])
       .check("tune bench contexts at \(size)³", against: limits, fits: "a smaller --size")
-    let choice = try GEMMBenchmark.candidate(
+    let native = try GEMMBenchmark.candidate(
       backend: .native, precision: .fp32, params: try params.map(ParameterList.parse) ?? [:], threads: 1, features: ISAFeatures.current,
       caches: CacheSizes(topology))
+    let parsed = try GEMMBackend.parse(backend)
+    let choice = parsed == .native ? native : GEMMChoice(backend: parsed, precision: .fp32, threads: callThreads)
     // About a second of GEMMs per context per round (at most 1000 calls of a small size).
     let calls = max(1, min(1000, Int(1.5e10 / GEMMShape(m: size, n: size, k: size).flops)))
     let result = ContextBenchmarkResult(
       concurrency: try ContextBenchmark.concurrency(choice: choice, size: size, pus: Array(cores.prefix(contexts)), topology: topology, rounds: rounds, calls: calls),
-      overhead: try ContextBenchmark.callOverhead(choice: choice, size: small, repeats: 9, minimumSeconds: 0.05))
+      overhead: parsed == .native ? try ContextBenchmark.callOverhead(choice: choice, size: small, repeats: 9, minimumSeconds: 0.05) : nil)
     if json {
       print(String(decoding: try ProfileStore.encode(result), as: UTF8.self))
     } else {

@@ -33,7 +33,7 @@ struct GEMMBench: ParsableCommand {
   @Flag(name: .customLong("trans-b"), help: "B is stored N×K.")
   var transB = false
 
-  @Option(help: "Also run this backend (same precision, threads, defaults) interleaved with the first and print the ratio.")
+  @Option(help: "Also run these backends, comma-separated (same precision, threads, defaults), interleaved with the first, and print each one's rate over the first's.")
   var versus: String?
 
   @Option(help: "Samples to take.")
@@ -62,7 +62,7 @@ struct GEMMBench: ParsableCommand {
       _ = try GEMMBackend.parse(backend ?? "native")
       _ = try Precision.parse(precision)
       _ = try GEMMShape.parse(shape)
-      if let versus { _ = try GEMMBackend.parse(versus) }
+      for name in versus?.split(separator: ",") ?? [] { _ = try GEMMBackend.parse(String(name)) }
     } catch let error as CustomStringConvertible {
       throw ValidationError(error.description)
     }
@@ -100,9 +100,9 @@ struct GEMMBench: ParsableCommand {
       candidate = choice
       recorded = (source, choices.recordedGflops(problem, precision: precision))
     }
-    let other = try versus.map {
+    let other = try (versus?.split(separator: ",") ?? []).map {
       try GEMMBenchmark.candidate(
-        backend: try GEMMBackend.parse($0), precision: precision, params: [:], threads: threadCount, features: features,
+        backend: try GEMMBackend.parse(String($0)), precision: precision, params: [:], threads: threadCount, features: features,
         caches: CacheSizes(topology))
     }
     var results = try GEMMBenchmark.run(

@@ -1,6 +1,7 @@
 import Foundation
 import Profile
 import Kernels
+import Platform
 import Tuning
 import Testing
 
@@ -232,5 +233,41 @@ import Testing
     #expect(result.passed && result.openblasCore?.lowercased() == "haswell" && (result.gflops?.median ?? 0) > 0)
     let bad = try tune([OpenBLASCoreTypes.childArgument, "{not json"])
     #expect(bad.status == 1 && bad.stderr.contains("JSON request"))
+  }
+}
+
+/// BLIS and oneDNN as a person meets them: what is missing or capped is said, with the fix, and
+/// nothing else stops.
+@Suite struct LibraryCLITests {
+  @Test func allLibrariesRunInterleavedInOneBench() throws {
+    let result = try tune(["bench", "gemm", "--backend", "native", "--versus", "openblas,blis,onednn", "--shape", "67x45x31", "--threads", "2", "--repeats", "2", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+    #expect(rows.compactMap { ($0["candidate"] as? [String: Any])?["backend"] as? String } == ["native", "openblas", "blis", "onednn"])
+    #expect(rows.allSatisfy { $0["passed"] as? Bool == true })
+    #expect(rows.dropFirst().allSatisfy { $0["ratioToFirst"] is Double })
+  }
+
+  @Test func aMissingLibraryIsNamedWithItsPackageAndTheProbeGoesOn() throws {
+    let missing = ["SCALETUNE_BLIS_LIBRARY": "/nonexistent/libblis.so.4"]
+    let bench = try tune(["bench", "gemm", "--backend", "blis", "--shape", "16x16x16", "--repeats", "1"], environment: missing)
+    #expect(bench.status != 0)
+    #expect(bench.stderr.contains("/nonexistent/libblis.so.4") && bench.stderr.contains("libblis-dev"), "\(bench.stderr)")
+    let probe = try tune(["probe", "--no-measure", "--quiet"], environment: missing)
+    #expect(probe.status == 0, "\(probe.stderr)")
+    #expect(probe.stdout.contains("BLIS") && probe.stdout.contains("not usable") && probe.stdout.contains("blis-unavailable"), "\(probe.stdout)")
+    #expect(probe.stdout.contains("oneDNN    2."), "\(probe.stdout)")
+  }
+
+  /// The planted mismatch of the issue: ONEDNN_MAX_CPU_ISA=avx2 on a CPU that offers more.
+  @Test func aCappedOneDNNIsReportedWithTheFix() throws {
+    let probe = try tune(["probe", "--no-measure", "--quiet"], environment: ["ONEDNN_MAX_CPU_ISA": "avx2"])
+    #expect(probe.status == 0, "\(probe.stderr)")
+    guard ISAFeatures.current.usable("avx512f") else { return }  // an AVX2 CPU: nothing is capped
+    #expect(probe.stdout.contains("onednn-isa-mismatch") && probe.stdout.contains("unset ONEDNN_MAX_CPU_ISA"), "\(probe.stdout)")
+    // Without avx512_core, oneDNN 2.6 has no bf16 matmul: refused with its own words.
+    let bench = try tune(["bench", "gemm", "--backend", "onednn", "--precision", "bf16", "--shape", "32x32x32", "--repeats", "1"],
+                         environment: ["ONEDNN_MAX_CPU_ISA": "avx2"])
+    #expect(bench.status != 0 && bench.stderr.contains("oneDNN bf16 matmul: unimplemented"), "\(bench.stderr)")
   }
 }

@@ -100,3 +100,40 @@ enum Fleet {
     }
   }
 }
+
+/// Two machines whose GEMM tuners picked different libraries for the same entries.
+@Suite struct LibraryCompareTests {
+  static func profile(host: String, fingerprint: String, bf16Winner: String, fp32Winner: String) -> Profile {
+    func record(_ backend: String, _ gflops: Double) -> GEMMCandidateRecord {
+      GEMMCandidateRecord(backend: backend, parameters: [:], status: "ok", gflops: Statistics(samples: [gflops * 0.99, gflops, gflops * 1.01]))
+    }
+    func entry(_ precision: String, _ winner: String, transB: Bool? = nil) -> GEMMEntry {
+      let candidates = ["native", "openblas", "blis", "amx", "onednn"].map { record($0, $0 == winner ? 300 : 200) }
+        + [GEMMCandidateRecord(backend: "blis", parameters: [:], status: "pruned", reason: "BLIS's typed gemm takes fp32 or fp64 operands, not bf16")]
+      return GEMMEntry(shape: "2048x2048x2048", m: 2048, n: 2048, k: 2048, precision: precision, transB: transB,
+                       winner: candidates.first { $0.backend == winner }, candidates: candidates)
+    }
+    var profile = Fleet.profile(host: host, fingerprint: fingerprint, scale: 1)
+    profile.kernels?.gemm?.entries = [entry("fp32", fp32Winner), entry("bf16", bf16Winner, transB: true)]
+    return profile
+  }
+
+  @Test func differentPicksAreNamedEntryByEntry() throws {
+    let xeon = Self.profile(host: "xeon", fingerprint: "aa", bf16Winner: "onednn", fp32Winner: "openblas")
+    let epyc = Self.profile(host: "epyc", fingerprint: "bb", bf16Winner: "amx", fp32Winner: "openblas")
+    let comparison = Comparison(Fleet.summaries([xeon, epyc]))
+    let text = try comparison.render(.text)
+    #expect(text.contains("GEMM libraries differ: p1.json picks another library than p0.json for 1 of 2 shared entries: bf16 2048x2048x2048 NT: onednn → amx"), "\(text)")
+    #expect(text.contains("gemm libraries") && text.contains("bf16: onednn 1") && text.contains("bf16: amx 1"))
+    // Each library's own rate at 2048³ is a figure with a ratio column.
+    #expect(comparison.figureNames.contains("GEMM fp32 2048³ blis") && comparison.figureNames.contains("GEMM bf16 2048³ onednn"))
+    let same = Comparison(Fleet.summaries([xeon, Self.profile(host: "xeon2", fingerprint: "aa", bf16Winner: "onednn", fp32Winner: "openblas")]))
+    #expect(!(try same.render(.text)).contains("GEMM libraries differ"))
+  }
+
+  @Test func theLibraryChartHasABarPerLibraryAndShape() throws {
+    let svg = try #require(ReportCharts.librariesByShape(Self.profile(host: "x", fingerprint: "aa", bf16Winner: "onednn", fp32Winner: "blis"), precision: "fp32"))
+    for backend in ["native", "openblas", "blis", "onednn"] { #expect(svg.contains("2048x2048x2048 \(backend):"), "\(backend)") }
+    #expect(svg.contains("blis: 300.0 GFLOP/s (winner)"))
+  }
+}
