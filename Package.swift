@@ -90,7 +90,7 @@ let package = Package(
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
     .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "Platform"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ReportTests", dependencies: ["Report", "Profile", "Platform"]),
-    .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "Autotune", "NumberFormats", "Platform"]),
+    .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "Autotune", "NumberFormats", "Platform"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "Report", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.
     .testTarget(name: "CLITests", dependencies: ["tune", "train", "Profile", "Platform", "Tuning", "Trainer"]),

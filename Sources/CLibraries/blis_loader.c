@@ -45,6 +45,7 @@ int st_blis_load(char *error, int capacity) {
   if (blis) return 0;
   const char *path = getenv("SCALETUNE_BLIS_LIBRARY");
   if (!path || !*path) path = "libblis.so.4";
+  st_omp_spin_briefly();
   void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     snprintf(error, capacity, "cannot open %s (%s): install libblis4 (apt-get install libblis-dev)", path, dlerror());

@@ -9,6 +9,14 @@
 
 static void (*p_omp_set_num_threads)(int);
 
+void st_omp_spin_briefly(void) {
+  // libgomp reads these once, when it loads (with the first library that needs it). Its default
+  // spin (300000 iterations, about a millisecond) keeps a rank's finished OpenMP threads burning
+  // the cores its own kernel threads need next; 10000 is the tens of microseconds the kernel
+  // context's workers spin. A user's own setting wins.
+  if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "10000", 0);
+}
+
 void st_omp_set_threads(int threads) {
   if (!p_omp_set_num_threads) {
     // libgomp as the libraries loaded it (RTLD_NOLOAD: never load one of our own).
@@ -74,6 +82,7 @@ int st_dnnl_load(char *error, int capacity) {
   if (dnnl) return 0;
   const char *path = getenv("SCALETUNE_ONEDNN_LIBRARY");
   if (!path || !*path) path = "libdnnl.so.2";
+  st_omp_spin_briefly();
   void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     snprintf(error, capacity, "cannot open %s (%s): install libdnnl2 (apt-get install libdnnl-dev)", path, dlerror());

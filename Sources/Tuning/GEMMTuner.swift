@@ -141,9 +141,14 @@ public final class GEMMTuner {
       }
     }
     // The model's training GEMMs in every precision; stored precisions run in the TN layout
-    // whatever the transposes, so each of their shapes is measured once.
-    for problem in options.modelProblems {
-      for precision in options.precisions where precision != .fp64 {
+    // whatever the transposes, so each of their shapes is measured once. Precision by precision,
+    // the trainer's own (fp32, bf16, fp16, fp8) first: a budget that runs out leaves the formats
+    // no training policy multiplies in unmeasured, not half the model's shapes in bf16.
+    let training: [Precision] = [.fp32, .bf16, .fp16, .fp8e4m3, .fp8e5m2]
+    let ordered = options.precisions.filter(training.contains).sorted { training.firstIndex(of: $0)! < training.firstIndex(of: $1)! }
+      + options.precisions.filter { !training.contains($0) }
+    for precision in ordered where precision != .fp64 {
+      for problem in options.modelProblems {
         let stored = precision != .fp32
         if stored && entries.contains(where: { $0.m == problem.shape.m && $0.n == problem.shape.n && $0.k == problem.shape.k && $0.precision == precision.rawValue }) { continue }
         guard !budget.exhausted else {

@@ -54,6 +54,10 @@ int st_dnnl_matmul_pack(const st_dnnl_matmul *matmul, const void *b, void *packe
 int st_dnnl_matmul_run(const st_dnnl_matmul *matmul, const void *a, const void *b, float *c, int threads);
 void st_dnnl_matmul_destroy(st_dnnl_matmul *matmul);
 
+// Before the first library loads libgomp: sets GOMP_SPINCOUNT=10000 unless the user set it or
+// OMP_WAIT_POLICY, so that idle OpenMP threads stop spinning after tens of microseconds.
+void st_omp_spin_briefly(void);
+
 // The calling thread's OpenMP thread count for its next parallel regions (libgomp as the
 // libraries loaded it); no-op when no OpenMP runtime is loaded.
 void st_omp_set_threads(int threads);
