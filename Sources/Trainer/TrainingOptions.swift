@@ -26,7 +26,8 @@ public struct TrainingOptions: Sendable {
   public var caches = CacheSizes(l1: 32 << 10, l2: 1 << 20, l3PerCore: 4 << 20)
   /// Hardware threads to pin ranks' threads to, rank by rank (empty: no pinning).
   public var placement: ThreadPlacement?
-  /// The fp32 all-core FMA peak (GFLOP/s) that model FLOPs utilisation is measured against.
+  /// The all-core peak (GFLOP/s) that model FLOPs utilisation is measured against: fp32's FMA
+  /// peak, or for bf16 the bf16 unit's where the profile measured one (`train` chooses).
   public var peakGflops: Double?
   public var load: String?
   public var save: String?

@@ -20,7 +20,7 @@ public struct StepReport: Codable, Sendable, Equatable {
   public var seconds: Double
   public var tokensPerSecond: Double
   public var modelFlopsPerToken: Double
-  /// Model FLOPs utilisation against the fp32 all-core FMA peak; nil when no peak is known.
+  /// Model FLOPs utilisation against `TrainingOptions.peakGflops`; nil when no peak is known.
   public var mfu: Double?
   /// Mean over ranks: compute, exposed communication (time blocked in collectives and sends)
   /// and pipeline bubble (time waiting to receive from another stage), in seconds.
