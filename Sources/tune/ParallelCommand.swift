@@ -101,8 +101,22 @@ enum ParallelStage {
     guard FileManager.default.isExecutableFile(atPath: binary) else {
       throw CommandFailure("the trainer \(binary) is missing: build it (swift build -c release --product train), or set SCALETUNE_TRAIN_BINARY")
     }
-    let profile = stage.profile
-    let choices = try profile.map { try KernelChoices(profile: $0, path: stage.path, machineFingerprint: machine.fingerprint) } ?? .none
+    // The kernel choices trials run and the cost model reads: the profile this stage writes when it
+    // has them, else this host's newest profile that does (an --output of a new file would
+    // otherwise time every trial on untuned kernels); said either way.
+    var kernelSource: (profile: Profile, path: String)?
+    if let own = stage.profile, own.kernels != nil, FileManager.default.fileExists(atPath: stage.path) {
+      kernelSource = (own, stage.path)
+    } else if let newest = ResultsPath.latest(), newest != stage.path, let loaded = try? ProfileStore.read(newest),
+      loaded.kernels != nil, loaded.machine?.fingerprint == machine.fingerprint
+    {
+      kernelSource = (loaded, newest)
+      options.progress("parallel: \(stage.path) has no kernel choices; trials run those of \(newest)")
+    } else {
+      options.progress("parallel: no kernel choices for this machine; trials run the untuned defaults (run `tune gemm --model …` first)")
+    }
+    let profile = kernelSource?.profile ?? stage.profile
+    let choices = try kernelSource.map { try KernelChoices(profile: $0.profile, path: $0.path, machineFingerprint: machine.fingerprint) } ?? .none
     let peak = machine.peaks.first { $0.precision == "fp32" }?.allCoresGflops.median ?? 100
     let triad = machine.memoryBandwidth?.triadGBPerSecond.median ?? 10
     options.progress("parallel: measuring the shared-memory all-reduce")
@@ -118,9 +132,9 @@ enum ParallelStage {
     tuneOptions.initialTrials = parallel.initial ?? (options.quick ? 4 : 8)
     tuneOptions.exhaustive = parallel.exhaustive
     tuneOptions.learningRate = parallel.trialLR
-    // Trials run this profile's kernel choices when it has any (the file as it is now, before this stage writes).
+    // Trials run those kernel choices (the file as it is now, before this stage writes).
     let trialFlags = parallel.trialFlags.map { $0.split(separator: " ").map(String.init) } ?? []
-    tuneOptions.trainFlags = (profile?.kernels != nil && FileManager.default.fileExists(atPath: stage.path) ? ["--profile", stage.path] : []) + trialFlags
+    tuneOptions.trainFlags = (kernelSource.map { ["--profile", $0.path] } ?? []) + trialFlags
     tuneOptions.journalPath = "results/journal/parallel-\(machine.fingerprint).jsonl"
     tuneOptions.fresh = parallel.freshTrials
     let section = try ParallelTuner(options: tuneOptions, costModel: cost).run(progress: options.progress)
