@@ -207,9 +207,12 @@ public struct GEMMPlan: Sendable {
       case (.onednnSGEMM, .fp32(let a, let b, let c)):
         context.library(threads: choice.threads) { OneDNNGEMM.run(p, a: a, b: b, c: c, threads: choice.threads) }
       case (.onednnMatmul(let matmul), .fp32(let a, let b, let c)):
-        context.library(threads: choice.threads) { matmul.run(a: a, b: b, c: c, threads: choice.threads) }
+        context.library(threads: choice.threads, scratchBytes: matmul.scratchBytes) { matmul.run(a: a, b: b, c: c, threads: choice.threads, scratch: $0) }
       case (.onednnMatmul(let matmul), .stored(let a, let b, let c)):
-        context.library(threads: choice.threads) { matmul.run(a: a, b: b, c: c, threads: choice.threads) }
+        // bf16 operands are read in place; others are decoded and converted into the scratch.
+        let inPlace = matmul.precision == .bf16 && a.bf16Bits != nil && b.bf16Bits != nil
+        let bytes = inPlace ? 0 : matmul.scratchBytes
+        context.library(threads: choice.threads, scratchBytes: bytes) { matmul.run(a: a, b: b, c: c, threads: choice.threads, scratch: $0) }
       default:
         preconditionFailure("\(choice) does not take \(operands.kind): call check first")
       }

@@ -110,8 +110,6 @@ final class OneDNNMatmul: @unchecked Sendable {
   let precision: Precision
   let implementation: String
   private let lock = NSLock()
-  private var scratchA: UnsafeMutablePointer<UInt16>?
-  private var scratchB: UnsafeMutablePointer<UInt16>?
 
   /// - Throws: `KernelError.unsupported` with oneDNN's own reason when it has no implementation.
   init(_ problem: GEMMProblem, precision: Precision) throws {
@@ -137,32 +135,34 @@ final class OneDNNMatmul: @unchecked Sendable {
 
   deinit {
     for handle in handles.values { st_dnnl_matmul_destroy(handle) }
-    scratchA?.deallocate()
-    scratchB?.deallocate()
   }
 
+  /// Bytes of the bf16/fp16 copies of A and B that a call on fp32 operands needs (in the
+  /// caller's scratch: the kernel context's, one buffer for every plan).
+  var scratchBytes: Int { (problem.aHeight * problem.aWidth + problem.bHeight * problem.bWidth) * 2 }
+
   /// From fp32 operands (as the problem's transposes lay them out): each rounded to the
-  /// precision into this primitive's own buffers, then multiplied.
-  func run(a: MatrixPointer<Float>, b: MatrixPointer<Float>, c: MutableMatrixPointer<Float>, threads: Int) {
+  /// precision into `scratch` (`scratchBytes`), then multiplied.
+  func run(a: MatrixPointer<Float>, b: MatrixPointer<Float>, c: MutableMatrixPointer<Float>, threads: Int, scratch: UnsafeMutableRawPointer) {
     lock.lock()
     defer { lock.unlock() }
-    convertAndExecute(a: a, b: b, c: c, threads: threads)
+    convertAndExecute(a: a, b: b, c: c, threads: threads, scratch: scratch)
   }
 
   /// Under the lock.
-  private func convertAndExecute(a: MatrixPointer<Float>, b: MatrixPointer<Float>, c: MutableMatrixPointer<Float>, threads: Int) {
+  private func convertAndExecute(
+    a: MatrixPointer<Float>, b: MatrixPointer<Float>, c: MutableMatrixPointer<Float>, threads: Int, scratch: UnsafeMutableRawPointer
+  ) {
     let p = problem
-    if scratchA == nil {
-      scratchA = .allocate(capacity: p.aHeight * p.aWidth)
-      scratchB = .allocate(capacity: p.bHeight * p.bWidth)
-    }
-    Self.convert(a, rows: p.aHeight, columns: p.aWidth, into: scratchA!, precision: precision)
-    Self.convert(b, rows: p.bHeight, columns: p.bWidth, into: scratchB!, precision: precision)
-    execute(a: UnsafeRawPointer(scratchA!), b: UnsafeRawPointer(scratchB!), c: c, threads: threads)
+    let copyA = scratch.bindMemory(to: UInt16.self, capacity: scratchBytes / 2)
+    let copyB = copyA + p.aHeight * p.aWidth
+    Self.convert(a, rows: p.aHeight, columns: p.aWidth, into: copyA, precision: precision)
+    Self.convert(b, rows: p.bHeight, columns: p.bWidth, into: copyB, precision: precision)
+    execute(a: UnsafeRawPointer(copyA), b: UnsafeRawPointer(copyB), c: c, threads: threads)
   }
 
   /// From stored operands in the TN layout (A M×K rows, B N×K rows): bf16 ones are read in place.
-  func run(a: QuantizedMatrix, b: QuantizedMatrix, c: MutableMatrixPointer<Float>, threads: Int) {
+  func run(a: QuantizedMatrix, b: QuantizedMatrix, c: MutableMatrixPointer<Float>, threads: Int, scratch: UnsafeMutableRawPointer) {
     lock.lock()
     defer { lock.unlock() }
     if precision == .bf16, let bitsA = a.bf16Bits, let bitsB = b.bf16Bits {
@@ -171,7 +171,7 @@ final class OneDNNMatmul: @unchecked Sendable {
     }
     let da = a.dequantized(), db = b.dequantized()
     da.withUnsafeBufferPointer { pa in db.withUnsafeBufferPointer { pb in
-      convertAndExecute(a: MatrixPointer(pa.baseAddress!, ld: a.columns), b: MatrixPointer(pb.baseAddress!, ld: b.columns), c: c, threads: threads)
+      convertAndExecute(a: MatrixPointer(pa.baseAddress!, ld: a.columns), b: MatrixPointer(pb.baseAddress!, ld: b.columns), c: c, threads: threads, scratch: scratch)
     } }
   }
 

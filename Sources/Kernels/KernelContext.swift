@@ -21,6 +21,7 @@ public final class KernelContext: @unchecked Sendable {
   private let packSlots: [MemorySlot]
   private let scratchSlots: [MemorySlot]
   private let sharedSlot = MemorySlot()
+  private let librarySlot = MemorySlot()
   private let lock = NSLock()
   private let sharedLock = NSLock()
   /// Per worker thread: whether its AMX tiles are configured (they stay so for its life). Raw
@@ -95,13 +96,28 @@ public final class KernelContext: @unchecked Sendable {
   /// `threads` hardware threads (all of them, not one) for the call, so that two ranks calling
   /// side by side each keep their team on their own cores, and given its own binding back after.
   func library(threads: Int, _ body: () -> Void) {
+    library(threads: threads, scratchBytes: 0) { _ in body() }
+  }
+
+  /// `library` with `scratchBytes` of this context's library scratch (page-aligned, contents
+  /// undefined, kept and grown across calls): one buffer per context for every plan's operand
+  /// copies (oneDNN's bf16 conversions), sized by the largest call, not one per shape.
+  func library(threads: Int, scratchBytes: Int, _ body: (UnsafeMutableRawPointer) -> Void) {
     lock.lock()
     defer { lock.unlock() }
+    let scratch = librarySlot.memory(bytes: max(64, scratchBytes))
     if let topology = placement?.topology, !pus.isEmpty {
-      topology.withCurrentThreadBound(toPUs: Array(pus.prefix(max(1, threads))), body)
+      topology.withCurrentThreadBound(toPUs: Array(pus.prefix(max(1, threads)))) { body(scratch) }
     } else {
-      body()
+      body(scratch)
     }
+  }
+
+  /// Bytes of the library scratch (a rank's memory account adds them).
+  public var libraryScratchBytes: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return librarySlot.bytes
   }
 
   /// Buffers of `counts[i]` floats each (64-byte aligned, contents undefined) for `thread`,

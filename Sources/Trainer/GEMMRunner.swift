@@ -58,8 +58,9 @@ final class GEMMRunner<T: TrainScalar> {
     self.fp8Scaling = fp8Scaling
   }
 
-  /// Bytes of its rounding buffers (the memory account reads them).
-  var scratchBytes: Int { scratchA.bytes + scratchB.bytes + codes.bytes }
+  /// Bytes of its rounding buffers and of the context's library scratch, where a library (oneDNN)
+  /// converts operands itself (the memory account reads them).
+  var scratchBytes: Int { scratchA.bytes + scratchB.bytes + codes.bytes + context.libraryScratchBytes }
 
   /// The precision a GEMM of `role` computes in under the policy.
   func precision(_ role: GEMMRole) -> Precision {
