@@ -71,9 +71,11 @@ public enum OneDNNGEMM {
     var (major, minor, patch): (Int32, Int32, Int32) = (0, 0, 0)
     var hash = [CChar](repeating: 0, count: 64)
     st_dnnl_version(&major, &minor, &patch, &hash, Int32(hash.count))
-    _ = hash
+    // The commit it was built from, where the build recorded one (Debian's says "N/A").
+    let commit = cString(hash)
+    let version = "\(major).\(minor).\(patch)" + (commit.isEmpty || commit == "N/A" ? "" : " (\(commit.prefix(12)))")
     return LibraryStatus(
-      name: "oneDNN", version: "\(major).\(minor).\(patch)", selected: isaName(Int(st_dnnl_effective_isa())),
+      name: "oneDNN", version: version, selected: isaName(Int(st_dnnl_effective_isa())),
       threading: String(cString: st_dnnl_cpu_runtime()), failure: nil)
   }()
 
