@@ -2,7 +2,6 @@
 #include "CLibraries.h"
 
 #include <dlfcn.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +42,6 @@ static __typeof__(&dnnl_stream_create) p_stream_create;
 static __typeof__(&dnnl_stream_wait) p_stream_wait;
 static __typeof__(&dnnl_stream_destroy) p_stream_destroy;
 static __typeof__(&dnnl_memory_desc_init_by_strides) p_md_strides;
-static __typeof__(&dnnl_memory_desc_init_by_tag) p_md_tag;
-static __typeof__(&dnnl_memory_desc_get_size) p_md_size;
 static __typeof__(&dnnl_matmul_desc_init) p_matmul_desc;
 static __typeof__(&dnnl_primitive_attr_create) p_attr_create;
 static __typeof__(&dnnl_primitive_attr_destroy) p_attr_destroy;
@@ -56,8 +53,6 @@ static __typeof__(&dnnl_post_ops_append_sum) p_post_ops_sum;
 static __typeof__(&dnnl_primitive_desc_create) p_pd_create;
 static __typeof__(&dnnl_primitive_desc_destroy) p_pd_destroy;
 static __typeof__(&dnnl_primitive_desc_query) p_pd_query;
-static __typeof__(&dnnl_primitive_desc_query_md) p_pd_query_md;
-static __typeof__(&dnnl_reorder_primitive_desc_create) p_reorder_pd;
 static __typeof__(&dnnl_primitive_create) p_primitive_create;
 static __typeof__(&dnnl_primitive_destroy) p_primitive_destroy;
 static __typeof__(&dnnl_primitive_execute) p_execute;
@@ -103,8 +98,6 @@ int st_dnnl_load(char *error, int capacity) {
   ST_SYMBOL(p_stream_wait, dnnl_stream_wait)
   ST_SYMBOL(p_stream_destroy, dnnl_stream_destroy)
   ST_SYMBOL(p_md_strides, dnnl_memory_desc_init_by_strides)
-  ST_SYMBOL(p_md_tag, dnnl_memory_desc_init_by_tag)
-  ST_SYMBOL(p_md_size, dnnl_memory_desc_get_size)
   ST_SYMBOL(p_matmul_desc, dnnl_matmul_desc_init)
   ST_SYMBOL(p_attr_create, dnnl_primitive_attr_create)
   ST_SYMBOL(p_attr_destroy, dnnl_primitive_attr_destroy)
@@ -116,8 +109,6 @@ int st_dnnl_load(char *error, int capacity) {
   ST_SYMBOL(p_pd_create, dnnl_primitive_desc_create)
   ST_SYMBOL(p_pd_destroy, dnnl_primitive_desc_destroy)
   ST_SYMBOL(p_pd_query, dnnl_primitive_desc_query)
-  ST_SYMBOL(p_pd_query_md, dnnl_primitive_desc_query_md)
-  ST_SYMBOL(p_reorder_pd, dnnl_reorder_primitive_desc_create)
   ST_SYMBOL(p_primitive_create, dnnl_primitive_create)
   ST_SYMBOL(p_primitive_destroy, dnnl_primitive_destroy)
   ST_SYMBOL(p_execute, dnnl_primitive_execute)
@@ -169,14 +160,13 @@ int st_dnnl_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float
   return (int)p_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+// A stream serves one call at a time: calls on one matmul must not overlap (the Swift wrapper,
+// OneDNNMatmul, serialises them).
 struct st_dnnl_matmul {
   dnnl_primitive_t primitive;
-  dnnl_primitive_t reorder;  // contiguous B → the primitive's layout (packed weights only)
-  dnnl_memory_t a, b, c, plainB;
+  dnnl_memory_t a, b, c;
   dnnl_stream_t stream;
-  uint64_t packedBytes;
   char implementation[128];
-  pthread_mutex_t lock;  // a stream serves one call at a time
 };
 
 #define ST_CHECK(call, what)                                                      \
@@ -189,7 +179,7 @@ struct st_dnnl_matmul {
   } while (0)
 
 st_dnnl_matmul *st_dnnl_matmul_create(int dataType, int64_t m, int64_t n, int64_t k, int transA, int transB, int64_t ldc,
-                                      float alpha, float beta, int packedWeights, char *error, int capacity) {
+                                      float alpha, float beta, char *error, int capacity) {
   if (!dnnl) {
     snprintf(error, capacity, "oneDNN is not loaded");
     return NULL;
@@ -197,19 +187,18 @@ st_dnnl_matmul *st_dnnl_matmul_create(int dataType, int64_t m, int64_t n, int64_
   st_dnnl_matmul *matmul = calloc(1, sizeof *matmul);
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t post_ops = NULL;
-  dnnl_primitive_desc_t pd = NULL, reorder_pd = NULL;
+  dnnl_primitive_desc_t pd = NULL;
   dnnl_data_type_t type = dataType == 0 ? dnnl_bf16 : dnnl_f16;
-  dnnl_memory_desc_t a_md, b_md, b_any, c_md;
+  dnnl_memory_desc_t a_md, b_md, c_md;
   dnnl_dims_t a_dims = {m, k}, b_dims = {k, n}, c_dims = {m, n};
   dnnl_dims_t a_strides = {transA ? 1 : k, transA ? m : 1};
   dnnl_dims_t b_strides = {transB ? 1 : n, transB ? k : 1};
   dnnl_dims_t c_strides = {ldc, 1};
   ST_CHECK(p_md_strides(&a_md, 2, a_dims, type, a_strides), "source memory");
   ST_CHECK(p_md_strides(&b_md, 2, b_dims, type, b_strides), "weights memory");
-  ST_CHECK(p_md_tag(&b_any, 2, b_dims, type, dnnl_format_tag_any), "weights memory");
   ST_CHECK(p_md_strides(&c_md, 2, c_dims, dnnl_f32, c_strides), "destination memory");
   dnnl_matmul_desc_t desc;
-  ST_CHECK(p_matmul_desc(&desc, &a_md, packedWeights ? &b_any : &b_md, NULL, &c_md), "matmul descriptor");
+  ST_CHECK(p_matmul_desc(&desc, &a_md, &b_md, NULL, &c_md), "matmul descriptor");
   ST_CHECK(p_attr_create(&attr), "attributes");
   if (alpha != 1) ST_CHECK(p_attr_scales(attr, 1, 0, &alpha), "output scale");
   if (beta != 0) {
@@ -221,56 +210,27 @@ st_dnnl_matmul *st_dnnl_matmul_create(int dataType, int64_t m, int64_t n, int64_
   const char *impl = NULL;
   if (p_pd_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
     snprintf(matmul->implementation, sizeof matmul->implementation, "%s", impl);
-  const dnnl_memory_desc_t *weights = p_pd_query_md(pd, dnnl_query_weights_md, 0);
-  matmul->packedBytes = p_md_size(weights);
   ST_CHECK(p_primitive_create(&matmul->primitive, pd), "matmul primitive");
   ST_CHECK(p_memory_create(&matmul->a, &a_md, engine, DNNL_MEMORY_NONE), "memory");
-  ST_CHECK(p_memory_create(&matmul->b, weights, engine, DNNL_MEMORY_NONE), "memory");
+  ST_CHECK(p_memory_create(&matmul->b, &b_md, engine, DNNL_MEMORY_NONE), "memory");
   ST_CHECK(p_memory_create(&matmul->c, &c_md, engine, DNNL_MEMORY_NONE), "memory");
-  if (packedWeights) {
-    ST_CHECK(p_memory_create(&matmul->plainB, &b_md, engine, DNNL_MEMORY_NONE), "memory");
-    ST_CHECK(p_reorder_pd(&reorder_pd, &b_md, engine, weights, engine, NULL), "weights reorder");
-    ST_CHECK(p_primitive_create(&matmul->reorder, reorder_pd), "weights reorder");
-  }
   ST_CHECK(p_stream_create(&matmul->stream, engine, dnnl_stream_default_flags), "stream");
-  pthread_mutex_init(&matmul->lock, NULL);
   p_pd_destroy(pd);
-  if (reorder_pd) p_pd_destroy(reorder_pd);
   p_attr_destroy(attr);
   if (post_ops) p_post_ops_destroy(post_ops);
   return matmul;
 fail:
   if (pd) p_pd_destroy(pd);
-  if (reorder_pd) p_pd_destroy(reorder_pd);
   if (attr) p_attr_destroy(attr);
   if (post_ops) p_post_ops_destroy(post_ops);
-  matmul->stream = NULL;
-  pthread_mutex_init(&matmul->lock, NULL);
   st_dnnl_matmul_destroy(matmul);
   return NULL;
 }
 
 const char *st_dnnl_matmul_implementation(const st_dnnl_matmul *matmul) { return matmul->implementation; }
 
-uint64_t st_dnnl_matmul_packed_bytes(const st_dnnl_matmul *matmul) { return matmul->packedBytes; }
-
-int st_dnnl_matmul_pack(const st_dnnl_matmul *matmul, const void *b, void *packed, int threads) {
-  if (!matmul->reorder) return (int)dnnl_invalid_arguments;
-  st_dnnl_matmul *m = (st_dnnl_matmul *)matmul;
-  pthread_mutex_lock(&m->lock);
-  st_omp_set_threads(threads);
-  p_memory_set(m->plainB, (void *)b);
-  p_memory_set(m->b, packed);
-  dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, m->plainB}, {DNNL_ARG_TO, m->b}};
-  dnnl_status_t status = p_execute(m->reorder, m->stream, 2, args);
-  if (status == dnnl_success) status = p_stream_wait(m->stream);
-  pthread_mutex_unlock(&m->lock);
-  return (int)status;
-}
-
 int st_dnnl_matmul_run(const st_dnnl_matmul *matmul, const void *a, const void *b, float *c, int threads) {
   st_dnnl_matmul *m = (st_dnnl_matmul *)matmul;
-  pthread_mutex_lock(&m->lock);
   st_omp_set_threads(threads);
   p_memory_set(m->a, (void *)a);
   p_memory_set(m->b, (void *)b);
@@ -278,20 +238,16 @@ int st_dnnl_matmul_run(const st_dnnl_matmul *matmul, const void *a, const void *
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, m->a}, {DNNL_ARG_WEIGHTS, m->b}, {DNNL_ARG_DST, m->c}};
   dnnl_status_t status = p_execute(m->primitive, m->stream, 3, args);
   if (status == dnnl_success) status = p_stream_wait(m->stream);
-  pthread_mutex_unlock(&m->lock);
   return (int)status;
 }
 
 void st_dnnl_matmul_destroy(st_dnnl_matmul *matmul) {
   if (!matmul) return;
   if (matmul->primitive) p_primitive_destroy(matmul->primitive);
-  if (matmul->reorder) p_primitive_destroy(matmul->reorder);
   if (matmul->a) p_memory_destroy(matmul->a);
   if (matmul->b) p_memory_destroy(matmul->b);
   if (matmul->c) p_memory_destroy(matmul->c);
-  if (matmul->plainB) p_memory_destroy(matmul->plainB);
   if (matmul->stream) p_stream_destroy(matmul->stream);
-  pthread_mutex_destroy(&matmul->lock);
   free(matmul);
 }
 
@@ -311,13 +267,11 @@ const char *st_dnnl_cpu_runtime(void) { return ""; }
 int st_dnnl_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int threads) { return -1; }
 st_dnnl_matmul *st_dnnl_matmul_create(int dataType, int64_t m, int64_t n, int64_t k, int transA, int transB, int64_t ldc,
-                                      float alpha, float beta, int packedWeights, char *error, int capacity) {
+                                      float alpha, float beta, char *error, int capacity) {
   st_dnnl_load(error, capacity);
   return NULL;
 }
 const char *st_dnnl_matmul_implementation(const st_dnnl_matmul *matmul) { return ""; }
-uint64_t st_dnnl_matmul_packed_bytes(const st_dnnl_matmul *matmul) { return 0; }
-int st_dnnl_matmul_pack(const st_dnnl_matmul *matmul, const void *b, void *packed, int threads) { return -1; }
 int st_dnnl_matmul_run(const st_dnnl_matmul *matmul, const void *a, const void *b, float *c, int threads) { return -1; }
 void st_dnnl_matmul_destroy(st_dnnl_matmul *matmul) {}
 

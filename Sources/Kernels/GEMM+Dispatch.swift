@@ -84,10 +84,23 @@ public struct GEMMPlan: Sendable {
     case onednnMatmul(OneDNNMatmul)
   }
 
-  /// oneDNN's implementation for this plan ("brg:avx512_core_bf16"), where it names one.
+  /// Whether the kernel rounds fp32 operands to its precision itself (the bf16 kernels while
+  /// packing, oneDNN's matmul into its bf16/fp16 copies): a caller need not round them first.
+  public var roundsFP32Operands: Bool {
+    switch kernel {
+    case .bf16, .onednnMatmul: true
+    default: false
+    }
+  }
+
+  /// What a library runs for this plan: oneDNN's implementation ("brg:avx512_core_bf16") or
+  /// BLIS's sub-configuration ("zen3"); nil for the others.
   public var implementation: String? {
-    if case .onednnMatmul(let matmul) = kernel { return matmul.implementation }
-    return nil
+    switch kernel {
+    case .onednnMatmul(let matmul): matmul.implementation
+    case .blis: BLISGEMM.status.selected
+    default: nil
+    }
   }
 
   /// - Throws: `KernelError` when the choice cannot run here, naming why and what can.

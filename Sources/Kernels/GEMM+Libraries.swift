@@ -103,9 +103,9 @@ public enum OneDNNGEMM {
   }
 }
 
-/// oneDNN matmul primitives for one problem (one per C leading dimension it meets), their
-/// bf16/fp16 operand buffers and streams. Created once per plan: creating a primitive costs
-/// milliseconds, running it microseconds.
+/// oneDNN matmul primitives for one problem (one per C leading dimension it meets), each with its
+/// stream. Created once per plan: creating a primitive costs milliseconds, running it
+/// microseconds. Its lock keeps calls (and the streams they use) from overlapping.
 final class OneDNNMatmul: @unchecked Sendable {
   private var handles: [Int: OpaquePointer] = [:]
   let problem: GEMMProblem
@@ -130,7 +130,7 @@ final class OneDNNMatmul: @unchecked Sendable {
     var error = [CChar](repeating: 0, count: 512)
     guard let handle = st_dnnl_matmul_create(
       precision == .bf16 ? 0 : 1, Int64(s.m), Int64(s.n), Int64(s.k), problem.transA ? 1 : 0, problem.transB ? 1 : 0, Int64(ldc),
-      Float(problem.alpha), Float(problem.beta), 0, &error, Int32(error.count))
+      Float(problem.alpha), Float(problem.beta), &error, Int32(error.count))
     else { throw KernelError.unsupported(backend: "onednn", reason: cString(error)) }
     return handle
   }

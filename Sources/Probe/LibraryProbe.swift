@@ -9,9 +9,14 @@ public enum LibraryProbe {
     features: ISAFeatures, vendor: String, family: Int, environment: [String: String]
   ) -> ([LibrarySection], [ProbeWarning]) {
     let (blis, blisWarning) = self.blis(BLISGEMM.status, features: features, vendor: vendor, family: family)
-    let (dnnl, dnnlWarning) = oneDNN(OneDNNGEMM.status, features: features, halfWidthAVX512: vendor == "AuthenticAMD" && family == 25, environment: environment)
+    let (dnnl, dnnlWarning) = oneDNN(
+      OneDNNGEMM.status, features: features, halfWidthAVX512: runsAVX512OnHalves(vendor: vendor, family: family), environment: environment)
     return ([blis, dnnl], [blisWarning, dnnlWarning].compactMap { $0 })
   }
+
+  /// AMD's Zen 4 (family 25) runs a 512-bit FMA as two 256-bit halves: AVX2 kernels have its
+  /// AVX-512 fp32 peak.
+  static func runsAVX512OnHalves(vendor: String, family: Int) -> Bool { vendor == "AuthenticAMD" && family == 25 }
 
   /// The vector ISA of a BLIS sub-configuration's fp32 kernels; nil for one this table lacks.
   public static func isa(ofBLISArch name: String) -> ISALevel? {
@@ -25,9 +30,9 @@ public enum LibraryProbe {
     }
   }
 
-  /// BLIS multiplies fp32 and fp64 only: what counts is the vector width, not bf16 or AMX.
-  /// On AMD's Zen 4 (family 25 with AVX-512) a 512-bit FMA runs as two 256-bit halves, so AVX2
-  /// kernels have the same fp32 peak: the cost is then what the GEMM tuner measures, not 2×.
+  /// BLIS multiplies fp32 and fp64 only: what counts is the vector width, not bf16 or AMX. On a
+  /// CPU that runs AVX-512 on halves, AVX2 kernels lose no peak: the cost is then what the GEMM
+  /// tuner measures, not 2×.
   public static func blis(_ status: LibraryStatus, features: ISAFeatures, vendor: String, family: Int) -> (LibrarySection, ProbeWarning?) {
     let cpu = min(BLASRule.isa(of: features), .avx512)
     guard status.loaded, let arch = status.selected else {
@@ -40,7 +45,7 @@ public enum LibraryProbe {
     var mismatch: BLASMismatch?
     var warning: ProbeWarning?
     if let level, level < cpu {
-      let halves = vendor == "AuthenticAMD" && family == 25 && cpu == .avx512 && level == .avx2
+      let halves = runsAVX512OnHalves(vendor: vendor, family: family) && cpu == .avx512 && level == .avx2
       let slowdown = halves ? 1 : cpu.fp32FlopsPerCycle / level.fp32FlopsPerCycle
       let cost = halves
         ? "this CPU runs AVX-512 on 256-bit halves, so the fp32 peak is the same and the gap (registers, masks) is what `tune gemm` measures"

@@ -74,6 +74,11 @@ public struct GEMMEntry: Codable, Equatable, Sendable {
   public var winner: GEMMCandidateRecord?
   public var candidates: [GEMMCandidateRecord]
 
+  /// The best verified rate of `backend`'s candidates here (a library's figure beside the winner's).
+  public func bestRate(of backend: String) -> Statistics? {
+    candidates.filter { $0.backend == backend && $0.status == "ok" }.compactMap(\.gflops).max { $0.median < $1.median }
+  }
+
   public init(
     shape: String, m: Int, n: Int, k: Int, precision: String, transA: Bool? = nil, transB: Bool? = nil, winner: GEMMCandidateRecord?,
     candidates: [GEMMCandidateRecord]

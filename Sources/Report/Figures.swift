@@ -39,17 +39,13 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
   public var facts: [String: String]
   public var figures: [Figure]
   public var sections: [String]
-  /// The library each GEMM entry picked, by "precision shape transposes" (`tune compare` names
+  /// The library each GEMM entry picked, by "precision label" (`tune compare` names
   /// where two machines pick differently).
   public var gemmPicks: [String: String]?
 
   public static let factOrder = ["cpu", "cores", "caches", "memory", "gpus", "blas", "blis", "onednn", "gemm libraries", "fingerprint", "parallel pick"]
 
-  /// An entry's key in `gemmPicks`.
-  static func pickKey(_ entry: GEMMEntry) -> String {
-    let transposes = entry.transA == true || entry.transB == true ? " " + (entry.transA == true ? "T" : "N") + (entry.transB == true ? "T" : "N") : ""
-    return "\(entry.precision) \(entry.shape)\(transposes)"
-  }
+
 
   public init(profile: Profile, path: String, label: String? = nil) {
     self.path = path
@@ -99,8 +95,7 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
         }
         // Each library's best verified rate there, beside the winner's.
         for backend in ["openblas", "blis", "onednn"] {
-          let rates = entry.candidates.filter { $0.backend == backend && $0.status == "ok" }.compactMap(\.gflops)
-          if let best = rates.max(by: { $0.median < $1.median }) {
+          if let best = entry.bestRate(of: backend) {
             figures.append(Figure(name: "GEMM \(entry.precision) 2048³ \(backend)", unit: "GFLOP/s", statistics: best, percentOfPeak: nil))
           }
         }
@@ -109,7 +104,7 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
       var counts: [String: [String: Int]] = [:]
       for entry in gemm.entries {
         guard let winner = entry.winner else { continue }
-        picks[Self.pickKey(entry)] = winner.backend
+        picks["\(entry.precision) \(entry.label)"] = winner.backend
         counts[entry.precision, default: [:]][winner.backend, default: 0] += 1
       }
       gemmPicks = picks

@@ -1,5 +1,4 @@
 import Foundation
-import Platform
 import Profile
 
 /// The pictures of `tune report`, one set per profile.
@@ -69,14 +68,18 @@ enum ReportCharts {
     chart.categories = sorted.map(\.shape)
     for (index, entry) in sorted.enumerated() {
       let winner = entry.winner!
-      chart.bar(at: Double(index), width: 0.7, value: winner.gflops!.median, color: libraryColor[winner.backend] ?? "#000",
+      chart.bar(at: Double(index), width: 0.7, value: winner.gflops!.median, color: libraryColors[winner.backend]?.hex ?? "#000",
                 label: "\(entry.shape): \(String(format: "%.1f", winner.gflops!.median)) GFLOP/s, \(winner.backend)")
     }
     chart.text(Double(sorted.count) - 0.5, top * 0.97, legend(Array(Set(sorted.map { $0.winner!.backend })).sorted()), size: 9, anchor: "end")
     return chart.svg()
   }
 
-  static let libraryColor = ["native": "#1f77b4", "openblas": "#ff7f0e", "blis": "#2ca02c", "onednn": "#d62728", "amx": "#9467bd"]
+  /// Each GEMM backend's colour in the charts, and its name in the legend.
+  static let libraryColors: [String: (hex: String, name: String)] = [
+    "native": ("#1f77b4", "blue"), "openblas": ("#ff7f0e", "orange"), "blis": ("#2ca02c", "green"), "onednn": ("#d62728", "red"),
+    "amx": ("#9467bd", "purple"),
+  ]
 
   /// Each library's best verified rate per shape, side by side: where one library wins and by
   /// how much. One chart per precision.
@@ -86,21 +89,18 @@ enum ReportCharts {
       entries.contains { $0.candidates.contains { $0.backend == backend && $0.status == "ok" } }
     }
     guard libraries.count > 1 else { return nil }
-    func best(_ entry: GEMMEntry, _ backend: String) -> Statistics? {
-      entry.candidates.filter { $0.backend == backend && $0.status == "ok" }.compactMap(\.gflops).max { $0.median < $1.median }
-    }
     let sorted = entries.sorted { Double($0.m) * Double($0.n) * Double($0.k) < Double($1.m) * Double($1.n) * Double($1.k) }
-    let top = (sorted.flatMap { entry in libraries.compactMap { best(entry, $0)?.max } }.max() ?? 1) * 1.15
+    let top = (sorted.flatMap { entry in libraries.compactMap { entry.bestRate(of: $0)?.max } }.max() ?? 1) * 1.15
     var chart = SVGChart(title: "\(precision) GEMM by library and shape (best verified rate of each)", xLabel: "", yLabel: "GFLOP/s",
                          xScale: .linear, yScale: .linear, xRange: -0.6...(Double(sorted.count) - 0.4), yRange: 0...top)
-    chart.categories = sorted.map { ProfileSummary.pickKey($0).split(separator: " ").dropFirst().joined(separator: " ") }
+    chart.categories = sorted.map(\.label)
     let width = 0.8 / Double(libraries.count)
     for (index, entry) in sorted.enumerated() {
       for (slot, backend) in libraries.enumerated() {
-        guard let g = best(entry, backend) else { continue }
+        guard let g = entry.bestRate(of: backend) else { continue }
         let x = Double(index) - 0.4 + width * (Double(slot) + 0.5)
         let winner = entry.winner?.backend == backend ? " (winner)" : ""
-        chart.bar(at: x, width: width * 0.9, value: g.median, color: libraryColor[backend] ?? "#000",
+        chart.bar(at: x, width: width * 0.9, value: g.median, color: libraryColors[backend]?.hex ?? "#000",
                   label: "\(entry.shape) \(backend): \(String(format: "%.1f", g.median)) GFLOP/s\(winner)")
       }
     }
@@ -109,8 +109,7 @@ enum ReportCharts {
   }
 
   static func legend(_ backends: [String]) -> String {
-    let names = ["native": "blue", "openblas": "orange", "blis": "green", "onednn": "red", "amx": "purple"]
-    return backends.map { "\(names[$0] ?? "black"): \($0)" }.joined(separator: ", ")
+    backends.map { "\(libraryColors[$0]?.name ?? "black"): \($0)" }.joined(separator: ", ")
   }
 
   static func precisionBars(_ profile: Profile) -> String? {

@@ -86,11 +86,7 @@ final class GEMMRunner<T: TrainScalar> {
     var alpha = 1.0
     if T.self == Float.self && policy != .fp32 {
       let plan0 = plan(problem0, precision: precision)
-      // The bf16 kernels round while packing, and oneDNN's matmul converts its fp32 operands itself.
-      let roundsItself = (policy == .bf16 && plan0.choice.backend == .amx)
-        || ((policy == .bf16 || policy == .fp16) && plan0.choice.backend == .onednn)
-      let rounds = !roundsItself
-      if rounds {
+      if !plan0.roundsFP32Operands {
         let (fa, fb) = role.fp8Formats
         let ra = round(a, rows: problem0.aHeight, columns: problem0.aWidth, ld: lda, into: scratchA, format: fa, key: name + ".a." + role.rawValue)
         let rb = round(b, rows: problem0.bHeight, columns: problem0.bWidth, ld: ldb, into: scratchB, format: fb, key: name + ".b." + role.rawValue)

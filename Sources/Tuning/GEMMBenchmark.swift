@@ -103,7 +103,7 @@ public enum GEMMBenchmark {
       ? [try evaluator.packedRunner(for: candidate), try evaluator.runner(for: candidate)]
       : try candidates.map { choice in
         let run = try evaluator.runner(for: choice)
-        implementations.append(evaluator.implementation ?? (choice.backend == .blis ? BLISGEMM.status.selected : nil))
+        implementations.append(evaluator.implementation)
         return run
       }
     // Each run verified, and (for a plain product) its result set against fp64 on the inputs

@@ -21,7 +21,7 @@ public final class GEMMEvaluator: @unchecked Sendable {
   private var residualVector: [Double] = []
   private var referenceResidual: [Double] = []
   private var norms: (a: Double, b: Double) = (0, 0)
-  /// The library's own name for the implementation the last `runner` planned (oneDNN's).
+  /// What the library runs for the plan the last `runner` made (`GEMMPlan.implementation`).
   public private(set) var implementation: String?
 
   public init(workspace: GEMMWorkspace, features: ISAFeatures, context: KernelContext) {

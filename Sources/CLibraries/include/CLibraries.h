@@ -39,18 +39,13 @@ int st_dnnl_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float
                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int threads);
 
 // A matmul primitive for one problem: C (fp32, ld ldc) = alpha·op(A)·op(B) + beta·C, A and B
-// contiguous in `dataType` (0 bf16, 1 fp16), op(A) M×K, op(B) K×N. With `packedWeights`, B is
-// kept in the layout the library chooses (format_tag_any): st_dnnl_matmul_pack reorders it.
+// contiguous in `dataType` (0 bf16, 1 fp16), op(A) M×K, op(B) K×N.
 typedef struct st_dnnl_matmul st_dnnl_matmul;
 st_dnnl_matmul *st_dnnl_matmul_create(int dataType, int64_t m, int64_t n, int64_t k, int transA, int transB, int64_t ldc,
-                                      float alpha, float beta, int packedWeights, char *error, int capacity);
+                                      float alpha, float beta, char *error, int capacity);
 // The implementation oneDNN picked ("brg:avx512_core_bf16").
 const char *st_dnnl_matmul_implementation(const st_dnnl_matmul *matmul);
-// Bytes of B in the primitive's own layout (for st_dnnl_matmul_pack).
-uint64_t st_dnnl_matmul_packed_bytes(const st_dnnl_matmul *matmul);
-// Reorders contiguous B into `packed` (st_dnnl_matmul_packed_bytes, 64-byte aligned). 0 on success.
-int st_dnnl_matmul_pack(const st_dnnl_matmul *matmul, const void *b, void *packed, int threads);
-// Runs it; `b` is contiguous B, or the packed B when created with packedWeights. 0 on success.
+// Runs it (calls on one matmul must not overlap: it has one stream). 0 on success.
 int st_dnnl_matmul_run(const st_dnnl_matmul *matmul, const void *a, const void *b, float *c, int threads);
 void st_dnnl_matmul_destroy(st_dnnl_matmul *matmul);
 
