@@ -5,14 +5,15 @@ public protocol SearchStrategy: Sendable {
   func run(_ session: TuningSession)
 }
 
-/// Every valid configuration, in order.
+/// Every valid configuration, in order, each at `effort`.
 public struct ExhaustiveSearch: SearchStrategy {
-  public init() {}
-  public var name: String { "exhaustive" }
+  public var effort: Int
+  public init(effort: Int = 1) { self.effort = effort }
+  public var name: String { effort == 1 ? "exhaustive" : "exhaustive(effort \(effort))" }
   public func run(_ session: TuningSession) {
     for configuration in session.space.allValid() {
       if session.budget.exhausted { return }
-      session.evaluate(configuration)
+      session.evaluate(configuration, effort: effort)
     }
   }
 }

@@ -99,9 +99,13 @@ public final class ParallelTuner {
     trialRunner.common = ["--model-file", modelPath] + trialRunner.common
     // The fp32 reference trajectory every trial is held to: an fp32 candidate (the fastest
     // predicted that runs; any fp32 layout gives the same losses) for as many steps as the
-    // longest trial can run.
-    let maxEffort = options.exhaustive ? 1 : Self.maxEffort(initial: min(options.initialTrials, runnable.count))
+    // longest trial runs. The exhaustive search runs every candidate that long (to completion:
+    // each measured as well as halving measures its pick).
+    let maxEffort = Self.maxEffort(initial: min(options.initialTrials, runnable.count))
     let referenceSteps = ParallelTuneOptions.steps(effort: maxEffort)
+    // Every trial follows the reference's learning-rate schedule, whatever its own length, so that
+    // its losses are comparable step by step (a 3-step trial's own cosine decay would not be).
+    trialRunner.common += ["--schedule-steps", String(referenceSteps)]
     var reference: [Double] = []
     var fp32 = runnable.filter { $0.0.precision == .fp32 }.map(\.0)
     if fp32.isEmpty, let first = runnable.first?.0 { fp32 = [Candidate(layout: first.layout, precision: .fp32, threadsPerRank: first.threadsPerRank)] }
@@ -131,36 +135,54 @@ public final class ParallelTuner {
     let journal = try options.journalPath.map { try Journal(path: $0, fresh: options.fresh) }
     let session = TuningSession(
       space: space, objective: objective, budget: budget, journal: journal,
-      journalRecord: { [options] configuration, outcome, effort in
+      journalRecord: { [options, referenceSteps] configuration, outcome, effort in
         Journal.Record(
-          fingerprint: options.fingerprint, build: options.build, kernel: "parallel", shape: "\(model.name) batch \(batch) seed \(options.seed) \(options.trainFlags.joined(separator: " "))",
+          fingerprint: options.fingerprint, build: options.build, kernel: "parallel", shape: "\(model.name) batch \(batch) seed \(options.seed) schedule \(referenceSteps) \(options.trainFlags.joined(separator: " "))",
           precision: configuration["candidate"]?.split(separator: " ").dropFirst().first.map(String.init) ?? "", configuration: configuration,
           outcome: outcome, effort: effort)
       }, progress: { progress("parallel trial: " + $0) })
     if options.exhaustive {
-      ExhaustiveSearch().run(session)
+      ExhaustiveSearch(effort: maxEffort).run(session)
     } else {
       BestFirstHalving(initial: options.initialTrials).run(session)
     }
-    let decoder = JSONDecoder()
-    var tried = Set<String>()
-    for trial in session.trials {
-      guard let name = trial.configuration["candidate"], let item = objective.candidates[name] else { continue }
-      tried.insert(name)
-      if let text = trial.details?["trial"], var record = try? decoder.decode(ParallelTrial.self, from: Data(text.utf8)) {
-        record.fromJournal = trial.fromJournal ? true : nil
-        records.append(record)
-      } else {
-        records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank,
-          status: trial.outcome == .timeout ? .timeout : .failed, reason: trial.outcome.reason, predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+    let pruned = records
+    func collect() -> [ParallelTrial] {
+      var records = pruned
+      let decoder = JSONDecoder()
+      var tried = Set<String>()
+      for trial in session.trials {
+        guard let name = trial.configuration["candidate"], let item = objective.candidates[name] else { continue }
+        tried.insert(name)
+        if let text = trial.details?["trial"], var record = try? decoder.decode(ParallelTrial.self, from: Data(text.utf8)) {
+          record.fromJournal = trial.fromJournal ? true : nil
+          records.append(record)
+        } else {
+          records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank,
+            status: trial.outcome == .timeout ? .timeout : .failed, reason: trial.outcome.reason, predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+        }
       }
+      for (rank, item) in runnable.enumerated() where !tried.contains(item.0.description) {
+        records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank, status: .pruned,
+          reason: "not tried: the cost model ranked it \(rank + 1) of \(runnable.count) (predicted \(String(format: "%.2f", item.2)) s per step)",
+          predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+      }
+      return records
     }
-    for (rank, item) in runnable.enumerated() where !tried.contains(item.0.description) {
-      records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank, status: .pruned,
-        reason: "not tried: the cost model ranked it \(rank + 1) of \(runnable.count) (predicted \(String(format: "%.2f", item.2)) s per step)",
-        predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+    records = collect()
+    var pick = Selection.pick(records, globalBatch: batch)
+    // The pick is judged on the whole reference: where the longest trials went unstable, the
+    // fastest stable candidate was judged on a shorter prefix only, so it runs as long before it
+    // can be picked (and the next one after it, should it fail there too).
+    while let chosen = pick, let trial = records.first(where: { $0.status == .ok && $0.layout == chosen.layout && $0.precision == chosen.precision && $0.threadsPerRank == chosen.threadsPerRank }),
+      (trial.steps ?? 0) < referenceSteps, !budget.exhausted {
+      progress("parallel: \(trial.name) was judged on \(trial.steps ?? 0) steps only; running it for \(referenceSteps)")
+      session.evaluate(Configuration(["candidate": Candidate(layout: trial.layout, precision: trial.precision, threadsPerRank: trial.threadsPerRank).description]), effort: maxEffort)
+      records = collect()
+      let again = Selection.pick(records, globalBatch: batch)
+      if again == pick { break }
+      pick = again
     }
-    let pick = Selection.pick(records, globalBatch: batch)
     return ParallelSection(
       fingerprint: options.fingerprint, model: model, worldThreads: options.worldThreads, globalBatch: batch, pick: pick, trials: records,
       referenceLosses: reference, collectiveGBPerSecond: costModel.collectiveGBPerSecond, budgetSeconds: options.budgetSeconds,

@@ -47,6 +47,8 @@ struct TrainCommand: ParsableCommand {
   var lr = 3e-4
   @Option(help: "Warm-up steps (default: a tenth of --steps, at least 1, at most 100).")
   var warmup: Int?
+  @Option(name: .customLong("schedule-steps"), help: "The learning-rate schedule's length, where its cosine decay ends (default --steps): runs of different lengths with the same value follow the same rates step by step.")
+  var scheduleSteps: Int?
   @Option(help: "Seed of the initialisation and the data.")
   var seed: UInt64 = 1
   @Option(help: "Save a safetensors checkpoint here at the end.")
@@ -78,6 +80,7 @@ struct TrainCommand: ParsableCommand {
     if let batch, batch < 1 || batch > 1_000_000 { throw ValidationError("--batch must be between 1 and 1000000; got \(batch)") }
     if let threads, threads < 1 || threads > 4096 { throw ValidationError("--threads must be between 1 and 4096; got \(threads)") }
     if let warmup, warmup < 0 { throw ValidationError("--warmup must be at least 0; got \(warmup)") }
+    if let scheduleSteps, scheduleSteps < 1 || scheduleSteps > 10_000_000 { throw ValidationError("--schedule-steps must be between 1 and 10000000; got \(scheduleSteps)") }
     if !(lr.isFinite && lr > 0 && lr < 100) { throw ValidationError("--lr must be a positive number below 100; got \(lr)") }
   }
 
@@ -162,6 +165,7 @@ struct TrainCommand: ParsableCommand {
     var options = TrainingOptions(
       model: config, layout: layout, batch: batch, steps: steps, precision: precision, threadsPerRank: threadsPerRank, learningRate: lr)
     if let warmup { options.optimizer.warmupSteps = warmup }
+    if let scheduleSteps { options.optimizer.totalSteps = scheduleSteps }
     options.seed = seed
     options.data = try DataSource.parse(data)
     options.shuffle = shuffle == "on"

@@ -46,7 +46,7 @@ struct ParallelOptions: ParsableArguments {
   var parallelBudget: Double?
   @Option(help: "Candidates the cost model ranks best that get a first trial (default 8, 4 with --quick).")
   var initial: Int?
-  @Flag(help: "Trial every candidate once (the truth to hold the pick against); no halving.")
+  @Flag(help: "Trial every candidate once, as long as halving runs its pick (the truth to hold the pick against); no halving.")
   var exhaustive = false
   @Option(name: .customLong("trial-lr"), help: "The trials' learning rate (default 3e-4).")
   var trialLR = 3e-4
