@@ -35,10 +35,15 @@ public struct ModelConfig: Codable, Hashable, Sendable {
   public var mlpHidden: Int
   public var mlp: MLP
   public var positions: Positions
+  /// Continuous inputs: each position also carries this many real values from the data (a
+  /// sensor's readings, say), projected into the hidden size by `input.weight` (features ×
+  /// hidden, a GEMM like any other) and added to its token and position embeddings. nil: tokens
+  /// only.
+  public var features: Int?
 
   public init(
     name: String, kind: Kind = .causalLM, vocabulary: Int, hidden: Int, heads: Int, kvHeads: Int? = nil, layers: Int, seq: Int,
-    mlpHidden: Int? = nil, mlp: MLP = .gelu, positions: Positions = .learned
+    mlpHidden: Int? = nil, mlp: MLP = .gelu, positions: Positions = .learned, features: Int? = nil
   ) {
     self.name = name
     self.kind = kind
@@ -51,6 +56,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     self.mlpHidden = mlpHidden ?? 4 * hidden
     self.mlp = mlp
     self.positions = positions
+    self.features = features
   }
 
   public var headDim: Int { hidden / heads }
@@ -79,6 +85,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     where value < 1 {
       return (field, "a positive integer (got \(value))")
     }
+    if let features, features < 1 || features > 65536 { return ("features", "a positive integer up to 65536, or the field left out for tokens only (got \(features))") }
     if hidden % heads != 0 { return ("heads", "a divisor of hidden \(hidden) (got \(heads))") }
     if heads % kvHeads != 0 { return ("kvHeads", "a divisor of heads \(heads) (got \(kvHeads))") }
     if positions == .rotary && headDim % 2 != 0 { return ("positions", "learned, or an even head dimension for rotary (hidden/heads = \(headDim))") }
@@ -88,7 +95,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
   }
 
   /// A configuration from a JSON file with these fields (`kvHeads`, `mlpHidden`, `mlp`,
-  /// `positions` and `kind` may be left out).
+  /// `positions`, `kind` and `features` may be left out).
   /// - Throws: `ModelConfigError` naming the file and the field.
   public static func load(_ path: String) throws -> ModelConfig {
     var isDirectory: ObjCBool = false
@@ -123,7 +130,8 @@ public struct ModelConfig: Codable, Hashable, Sendable {
       name: file.name ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, kind: file.kind ?? .causalLM,
       vocabulary: try integer("vocabulary", file.vocabulary)!, hidden: try integer("hidden", file.hidden)!, heads: try integer("heads", file.heads)!,
       kvHeads: try integer("kvHeads", file.kvHeads, required: false), layers: try integer("layers", file.layers)!, seq: try integer("seq", file.seq)!,
-      mlpHidden: try integer("mlpHidden", file.mlpHidden, required: false), mlp: file.mlp ?? .gelu, positions: file.positions ?? .learned)
+      mlpHidden: try integer("mlpHidden", file.mlpHidden, required: false), mlp: file.mlp ?? .gelu, positions: file.positions ?? .learned,
+      features: try integer("features", file.features, required: false))
     if let problem = config.problem { throw ModelConfigError.invalid(path: path, field: problem.field, expected: problem.expected) }
     return config
   }
@@ -133,12 +141,12 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     var name: String?
     var kind: Kind?
     // Numbers as JSON has them; `integer` says which field is not a whole number.
-    var vocabulary: Double?, hidden: Double?, heads: Double?, kvHeads: Double?, layers: Double?, seq: Double?, mlpHidden: Double?
+    var vocabulary: Double?, hidden: Double?, heads: Double?, kvHeads: Double?, layers: Double?, seq: Double?, mlpHidden: Double?, features: Double?
     var mlp: MLP?
     var positions: Positions?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-      case name, kind, vocabulary, hidden, heads, kvHeads, layers, seq, mlpHidden, mlp, positions
+      case name, kind, vocabulary, hidden, heads, kvHeads, layers, seq, mlpHidden, mlp, positions, features
     }
 
     static func expected(_ field: String) -> String {
@@ -177,6 +185,11 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     linear("attention output", inputs: hidden, outputs: hidden)
     linear("mlp up", inputs: hidden, outputs: mlp == .swiglu ? 2 * mlpHidden : mlpHidden)
     linear("mlp down", inputs: mlpHidden, outputs: hidden)
+    if let features {
+      // The input projection: no dX (its input is data).
+      list.append(TrainingGEMM(role: "input forward", m: t, n: hidden, k: features, transA: false, transB: false, beta: 1))
+      list.append(TrainingGEMM(role: "input dW", m: features, n: hidden, k: t, transA: true, transB: false, beta: 1))
+    }
     list.append(TrainingGEMM(role: "lm head logits", m: t, n: vocabulary, k: hidden, transA: false, transB: true, beta: 0))
     list.append(TrainingGEMM(role: "lm head dX", m: t, n: hidden, k: vocabulary, transA: false, transB: false, beta: 0))
     list.append(TrainingGEMM(role: "lm head dE", m: vocabulary, n: hidden, k: t, transA: true, transB: false, beta: 1))

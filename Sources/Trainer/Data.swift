@@ -12,21 +12,50 @@ public enum DataSource: Sendable, Equatable, CustomStringConvertible {
   case text(String)
   /// Proteins from a FASTA file in the ESM-2 vocabulary, each record as <cls> residues <eos>.
   case fasta(String)
+  /// The synthetic chain given as continuous inputs, for a model with `features` (a causal LM):
+  /// position n carries token n's code, F values of ±1 fixed per token, and its token id is
+  /// withheld (every input token is 0), so the model reads the features to predict the next
+  /// token. With outliers, each value independently with probability `outlierRate` is multiplied
+  /// by `outlierScale`, a sensor's glitch (`features:outliers=RATE,scale=S`).
+  case features(outlierRate: Double, outlierScale: Double)
 
   public var description: String {
     switch self {
     case .synthetic: "synthetic"
     case .text(let path): "text:\(path)"
     case .fasta(let path): "fasta:\(path)"
+    case .features(let rate, let scale): rate == 0 ? "features" : "features:outliers=\(rate),scale=\(scale)"
     }
   }
 
-  /// Parses `synthetic`, `text:PATH` or `fasta:PATH`.
+  public var isFeatures: Bool {
+    if case .features = self { return true }
+    return false
+  }
+
+  /// Parses `synthetic`, `text:PATH`, `fasta:PATH`, `features` or `features:outliers=RATE,scale=S`.
   public static func parse(_ text: String) throws -> DataSource {
     if text == "synthetic" { return .synthetic }
+    if text == "features" { return .features(outlierRate: 0, outlierScale: 1) }
+    if text.hasPrefix("features:") { return try parseFeatures(String(text.dropFirst(9)), text: text) }
     if text.hasPrefix("text:"), text.count > 5 { return .text(String(text.dropFirst(5))) }
     if text.hasPrefix("fasta:"), text.count > 6 { return .fasta(String(text.dropFirst(6))) }
     throw DataError.unknownSource(text)
+  }
+
+  static func parseFeatures(_ settings: String, text: String) throws -> DataSource {
+    var rate: Double?, scale: Double?
+    for item in settings.split(separator: ",", omittingEmptySubsequences: false) {
+      let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+      guard pair.count == 2, let value = Double(pair[1]), value.isFinite else { throw DataError.unknownSource(text) }
+      switch pair[0] {
+      case "outliers" where value >= 0 && value <= 1: rate = value
+      case "scale" where value > 0 && value <= 1e30: scale = value
+      default: throw DataError.unknownSource(text)
+      }
+    }
+    guard let rate, let scale else { throw DataError.unknownSource(text) }
+    return .features(outlierRate: rate, outlierScale: scale)
   }
 }
 
@@ -41,7 +70,8 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
 
   public var description: String {
     switch self {
-    case .unknownSource(let text): return "unknown data source \"\(text)\"; expected synthetic, text:PATH or fasta:PATH"
+    case .unknownSource(let text):
+      return "unknown data source \"\(text)\"; expected synthetic, text:PATH, fasta:PATH, features, or features:outliers=RATE,scale=S (RATE in 0...1, S positive, e.g. features:outliers=0.001,scale=1e6)"
     case .unreadable(let path, let reason): return "\(path): \(reason)"
     case .empty(let path): return "\(path): the file is empty; it needs at least one sequence's worth of tokens"
     case .tooShort(let path, let tokens, let needed):
@@ -83,6 +113,8 @@ public struct BatchSource: Sendable {
   public let shuffle: Bool
   /// The token stream (empty for synthetic).
   let stream: [Int32]
+  /// Each token's code (vocabulary × features values of ±1) for `features` data.
+  let codes: [Float]
 
   public init(model: ModelConfig, source: DataSource, seed: UInt64, shuffle: Bool) throws {
     self.model = model
@@ -90,7 +122,17 @@ public struct BatchSource: Sendable {
     self.seed = seed
     self.shuffle = shuffle
     let window = model.kind == .causalLM ? model.seq + 1 : model.seq
+    codes = source.isFeatures ? Self.codes(model) : []
+    if let f = model.features, !source.isFeatures {
+      throw DataError.kind(source: source.description, reason: "model \(model.name) takes \(f) continuous values per position; train it on --data features (or features:outliers=RATE,scale=S)")
+    }
     switch source {
+    case .features:
+      guard model.features != nil else {
+        throw DataError.kind(source: source.description, reason: "features data needs a model with continuous inputs (a model file with \"features\": F); \(model.name) has none")
+      }
+      guard model.kind == .causalLM else { throw DataError.kind(source: source.description, reason: "features data trains a causal LM") }
+      stream = []
     case .synthetic:
       if model.kind == .maskedLM && model.vocabulary < 33 {
         throw DataError.vocabulary(source: "synthetic masked-LM data (ESM-2 tokens)", needed: 33, model: model.name, has: model.vocabulary)
@@ -167,7 +209,33 @@ public struct BatchSource: Sendable {
         counted += masked.chosen
       }
     }
-    return MicroBatch(sequences: batch, inputs: inputs, targets: targets, counted: counted)
+    guard case .features(let rate, let scale) = source, let f = model.features else {
+      return MicroBatch(sequences: batch, inputs: inputs, targets: targets, counted: counted)
+    }
+    var features = [Float](repeating: 0, count: inputs.count * f)
+    for (n, token) in inputs.enumerated() {
+      for c in 0..<f { features[n * f + c] = codes[Int(token) * f + c] }
+    }
+    if rate > 0 {
+      for i in 0..<batch {
+        // Glitches drawn per sequence of the run, so that every layout sees the same ones.
+        var random = SeededRandom(seed: seed &* 0x94D0_49BB_1331_11EB &+ UInt64(step * batch + i) &+ 11)
+        let values = i * s * f..<(i + 1) * s * f
+        for v in values where Double(random.next() >> 11) / Double(1 << 53) < rate { features[v] *= Float(scale) }
+      }
+    }
+    return MicroBatch(sequences: batch, inputs: [Int32](repeating: 0, count: inputs.count), targets: targets, counted: counted, features: features)
+  }
+
+  /// ±1 per (token, feature), fixed by a generator of the token alone (not the run's seed).
+  static func codes(_ model: ModelConfig) -> [Float] {
+    guard let f = model.features else { return [] }
+    var codes = [Float](repeating: 0, count: model.vocabulary * f)
+    for token in 0..<model.vocabulary {
+      var random = SeededRandom(seed: 0xC0DE_5EED &+ UInt64(token) &* 0x9E37_79B9_7F4A_7C15)
+      for c in 0..<f { codes[token * f + c] = random.next() & 1 == 0 ? -1 : 1 }
+    }
+    return codes
   }
 
   private func window(_ j: Int) -> [Int32] {

@@ -6,12 +6,15 @@ public struct MicroBatch: Sendable, Equatable {
   public var inputs: [Int32]
   public var targets: [Int32]
   public var counted: [Bool]
+  /// A model with continuous inputs: position n's values at n·F ..< (n + 1)·F (else empty).
+  public var features: [Float]
 
-  public init(sequences: Int, inputs: [Int32], targets: [Int32], counted: [Bool]) {
+  public init(sequences: Int, inputs: [Int32], targets: [Int32], counted: [Bool], features: [Float] = []) {
     self.sequences = sequences
     self.inputs = inputs
     self.targets = targets
     self.counted = counted
+    self.features = features
   }
 
   public var countedTokens: Int { counted.reduce(0) { $0 + ($1 ? 1 : 0) } }
@@ -19,6 +22,9 @@ public struct MicroBatch: Sendable, Equatable {
   /// Sequences lo..<hi of this batch.
   public func slice(_ range: Range<Int>, seq: Int) -> MicroBatch {
     let tokens = range.lowerBound * seq..<range.upperBound * seq
-    return MicroBatch(sequences: range.count, inputs: Array(inputs[tokens]), targets: Array(targets[tokens]), counted: Array(counted[tokens]))
+    let f = inputs.isEmpty ? 0 : features.count / inputs.count
+    return MicroBatch(
+      sequences: range.count, inputs: Array(inputs[tokens]), targets: Array(targets[tokens]), counted: Array(counted[tokens]),
+      features: Array(features[tokens.lowerBound * f..<tokens.upperBound * f]))
   }
 }

@@ -57,7 +57,8 @@ public struct TensorView: Hashable, Sendable {
 
 /// The tensors one rank holds, in the order of its flat parameter buffer (and of its gradients
 /// and optimizer state, which share the layout): the embedding (first and last pipeline stage:
-/// the output head is tied to it), learned positions (first stage), the stage's layers, the
+/// the output head is tied to it), learned positions and the continuous inputs' projection (first
+/// stage), the stage's layers, the
 /// final LayerNorm (last stage). Names are the checkpoint's (see the README).
 public struct ParameterLayout: Sendable {
   public let model: ModelConfig
@@ -95,6 +96,7 @@ public struct ParameterLayout: Sendable {
     let h = model.hidden, kvWidth = model.kvHeads * model.headDim
     if holdsEmbedding { add("embedding.weight", model.vocabulary, h, .replicated, decays: true) }
     if isFirst && model.positions == .learned { add("position.weight", model.seq, h, .replicated, decays: false) }
+    if isFirst, let features = model.features { add("input.weight", features, h, .replicated, decays: true) }
     for layer in layers {
       let start = count
       let p = "layers.\(layer)."

@@ -46,6 +46,8 @@ final class Stage<T: TrainScalar> {
   let dX, dxn, dqkv, dO, dUp, dAct, proj: UnsafeMutablePointer<T>
   // The head's (last stage).
   private let logits, xf, meanF, rstdF: UnsafeMutablePointer<T>?
+  /// The micro-batch's continuous inputs as T (first stage of a model with `features`).
+  private let featureValues: UnsafeMutablePointer<T>?
   private let cosTable: [T], sinTable: [T]
   /// The choice attention runs with (the profile's, or flash's defaults once that failed here).
   var attentionChoice: AttentionChoice
@@ -104,6 +106,7 @@ final class Stage<T: TrainScalar> {
     } else {
       (logits, xf, meanF, rstdF) = (nil, nil, nil, nil)
     }
+    featureValues = layout.isFirst ? model.features.map { account.allocate(T.self, count: n * $0, part: "work buffers") } : nil
     if model.positions == .rotary {
       (cosTable, sinTable) = Layers.rotaryTable(seq: model.seq, headDim: model.headDim)
     } else {
@@ -153,7 +156,7 @@ final class Stage<T: TrainScalar> {
   /// The stage's output (what the next stage receives).
   func output(slot: Int) -> UnsafeMutablePointer<T> { slots[slot].out }
 
-  /// x[n] = E[token n] + P[position n] (first stage).
+  /// x[n] = E[token n] + P[position n] (first stage), + F[n]·W_in for continuous inputs.
   @_specialize(where T == Float)
   func embed(_ batch: MicroBatch, slot: Int) {
     let h = model.hidden, x = input(slot: slot)
@@ -173,6 +176,7 @@ final class Stage<T: TrainScalar> {
         }
       }
     }
+    projectFeatures(batch, into: x)
   }
 
   /// Every local layer's forward for the micro-batch in `slot` (its input in place).
@@ -282,9 +286,31 @@ final class Stage<T: TrainScalar> {
     }
   }
 
-  /// dE[token] += dx, dP[position] += dx (first stage), from the input gradient.
+  /// x += F·W_in: the continuous inputs' projection, a GEMM under the precision policy like the
+  /// layers' (its A is the data itself: outliers in it set fp8's per-tensor scale).
+  private func projectFeatures(_ batch: MicroBatch, into x: UnsafeMutablePointer<T>) {
+    guard let f = model.features, let values = featureValues else { return }
+    let n = batch.inputs.count
+    precondition(batch.features.count == n * f, "a model with \(f) features per position was given a batch of \(batch.features.count) values for \(n) positions")
+    batch.features.withUnsafeBufferPointer { source in
+      for i in 0..<n * f { values[i] = T(source[i]) }
+    }
+    let w = pointer("input.weight", in: params)
+    runner.run("input", .forward, m: n, n: model.hidden, k: f, a: values, lda: f, b: w, ldb: model.hidden, c: x, ldc: model.hidden, beta: 1)
+  }
+
+  /// dE[token] += dx, dP[position] += dx (first stage), from the input gradient; dW_in += Fᵀ·dx.
   @_specialize(where T == Float)
   func embedBackward(_ batch: MicroBatch) {
+    if let f = model.features, let values = featureValues {
+      // `values` still holds this micro-batch's inputs only when no other embedded since: convert again.
+      let n = batch.inputs.count
+      batch.features.withUnsafeBufferPointer { source in
+        for i in 0..<n * f { values[i] = T(source[i]) }
+      }
+      let dW = pointer("input.weight", in: grads)
+      runner.run("input", .weightGradient, m: f, n: model.hidden, k: n, transA: true, a: values, lda: f, b: dX, ldb: model.hidden, c: dW, ldc: model.hidden, beta: 1)
+    }
     let h = model.hidden, seq = model.seq
     let dE = pointer("embedding.weight", in: grads)
     let dP = model.positions == .learned ? pointer("position.weight", in: grads) : nil

@@ -115,6 +115,7 @@ public struct TrainingOptions: Sendable {
       let slot = Double(p.layersPerStage * n * h + n * h + (p.isLast ? n * h : 0)) + saved
       var buffers = Double(n * (2 * h + p.localQKVWidth + p.localQWidth + p.localUpWidth + p.localMLP + max(h, p.localQKVWidth, p.localUpWidth)))
       if p.isLast { buffers += Double(n * (model.vocabulary + h + 2)) }
+      if p.isFirst, let f = model.features { buffers += Double(n * f) }
       if l.recompute { buffers += Double(per.values + per.lse) }
       var plan = MemoryPlan()
       plan.add("parameters and gradients", 2 * Double(p.count) * 4)
@@ -160,6 +161,10 @@ public enum GEMMShapes {
       linear("attention output", inputs: q, outputs: h)
       linear("mlp up", inputs: h, outputs: up)
       linear("mlp down", inputs: mlp, outputs: h)
+    }
+    if p.isFirst, let f = model.features {
+      list.append(Product(role: "input forward", m: n, n: h, k: f, transA: false, transB: false))
+      list.append(Product(role: "input dW", m: f, n: h, k: n, transA: true, transB: false))
     }
     if p.isLast {
       let v = model.vocabulary

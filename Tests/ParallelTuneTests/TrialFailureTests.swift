@@ -159,4 +159,33 @@ func trainBinary() throws -> String {
     let healthy = try ParallelTuner(options: options, costModel: cost).run()
     #expect(healthy.pick?.precision == .fp16)
   }
+
+  /// The second plant: fp8 with per-tensor current scaling on continuous inputs with rare huge
+  /// glitches (`features:outliers=0.002,scale=1e6`). Every fp8 trial is rejected for departing from
+  /// the fp32 reference (which learns from the same glitched data), none is picked; on the same
+  /// inputs without glitches fp8 is stable and picked.
+  @Test func fp8CurrentScalingOnDataWithOutliersIsRejected() throws {
+    var model = try ModelConfig.named("tiny")
+    model.name = "tiny-features"
+    model.features = 16
+    var options = ParallelTuneOptions(
+      model: model, worldThreads: 2, memoryLimitBytes: 4_294_967_296, budgetSeconds: 120, trainBinary: try trainBinary(),
+      fingerprint: "0123456789abcdef", build: "test")
+    options.precisions = [.fp8]
+    options.learningRate = 3e-3
+    options.trainFlags = ["--data", "features:outliers=0.002,scale=1e6", "--fp8-scaling", "current"]
+    let cost = CostModel(profile: nil, choices: .none, peakGflops: 100, triadGBPerSecond: 10, collectiveGBPerSecond: 5, tunedThreads: 2)
+    let section = try ParallelTuner(options: options, costModel: cost).run()
+    let ran = section.trials.filter { $0.status != .pruned }
+    #expect(ran.count >= 8)
+    for trial in ran {
+      print("fp8 plant trial \(trial.name): \(trial.status) \(trial.reason ?? "")")
+      #expect(trial.status == .unstable, "\(trial.name): \(trial.status) \(trial.reason ?? "")")
+      #expect(trial.reason?.contains("departs from the fp32 reference") == true, "\(trial.reason ?? "")")
+    }
+    #expect(section.pick == nil)
+    options.trainFlags = ["--data", "features", "--fp8-scaling", "current"]
+    let healthy = try ParallelTuner(options: options, costModel: cost).run()
+    #expect(healthy.pick?.precision == .fp8, "\(healthy.trials.map { "\($0.name) \($0.status) \($0.reason ?? "")" })")
+  }
 }

@@ -83,6 +83,53 @@ import Testing
     #expect(abs(Double(kept) / Double(chosen) - 0.105) < 0.04)
   }
 
+  /// Continuous inputs: each position carries its token's ±1 code and no token id; glitches
+  /// multiply values at the stated rate; every layout slices the same values; a model and a
+  /// source that do not go together are refused, saying what would.
+  @Test func featuresCarryTheTokenCodeAndTheirOutliers() throws {
+    var model = try ModelConfig.named("tiny")
+    model.features = 16
+    let clean = try BatchSource(model: model, source: try DataSource.parse("features"), seed: 4, shuffle: true)
+    let plain = try BatchSource(model: try ModelConfig.named("tiny"), source: .synthetic, seed: 4, shuffle: true)
+    let batch = clean.batch(step: 3, sequences: 8)
+    #expect(batch.features.count == batch.inputs.count * 16)
+    #expect(batch.inputs.allSatisfy { $0 == 0 }, "the token id is withheld")
+    // The same chain as synthetic data: the targets agree, and each position's code is its token's.
+    let tokens = plain.batch(step: 3, sequences: 8)
+    #expect(batch.targets == tokens.targets)
+    #expect(batch.features.allSatisfy { $0 == 1 || $0 == -1 })
+    for n in 0..<tokens.inputs.count where n > 0 && tokens.inputs[n] == tokens.inputs[0] {
+      #expect(Array(batch.features[n * 16..<(n + 1) * 16]) == Array(batch.features[0..<16]))
+    }
+    let distinct = Set((0..<64).map { token in clean.codes[token * 16..<(token + 1) * 16].map { $0 > 0 } })
+    #expect(distinct.count == 64, "every token has its own code")
+
+    let spec = "features:outliers=0.01,scale=1000000"
+    let source = try DataSource.parse(spec)
+    #expect(source == .features(outlierRate: 0.01, outlierScale: 1e6))
+    let glitched = try BatchSource(model: model, source: source, seed: 4, shuffle: true).batch(step: 3, sequences: 8)
+    let big = glitched.features.filter { abs($0) == 1e6 }.count
+    let share = Double(big) / Double(glitched.features.count)
+    #expect(share > 0.006 && share < 0.014, "outlier share \(share)")
+    #expect(zip(glitched.features, batch.features).allSatisfy { $0 == $1 || $0 == 1e6 * $1 })
+    // A micro-batch's slice keeps its own positions' values.
+    let part = glitched.slice(2..<5, seq: model.seq)
+    #expect(part.features == Array(glitched.features[2 * model.seq * 16..<5 * model.seq * 16]))
+
+    func message(_ model: ModelConfig, _ source: DataSource) -> String {
+      do {
+        _ = try BatchSource(model: model, source: source, seed: 1, shuffle: true)
+        return ""
+      } catch { return "\(error)" }
+    }
+    #expect(message(model, .synthetic).contains("takes 16 continuous values per position; train it on --data features"))
+    #expect(message(try ModelConfig.named("tiny"), source).contains("needs a model with continuous inputs"))
+    for bad in ["features:", "features:outliers=2,scale=3", "features:outliers=0.1", "features:outliers=0.1,scale=-1", "features:rate=0.1,scale=2"] {
+      #expect((try? DataSource.parse(bad)) == nil, "\(bad)")
+    }
+    #expect("\(DataError.unknownSource("features:"))".contains("features:outliers=RATE,scale=S"))
+  }
+
   @Test func smallLearnsTheSyntheticStructure() throws {
     var options = TrainingOptions(model: try ModelConfig.named("small"), batch: 1, steps: 200, learningRate: 1e-3)
     options.threadsPerRank = 2

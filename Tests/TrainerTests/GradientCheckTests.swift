@@ -7,8 +7,9 @@ import Testing
 @testable import Trainer
 
 /// Every layer's backward against central finite differences of the loss, in fp64, on `tiny`:
-/// the causal LM (learned positions, GELU) and the masked LM (rotary positions, SwiGLU), both with
-/// grouped-query attention (4 heads, 2 key/value heads).
+/// the causal LM (learned positions, GELU), the masked LM (rotary positions, SwiGLU), both with
+/// grouped-query attention (4 heads, 2 key/value heads), and the causal LM with continuous inputs
+/// (8 features per position, some of them outliers).
 @Suite struct GradientCheckTests {
   static let kinds: [(String, ModelConfig)] = {
     let tiny = try! ModelConfig.named("tiny")
@@ -17,8 +18,15 @@ import Testing
     masked.kind = .maskedLM
     masked.positions = .rotary
     masked.mlp = .swiglu
-    return [("causal", tiny), ("masked", masked)]
+    var features = tiny
+    features.name = "tiny-features"
+    features.features = 8
+    return [("causal", tiny), ("masked", masked), ("features", features)]
   }()
+
+  static func source(_ model: ModelConfig) -> DataSource {
+    model.features == nil ? .synthetic : .features(outlierRate: 0.05, outlierScale: 3)
+  }
 
   /// One forward and backward; returns the loss (mean over counted tokens) with the gradients
   /// left in the stage.
@@ -52,11 +60,11 @@ import Testing
     return stage
   }
 
-  @Test(arguments: [0, 1], [false, true])
+  @Test(arguments: [0, 1, 2], [false, true])
   func everyTensorMatchesFiniteDifferences(kind: Int, recompute: Bool) throws {
     let (label, model) = Self.kinds[kind]
     let stage = Self.makeStage(model, recompute: recompute)
-    let data = try BatchSource(model: model, source: .synthetic, seed: 5, shuffle: true)
+    let data = try BatchSource(model: model, source: Self.source(model), seed: 5, shuffle: true)
     let batch = data.batch(step: 0, sequences: 2)
     #expect(batch.countedTokens > 0)
     _ = Self.lossAndGradients(stage, batch)
@@ -84,6 +92,7 @@ import Testing
     for (_, model) in Self.kinds + [("small", try ModelConfig.named("small"))] {
       var options = TrainingOptions(model: model, batch: 1, steps: 1)
       options.threadsPerRank = 1
+      options.data = Self.source(model)
       let report = try TrainingRun(options).run().reports[0]
       let expected = log(Double(model.vocabulary))
       #expect(abs(report.loss - expected) <= 0.02 * expected, "\(model.name): loss \(report.loss), ln V = \(expected)")

@@ -1,3 +1,4 @@
+import Foundation
 import Profile
 import Testing
 
@@ -30,6 +31,33 @@ import Testing
     #expect(departure <= Self.tolerance[precision]!, "\(precision) (\(scaling)) ends at \(Self.tail(curve)), fp32 at \(Self.tail(reference))")
     #expect(curve.map(\.loss) != reference.map(\.loss), "\(precision) must round something")
     #expect(curve.allSatisfy { $0.nonFinite == 0 && !$0.skipped })
+  }
+
+  /// The planted fp8 failure: continuous inputs with rare huge glitches. Per-tensor scaling (current
+  /// or delayed) maps the input's amax, a glitch, to E4M3's 448, and every ordinary value (±1, a
+  /// millionth of it) falls below E4M3's smallest subnormal: the model no longer sees its inputs,
+  /// and its loss stays where fp32's falls. Without glitches fp8 tracks fp32; with them fp32
+  /// itself learns (LayerNorm absorbs a glitched position).
+  @Test func fp8PerTensorScalingLosesInputsWithOutliers() throws {
+    var model = try ModelConfig.named("tiny")
+    model.features = 16
+    func run(_ precision: TrainingPrecision, _ scaling: FP8Scaling, outliers: Double) throws -> Double {
+      var options = TrainingOptions(model: model, batch: 8, steps: 30, precision: precision, learningRate: 3e-3)
+      options.fp8Scaling = scaling
+      options.seed = 3
+      options.data = .features(outlierRate: outliers, outlierScale: 1e6)
+      return Self.tail(try TrainingRun(options).run().reports)
+    }
+    let start = log(64.0)
+    let fp32 = try run(.fp32, .current, outliers: 0.002)
+    #expect(fp32 < start - 0.3, "fp32 learns from glitched inputs: \(fp32)")
+    let clean32 = try run(.fp32, .current, outliers: 0), clean8 = try run(.fp8, .current, outliers: 0)
+    #expect(abs(clean8 - clean32) <= Self.tolerance[.fp8]!, "clean inputs: fp8 \(clean8), fp32 \(clean32)")
+    for scaling in FP8Scaling.allCases {
+      let fp8 = try run(.fp8, scaling, outliers: 0.002)
+      print("fp8 plant: clean fp32 \(clean32) fp8 \(clean8); glitched fp32 \(fp32) fp8 (\(scaling)) \(fp8); ln V \(start)")
+      #expect(fp8 - fp32 > 0.2, "fp8 (\(scaling)) with glitches ends at \(fp8), fp32 at \(fp32)")
+    }
   }
 
   @Test func fp16WithoutLossScalingOverflowsAtAHighLearningRate() throws {
