@@ -97,6 +97,35 @@ public enum MXQuantizer {
   }
 }
 
+extension MiniFloatCodec {
+  /// Rounds `count` values, `stride` apart, to this format in blocks of `blockSize` along them,
+  /// each block under its own power-of-two scale (`MXQuantizer.scale`), and writes back the values
+  /// the codes stand for: what a product of MX operands computes with, the codes not kept.
+  public func roundTripBlocks(_ values: UnsafeMutablePointer<Float>, count: Int, stride: Int = 1, blockSize: Int = 32, rule: MXScaleRule = .specFloor) {
+    let rounding = self.rounding, mask = format.codeCount - 1
+    table.withUnsafeBufferPointer { lut in
+      var start = 0
+      while start < count {
+        let end = min(count, start + blockSize)
+        var amax: Float = 0
+        for j in start..<end {
+          let v = abs(values[j * stride])
+          if v > amax || v.isNaN { amax = v.isNaN ? .nan : v }
+          if amax.isNaN { break }
+        }
+        let scale = MXQuantizer.scale(amax: amax, element: format, rule: rule)
+        let factor = scale.floatValue
+        let inverse: Float = scale.exponent.map { Float(sign: .plus, exponent: -$0, significand: 1) } ?? .nan
+        for j in start..<end {
+          let code = rounding.encode(bits: (values[j * stride] * inverse).bitPattern)
+          values[j * stride] = lut[Int(code) & mask] * factor
+        }
+        start = end
+      }
+    }
+  }
+}
+
 /// Two 4-bit codes per byte, element 2i in the low nibble.
 public enum FP4Packing {
   public static func pack(_ codes: [UInt8]) -> [UInt8] {

@@ -23,10 +23,11 @@ enum GEMMRole: String, Sendable {
   }
 }
 
-/// How fp8 operands are scaled per tensor: from this tensor's own amax (current) or from the
-/// amax history of earlier steps (delayed, Transformer Engine's recipe).
+/// How fp8 operands are scaled: per tensor, from this tensor's own amax (current) or from the amax
+/// history of earlier steps (delayed, Transformer Engine's recipe); or per block (mx: OCP MX's
+/// power-of-two scale for every 32 values along the product's K, as MXFP8 GEMMs take them).
 public enum FP8Scaling: String, Sendable, CaseIterable, Codable {
-  case current, delayed
+  case current, delayed, mx
 }
 
 /// A rank's GEMMs under its precision policy: each product's operands rounded to the policy's
@@ -88,8 +89,10 @@ final class GEMMRunner<T: TrainScalar> {
       let plan0 = plan(problem0, precision: precision)
       if !plan0.roundsFP32Operands {
         let (fa, fb) = role.fp8Formats
-        let ra = round(a, rows: problem0.aHeight, columns: problem0.aWidth, ld: lda, into: scratchA, format: fa, key: name + ".a." + role.rawValue)
-        let rb = round(b, rows: problem0.bHeight, columns: problem0.bWidth, ld: ldb, into: scratchB, format: fb, key: name + ".b." + role.rawValue)
+        let ra = round(
+          a, rows: problem0.aHeight, columns: problem0.aWidth, ld: lda, into: scratchA, format: fa, kAlongRows: !transA, key: name + ".a." + role.rawValue)
+        let rb = round(
+          b, rows: problem0.bHeight, columns: problem0.bWidth, ld: ldb, into: scratchB, format: fb, kAlongRows: transB, key: name + ".b." + role.rawValue)
         a = ra.pointer
         b = rb.pointer
         lda = problem0.aWidth
@@ -127,10 +130,11 @@ final class GEMMRunner<T: TrainScalar> {
   }
 
   /// Rounds a rows × columns matrix (ld apart) to the policy's format into `buffer`, contiguous;
-  /// returns it and the scale its values carry (1 but for fp8).
+  /// returns it and the scale its values carry (1 but for fp8 scaled per tensor). `kAlongRows`:
+  /// the product's K runs along each row (else down each column), which MX's blocks follow.
   @_specialize(where T == Float)
   private func round(
-    _ source: UnsafePointer<T>, rows: Int, columns: Int, ld: Int, into buffer: GrowableBuffer, format: MiniFloatFormat, key: String
+    _ source: UnsafePointer<T>, rows: Int, columns: Int, ld: Int, into buffer: GrowableBuffer, format: MiniFloatFormat, kAlongRows: Bool, key: String
   ) -> (pointer: UnsafePointer<T>, scale: Float) {
     let count = rows * columns
     let out = buffer.floats(count)
@@ -144,9 +148,18 @@ final class GEMMRunner<T: TrainScalar> {
     case .fp16:
       for i in 0..<count { out[i] = Float(Float16(out[i])) }
     case .fp8:
+      let codec = format == .e4m3 ? e4m3 : e5m2
+      if fp8Scaling == .mx {
+        if kAlongRows {
+          for r in 0..<rows { codec.roundTripBlocks(out + r * columns, count: columns) }
+        } else {
+          for c in 0..<columns { codec.roundTripBlocks(out + c, count: rows, stride: columns) }
+        }
+        break
+      }
       let amax = TensorScaling.amax(UnsafeBufferPointer(start: out, count: count))
       switch fp8Scaling {
-      case .current:
+      case .current, .mx:
         scale = TensorScaling.currentScale(amax: amax, format: format)
       case .delayed:
         var state = delayed[key] ?? DelayedScaling(format: format, historyLength: 16)
@@ -156,7 +169,6 @@ final class GEMMRunner<T: TrainScalar> {
         state.record(amax: amax)
         delayed[key] = state
       }
-      let codec = format == .e4m3 ? e4m3 : e5m2
       let bytes = codes.codes(count)
       codec.encode(UnsafeBufferPointer(start: out, count: count), scale: scale, into: UnsafeMutableBufferPointer(start: bytes, count: count))
       codec.decode(UnsafeBufferPointer(start: bytes, count: count), into: UnsafeMutableBufferPointer(start: out, count: count))

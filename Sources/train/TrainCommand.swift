@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
   var layout: String?
   @Option(help: "fp32, bf16, fp16 or fp8 (default: the profile's pick, else fp32).")
   var precision: String?
-  @Option(name: .customLong("fp8-scaling"), help: "fp8's per-tensor scaling: current or delayed (an amax history of 16 steps).")
+  @Option(name: .customLong("fp8-scaling"), help: "fp8's scaling: current or delayed (per tensor: its own amax, or an amax history of 16 steps), or mx (a power-of-two scale per 32 values along K).")
   var fp8Scaling = "delayed"
   @Option(name: .customLong("loss-scale"), help: "dynamic (fp16's default), off, or a fixed scale.")
   var lossScale: String?
@@ -75,7 +75,7 @@ struct TrainCommand: ParsableCommand {
       throw ValidationError(error.description)
     }
     guard ["on", "off"].contains(shuffle) else { throw ValidationError("--shuffle must be on or off; got \(shuffle)") }
-    guard FP8Scaling(rawValue: fp8Scaling) != nil else { throw ValidationError("--fp8-scaling must be current or delayed; got \(fp8Scaling)") }
+    guard FP8Scaling(rawValue: fp8Scaling) != nil else { throw ValidationError("--fp8-scaling must be current, delayed or mx; got \(fp8Scaling)") }
     if steps < 1 || steps > 10_000_000 { throw ValidationError("--steps must be between 1 and 10000000; got \(steps)") }
     if let batch, batch < 1 || batch > 1_000_000 { throw ValidationError("--batch must be between 1 and 1000000; got \(batch)") }
     if let threads, threads < 1 || threads > 4096 { throw ValidationError("--threads must be between 1 and 4096; got \(threads)") }

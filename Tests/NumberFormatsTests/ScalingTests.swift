@@ -46,6 +46,40 @@ import Testing
     #expect(out[32..<64].allSatisfy { $0 == 0 }, "an all-zero block is exact")
   }
 
+  /// The in-place round trip the trainer's MX fp8 runs (blocks along a row, or down a column
+  /// `stride` apart) gives exactly what quantize then dequantize give on the gathered values.
+  @Test(arguments: [MXFormat.mxfp8e4m3, .mxfp8e5m2], MXScaleRule.allCases)
+  func inPlaceBlockRoundTripMatchesQuantizeThenDequantize(_ format: MXFormat, _ rule: MXScaleRule) {
+    var values = standardNormal(3 * 70, seed: 5).map { $0 * 0.01 }
+    values[7] = 1e6  // an outlier: only its own block's scale moves
+    values[100] = .nan
+    let codec = MiniFloatCodec(format.element)
+    let rows = 3, columns = 70
+    // Rows: each row's blocks, the last one 6 values long.
+    var byRows = values
+    byRows.withUnsafeMutableBufferPointer { p in
+      for r in 0..<rows { codec.roundTripBlocks(p.baseAddress! + r * columns, count: columns, rule: rule) }
+    }
+    for r in 0..<rows {
+      let expected = roundTrip(Array(values[r * columns..<(r + 1) * columns]), format, rule).1
+      let got = Array(byRows[r * columns..<(r + 1) * columns])
+      #expect(zip(expected, got).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(format) row \(r)")
+    }
+    // Columns: a transposed view of 70 rows × 3 columns.
+    var byColumns = values
+    byColumns.withUnsafeMutableBufferPointer { p in
+      for c in 0..<3 { codec.roundTripBlocks(p.baseAddress! + c, count: 70, stride: 3, rule: rule) }
+    }
+    for c in 0..<3 {
+      let column = (0..<70).map { values[$0 * 3 + c] }
+      let expected = roundTrip(column, format, rule).1
+      let got = (0..<70).map { byColumns[$0 * 3 + c] }
+      #expect(zip(expected, got).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(format) column \(c)")
+    }
+    // The outlier's own block is scaled for it; the next block and the next row are not.
+    #expect(byRows[40] != 0 && byRows[75] != 0 && abs(byRows[40] - values[40]) <= 0.07 * abs(values[40]), "\(byRows[40]) for \(values[40])")
+  }
+
   @Test(arguments: mxFormats)
   func aBlockWithNaNYieldsNaNAndLeavesOthersAlone(_ format: MXFormat) {
     var values = standardNormal(64, seed: 9)

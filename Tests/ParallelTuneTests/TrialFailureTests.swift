@@ -163,7 +163,8 @@ func trainBinary() throws -> String {
   /// The second plant: fp8 with per-tensor current scaling on continuous inputs with rare huge
   /// glitches (`features:outliers=0.002,scale=1e6`). Every fp8 trial is rejected for departing from
   /// the fp32 reference (which learns from the same glitched data), none is picked; on the same
-  /// inputs without glitches fp8 is stable and picked.
+  /// inputs without glitches fp8 is stable and picked, and so it is on the glitched inputs with
+  /// MX's per-block scales.
   @Test func fp8CurrentScalingOnDataWithOutliersIsRejected() throws {
     var model = try ModelConfig.named("tiny")
     model.name = "tiny-features"
@@ -187,5 +188,8 @@ func trainBinary() throws -> String {
     options.trainFlags = ["--data", "features", "--fp8-scaling", "current"]
     let healthy = try ParallelTuner(options: options, costModel: cost).run()
     #expect(healthy.pick?.precision == .fp8, "\(healthy.trials.map { "\($0.name) \($0.status) \($0.reason ?? "")" })")
+    options.trainFlags = ["--data", "features:outliers=0.002,scale=1e6", "--fp8-scaling", "mx"]
+    let blocks = try ParallelTuner(options: options, costModel: cost).run()
+    #expect(blocks.pick?.precision == .fp8, "\(blocks.trials.map { "\($0.name) \($0.status) \($0.reason ?? "")" })")
   }
 }
