@@ -98,27 +98,50 @@ public enum MXQuantizer {
 }
 
 extension MiniFloatCodec {
-  /// Rounds `count` values, `stride` apart, to this format in blocks of `blockSize` along them,
-  /// each block under its own power-of-two scale (`MXQuantizer.scale`), and writes back the values
-  /// the codes stand for: what a product of MX operands computes with, the codes not kept.
-  public func roundTripBlocks(_ values: UnsafeMutablePointer<Float>, count: Int, stride: Int = 1, blockSize: Int = 32, rule: MXScaleRule = .specFloor) {
-    let rounding = self.rounding, mask = format.codeCount - 1
+  /// Rounds a rows × columns row-major matrix in place to this format in blocks of `blockSize`
+  /// along each row (`alongRows`) or down each column, each block under its own power-of-two
+  /// scale (`MXQuantizer.scale`), and writes back the values the codes stand for: what a product
+  /// of MX operands computes with, the codes not kept. Blocks down columns are taken 32 rows at a
+  /// time across all columns, so both directions stream through memory.
+  public func roundTripBlocks(
+    _ matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int, alongRows: Bool, blockSize: Int = 32, rule: MXScaleRule = .specFloor
+  ) {
+    let rounding = self.rounding, mask = format.codeCount - 1, element = format
+    // A block's scale from its largest magnitude as bits: NaN patterns order above every number.
+    func factors(_ amaxBits: UInt32) -> (inverse: Float, factor: Float) {
+      let scale = MXQuantizer.scale(amax: Float(bitPattern: amaxBits), element: element, rule: rule)
+      return (scale.exponent.map { Float(sign: .plus, exponent: -$0, significand: 1) } ?? .nan, scale.floatValue)
+    }
     table.withUnsafeBufferPointer { lut in
-      var start = 0
-      while start < count {
-        let end = min(count, start + blockSize)
-        var amax: Float = 0
-        for j in start..<end {
-          let v = abs(values[j * stride])
-          if v > amax || v.isNaN { amax = v.isNaN ? .nan : v }
-          if amax.isNaN { break }
+      if alongRows {
+        for r in 0..<rows {
+          let row = matrix + r * columns
+          var start = 0
+          while start < columns {
+            let end = min(columns, start + blockSize)
+            var amax: UInt32 = 0
+            for j in start..<end { amax = max(amax, row[j].bitPattern & 0x7FFF_FFFF) }
+            let (inverse, factor) = factors(amax)
+            for j in start..<end { row[j] = lut[Int(rounding.encode(bits: (row[j] * inverse).bitPattern)) & mask] * factor }
+            start = end
+          }
         }
-        let scale = MXQuantizer.scale(amax: amax, element: format, rule: rule)
-        let factor = scale.floatValue
-        let inverse: Float = scale.exponent.map { Float(sign: .plus, exponent: -$0, significand: 1) } ?? .nan
-        for j in start..<end {
-          let code = rounding.encode(bits: (values[j * stride] * inverse).bitPattern)
-          values[j * stride] = lut[Int(code) & mask] * factor
+        return
+      }
+      var amax = [UInt32](repeating: 0, count: columns)
+      var inverse = [Float](repeating: 0, count: columns), factor = inverse
+      var start = 0
+      while start < rows {
+        let end = min(rows, start + blockSize)
+        for c in 0..<columns { amax[c] = 0 }
+        for r in start..<end {
+          let row = matrix + r * columns
+          for c in 0..<columns { amax[c] = max(amax[c], row[c].bitPattern & 0x7FFF_FFFF) }
+        }
+        for c in 0..<columns { (inverse[c], factor[c]) = factors(amax[c]) }
+        for r in start..<end {
+          let row = matrix + r * columns
+          for c in 0..<columns { row[c] = lut[Int(rounding.encode(bits: (row[c] * inverse[c]).bitPattern)) & mask] * factor[c] }
         }
         start = end
       }

@@ -150,11 +150,7 @@ final class GEMMRunner<T: TrainScalar> {
     case .fp8:
       let codec = format == .e4m3 ? e4m3 : e5m2
       if fp8Scaling == .mx {
-        if kAlongRows {
-          for r in 0..<rows { codec.roundTripBlocks(out + r * columns, count: columns) }
-        } else {
-          for c in 0..<columns { codec.roundTripBlocks(out + c, count: rows, stride: columns) }
-        }
+        codec.roundTripBlocks(out, rows: rows, columns: columns, alongRows: kAlongRows)
         break
       }
       let amax = TensorScaling.amax(UnsafeBufferPointer(start: out, count: count))

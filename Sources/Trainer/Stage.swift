@@ -289,27 +289,31 @@ final class Stage<T: TrainScalar> {
   /// x += F·W_in: the continuous inputs' projection, a GEMM under the precision policy like the
   /// layers' (its A is the data itself: outliers in it set fp8's per-tensor scale).
   private func projectFeatures(_ batch: MicroBatch, into x: UnsafeMutablePointer<T>) {
-    guard let f = model.features, let values = featureValues else { return }
+    guard let (f, values) = features(of: batch) else { return }
+    let w = pointer("input.weight", in: params)
+    runner.run("input", .forward, m: batch.inputs.count, n: model.hidden, k: f, a: values, lda: f, b: w, ldb: model.hidden, c: x, ldc: model.hidden, beta: 1)
+  }
+
+  /// The micro-batch's continuous inputs as T (converted on every call: another micro-batch may
+  /// have been embedded between a forward and its backward).
+  private func features(of batch: MicroBatch) -> (Int, UnsafeMutablePointer<T>)? {
+    guard let f = model.features, let values = featureValues else { return nil }
     let n = batch.inputs.count
     precondition(batch.features.count == n * f, "a model with \(f) features per position was given a batch of \(batch.features.count) values for \(n) positions")
     batch.features.withUnsafeBufferPointer { source in
       for i in 0..<n * f { values[i] = T(source[i]) }
     }
-    let w = pointer("input.weight", in: params)
-    runner.run("input", .forward, m: n, n: model.hidden, k: f, a: values, lda: f, b: w, ldb: model.hidden, c: x, ldc: model.hidden, beta: 1)
+    return (f, values)
   }
 
   /// dE[token] += dx, dP[position] += dx (first stage), from the input gradient; dW_in += Fᵀ·dx.
   @_specialize(where T == Float)
   func embedBackward(_ batch: MicroBatch) {
-    if let f = model.features, let values = featureValues {
-      // `values` still holds this micro-batch's inputs only when no other embedded since: convert again.
-      let n = batch.inputs.count
-      batch.features.withUnsafeBufferPointer { source in
-        for i in 0..<n * f { values[i] = T(source[i]) }
-      }
+    if let (f, values) = features(of: batch) {
       let dW = pointer("input.weight", in: grads)
-      runner.run("input", .weightGradient, m: f, n: model.hidden, k: n, transA: true, a: values, lda: f, b: dX, ldb: model.hidden, c: dW, ldc: model.hidden, beta: 1)
+      runner.run(
+        "input", .weightGradient, m: f, n: model.hidden, k: batch.inputs.count, transA: true, a: values, lda: f, b: dX, ldb: model.hidden, c: dW,
+        ldc: model.hidden, beta: 1)
     }
     let h = model.hidden, seq = model.seq
     let dE = pointer("embedding.weight", in: grads)

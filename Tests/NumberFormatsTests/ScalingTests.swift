@@ -46,8 +46,8 @@ import Testing
     #expect(out[32..<64].allSatisfy { $0 == 0 }, "an all-zero block is exact")
   }
 
-  /// The in-place round trip the trainer's MX fp8 runs (blocks along a row, or down a column
-  /// `stride` apart) gives exactly what quantize then dequantize give on the gathered values.
+  /// The in-place round trip the trainer's MX fp8 runs (blocks along each row, or down each
+  /// column) gives exactly what quantize then dequantize give on the gathered values.
   @Test(arguments: [MXFormat.mxfp8e4m3, .mxfp8e5m2], MXScaleRule.allCases)
   func inPlaceBlockRoundTripMatchesQuantizeThenDequantize(_ format: MXFormat, _ rule: MXScaleRule) {
     var values = standardNormal(3 * 70, seed: 5).map { $0 * 0.01 }
@@ -57,9 +57,7 @@ import Testing
     let rows = 3, columns = 70
     // Rows: each row's blocks, the last one 6 values long.
     var byRows = values
-    byRows.withUnsafeMutableBufferPointer { p in
-      for r in 0..<rows { codec.roundTripBlocks(p.baseAddress! + r * columns, count: columns, rule: rule) }
-    }
+    byRows.withUnsafeMutableBufferPointer { codec.roundTripBlocks($0.baseAddress!, rows: rows, columns: columns, alongRows: true, rule: rule) }
     for r in 0..<rows {
       let expected = roundTrip(Array(values[r * columns..<(r + 1) * columns]), format, rule).1
       let got = Array(byRows[r * columns..<(r + 1) * columns])
@@ -67,9 +65,7 @@ import Testing
     }
     // Columns: a transposed view of 70 rows × 3 columns.
     var byColumns = values
-    byColumns.withUnsafeMutableBufferPointer { p in
-      for c in 0..<3 { codec.roundTripBlocks(p.baseAddress! + c, count: 70, stride: 3, rule: rule) }
-    }
+    byColumns.withUnsafeMutableBufferPointer { codec.roundTripBlocks($0.baseAddress!, rows: 70, columns: 3, alongRows: false, rule: rule) }
     for c in 0..<3 {
       let column = (0..<70).map { values[$0 * 3 + c] }
       let expected = roundTrip(column, format, rule).1
