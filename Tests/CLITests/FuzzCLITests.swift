@@ -67,7 +67,7 @@ import Testing
       ("--model", .model), ("--model-file", .file), ("--data", .data), ("--steps", .steps), ("--batch", .batch), ("--layout", .layout),
       ("--precision", .name), ("--threads", .number), ("--lr", .number), ("--seed", .number), ("--save", .checkpoint), ("--load", .file),
       ("--profile", .file), ("--force", .none), ("--json", .none), ("--loss-scale", .name), ("--fp8-scaling", .name), ("--shuffle", .name),
-      ("--oversubscribe", .none), ("--warmup", .number),
+      ("--oversubscribe", .none), ("--warmup", .number), ("--schedule-steps", .number),
     ], defaults: ["--model", "tiny", "--steps", "2"], binary: "train"),
   ]
   static let layouts = [
@@ -139,7 +139,7 @@ import Testing
       case .steps: list.append(random.pick(steps))
       case .batch: list.append(random.pick(batches))
       case .data:
-        list.append(random.pick(["synthetic", "text:", "fasta:", "csv:x", "text:/no/such/file"]) + (random.chance(50) ? random.pick(files) : ""))
+        list.append(random.pick(["synthetic", "text:", "fasta:", "csv:x", "text:/no/such/file", "features", "features:outliers=0.5,scale=", "features:"]) + (random.chance(50) ? random.pick(files) : ""))
       case .checkpoint: list.append(random.chance(70) ? "out/c\(random.next() % 4).safetensors" : random.pick(files))
       }
     }

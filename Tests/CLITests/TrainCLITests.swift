@@ -30,7 +30,7 @@ import Testing
     (["--layout", "dp=64"], "this machine gives the process"),
     (["--layout", "dp=2,zero=3"], "zero=0 (no sharding) or zero=1"),
     (["--precision", "fp7"], "unknown precision policy \"fp7\""),
-    (["--data", "csv:x"], "expected synthetic, text:PATH or fasta:PATH"),
+    (["--data", "csv:x"], "expected synthetic, text:PATH, fasta:PATH, features"),
     (["--data", "text:/no/such/file"], "needs a vocabulary of at least 256 tokens; tiny has 64"),
     (["--load", "/no/such.safetensors"], "no such file"),
     (["--model", "gpt5"], "unknown model \"gpt5\""),
