@@ -102,3 +102,23 @@ import Testing
     #expect(throws: CheckpointError.self) { try TrainingRun(options).run() }
   }
 }
+
+/// The schedule's horizon (`--schedule-steps`, what the parallel tuner gives every trial): a run
+/// of 6 steps with the horizon at 10 trains exactly the first 6 steps of a 10-step run; with its
+/// own horizon at 6 its learning rate decays sooner and its losses part from step 3 on.
+@Suite struct ScheduleHorizonTests {
+  @Test func aShortRunWithTheLongHorizonIsTheLongRunsPrefix() throws {
+    func losses(steps: Int, horizon: Int?) throws -> [Double] {
+      var options = TrainingOptions(model: try ModelConfig.named("tiny"), batch: 8, steps: steps, learningRate: 3e-3)
+      options.optimizer.warmupSteps = 1
+      if let horizon { options.optimizer.totalSteps = horizon }
+      options.seed = 4
+      return try TrainingRun(options).run().reports.map(\.loss)
+    }
+    let long = try losses(steps: 10, horizon: nil)
+    #expect(try losses(steps: 6, horizon: 10) == Array(long.prefix(6)))
+    let own = try losses(steps: 6, horizon: nil)
+    #expect(Array(own.prefix(3)) == Array(long.prefix(3)), "the first two updates run at the same rates either way")
+    #expect(own[3...] != long[3..<6], "a 6-step schedule decays sooner")
+  }
+}
