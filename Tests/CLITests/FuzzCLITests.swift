@@ -171,12 +171,14 @@ import Testing
     let root = try scratch()
     let files = try Self.files(in: root)
     var random = Random(state: 0x5CA1_E7E5_7ED5_EED5)
-    let deadline = Date().addingTimeInterval(40)
+    // A fixed number of argument lists, not as many as fit in a time: the count must not depend
+    // on how busy the machine is (the suite's other tests run beside this one).
+    let count = 160
     var runs = 0, failures: [String] = [], exits: [Int32: Int] = [:]
     // The commands that tune or probe take seconds when their list is valid: a third as often.
     let heavy: Set<String> = ["probe", "gemm", "attention", "run"]
     let weighted = Self.commands.flatMap { Array(repeating: $0, count: heavy.contains($0.path.first ?? "") ? 1 : 3) }
-    while runs < 400 && Date() < deadline {
+    while runs < count {
       let command = random.pick(weighted)
       let arguments = Self.arguments(command, &random, files: files)
       let directory = root + "/run\(runs)"
@@ -198,7 +200,6 @@ import Testing
       if !partial.isEmpty { failures.append("\(line): left partial files \(partial)") }
     }
     print("fuzz: \(runs) argument lists; exit statuses \(exits.sorted { $0.key < $1.key })")
-    #expect(runs >= 150, "ran \(runs) argument lists before the deadline")
     #expect(exits.keys.contains(0) && exits.keys.contains { $0 != 0 }, "both successes and refusals among \(exits)")
     #expect(failures.isEmpty, "\(failures.count) of \(runs) runs:\n\(failures.prefix(8).joined(separator: "\n"))")
   }
