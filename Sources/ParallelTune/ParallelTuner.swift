@@ -97,8 +97,10 @@ public final class ParallelTuner {
     defer { try? FileManager.default.removeItem(atPath: modelPath) }
     var trialRunner = runner
     trialRunner.common = ["--model-file", modelPath] + trialRunner.common
-    // The fp32 reference trajectory every trial is held to: an fp32 candidate (the fastest
-    // predicted that runs; any fp32 layout gives the same losses) for as many steps as the
+    // The fp32 reference trajectory every trial is held to: an fp32 candidate (the fp32 twin of
+    // the cost model's best candidate, whose measured step time then scales the predictions for
+    // the layouts that matter; else the fastest predicted fp32 one; any fp32 layout gives the
+    // same losses) for as many steps as the
     // longest trial runs. The exhaustive search runs every candidate that long (to completion:
     // each measured as well as halving measures its pick).
     let maxEffort = Self.maxEffort(initial: min(options.initialTrials, runnable.count))
@@ -108,6 +110,9 @@ public final class ParallelTuner {
     trialRunner.common += ["--schedule-steps", String(referenceSteps)]
     var reference: [Double] = []
     var fp32 = runnable.filter { $0.0.precision == .fp32 }.map(\.0)
+    if let best = runnable.first?.0, let twin = fp32.firstIndex(where: { $0.layout == best.layout && $0.threadsPerRank == best.threadsPerRank }) {
+      fp32.insert(fp32.remove(at: twin), at: 0)
+    }
     if fp32.isEmpty, let first = runnable.first?.0 { fp32 = [Candidate(layout: first.layout, precision: .fp32, threadsPerRank: first.threadsPerRank)] }
     var failures: [String] = []
     var calibration: Double?
@@ -220,6 +225,11 @@ final class TrialObjective: Objective {
   let budget: Budget
   let minimumSeconds: Double
   private var last: [String: ParallelTrial] = [:]
+  /// Per precision, measured over predicted step time of the trials run so far: a trial's
+  /// prediction is scaled by its precision's median before it runs (so the error it records is
+  /// out of sample), which the fp32 reference alone leaves off where a precision's share of work
+  /// outside the GEMMs differs from fp32's.
+  private var ratios: [TrainingPrecision: [Double]] = [:]
 
   init(runner: TrialRunner, candidates: [String: (Candidate, Double, Double)], reference: [Double], globalBatch: Int, budget: Budget, minimumSeconds: Double) {
     self.minimumSeconds = minimumSeconds
@@ -231,9 +241,11 @@ final class TrialObjective: Objective {
   }
 
   func evaluate(_ configuration: Configuration, effort: Int) -> Outcome {
-    guard let name = configuration["candidate"], let (candidate, predictedBytes, predictedSeconds) = candidates[name] else {
+    guard let name = configuration["candidate"], let (candidate, predictedBytes, modelSeconds) = candidates[name] else {
       return .failed(reason: "unknown candidate \(configuration)")
     }
+    let learned = ratios[candidate.precision].map { Statistics(samples: $0).median } ?? 1
+    let predictedSeconds = modelSeconds * learned
     let steps = ParallelTuneOptions.steps(effort: effort)
     // Generous for the prediction (it can be off several times), never past the budget.
     let timeout = min(minimumSeconds + 4 * predictedSeconds * Double(steps), max(minimumSeconds, budget.remaining))
@@ -250,6 +262,7 @@ final class TrialObjective: Objective {
     if !timed.isEmpty {
       record.tokensPerSecond = Statistics(samples: timed.map(\.tokensPerSecond))
       record.measuredStepSeconds = Statistics(samples: timed.map(\.seconds)).median
+      if let measured = record.measuredStepSeconds, measured > 0, modelSeconds > 0 { ratios[candidate.precision, default: []].append(measured / modelSeconds) }
     }
     let outcome: Outcome
     switch result.status {
