@@ -21,4 +21,11 @@ public struct E8M0: Hashable, Sendable {
     guard let exponent else { return .nan }
     return Float(sign: .plus, exponent: exponent, significand: 1)
   }
+
+  /// 1 / the scale, exact (2^127 is a normal Float): what a block's elements are multiplied by
+  /// before they are encoded. NaN for 0xFF.
+  public var reciprocal: Float {
+    guard let exponent else { return .nan }
+    return Float(sign: .plus, exponent: -exponent, significand: 1)
+  }
 }

@@ -74,7 +74,7 @@ public enum MXQuantizer {
         let scale = Self.scale(
           amax: TensorScaling.amax(UnsafeBufferPointer(start: source + start, count: length)), element: format.element, rule: rule)
         scales[block] = scale
-        let inverse: Float = scale.exponent.map { Float(sign: .plus, exponent: -$0, significand: 1) } ?? .nan
+        let inverse = scale.reciprocal
         for j in start..<(start + length) {
           destination[j] = UInt8(truncatingIfNeeded: rounding.encode(bits: (source[j] * inverse).bitPattern))
         }
@@ -110,7 +110,7 @@ extension MiniFloatCodec {
     // A block's scale from its largest magnitude as bits: NaN patterns order above every number.
     func factors(_ amaxBits: UInt32) -> (inverse: Float, factor: Float) {
       let scale = MXQuantizer.scale(amax: Float(bitPattern: amaxBits), element: element, rule: rule)
-      return (scale.exponent.map { Float(sign: .plus, exponent: -$0, significand: 1) } ?? .nan, scale.floatValue)
+      return (scale.reciprocal, scale.floatValue)
     }
     table.withUnsafeBufferPointer { lut in
       if alongRows {

@@ -154,16 +154,15 @@ final class GEMMRunner<T: TrainScalar> {
         break
       }
       let amax = TensorScaling.amax(UnsafeBufferPointer(start: out, count: count))
-      switch fp8Scaling {
-      case .current, .mx:
-        scale = TensorScaling.currentScale(amax: amax, format: format)
-      case .delayed:
+      if fp8Scaling == .delayed {
         var state = delayed[key] ?? DelayedScaling(format: format, historyLength: 16)
         // The first step has no history: it scales by its own amax, as Transformer Engine does.
         if state.history.isEmpty { state.record(amax: amax) }
         scale = state.scale
         state.record(amax: amax)
         delayed[key] = state
+      } else {
+        scale = TensorScaling.currentScale(amax: amax, format: format)
       }
       let bytes = codes.codes(count)
       codec.encode(UnsafeBufferPointer(start: out, count: count), scale: scale, into: UnsafeMutableBufferPointer(start: bytes, count: count))
