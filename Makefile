@@ -1,14 +1,17 @@
 # ScaleTune: `make tune` measures this node and writes results/<host>-<time>.json;
 # `make test` runs the test suite. Both install the system libraries first when missing.
 SWIFT ?= swift
+# Flags for the whole `tune`, e.g. make tune TUNE_ARGS="--quick --model tiny".
+TUNE_ARGS ?=
 
 .PHONY: deps tune test test-narrower build clean
 
 deps:
 	@scripts/install-deps.sh
 
-tune: deps
-	$(SWIFT) run -c release tune
+# Every product, whatever was built before: the parallel stage's trials run `train` beside `tune`.
+tune: build
+	"$$($(SWIFT) build -c release --show-bin-path)/tune" $(TUNE_ARGS)
 
 build: deps
 	$(SWIFT) build -c release
