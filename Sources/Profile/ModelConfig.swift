@@ -98,10 +98,12 @@ public struct ModelConfig: Codable, Hashable, Sendable {
   /// `positions`, `kind` and `features` may be left out).
   /// - Throws: `ModelConfigError` naming the file and the field.
   public static func load(_ path: String) throws -> ModelConfig {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw ModelConfigError.unreadable(path: path, reason: "no such file") }
-    guard !isDirectory.boolValue else { throw ModelConfigError.unreadable(path: path, reason: "is a directory; expected a JSON model file") }
-    guard let data = FileManager.default.contents(atPath: path) else { throw ModelConfigError.unreadable(path: path, reason: "cannot be read") }
+    let data: Data
+    do {
+      data = try BoundedFile.read(path, limit: 1 << 20)
+    } catch {
+      throw ModelConfigError.unreadable(path: path, reason: BoundedFile.reason(error, expected: "a JSON model file"))
+    }
     guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
       throw ModelConfigError.invalid(path: path, field: "(file)", expected: "a JSON object with the fields name, vocabulary, hidden, heads, layers, seq")
     }

@@ -2,6 +2,9 @@
 public enum ProfileError: Error, Equatable, CustomStringConvertible {
   case notFound(path: String)
   case isDirectory(path: String)
+  /// A FIFO, a device, a socket: something that may never end.
+  case notRegularFile(path: String, kind: String)
+  case tooLarge(path: String, bytes: UInt64, limit: UInt64)
   case unreadable(path: String, reason: String)
   case malformedJSON(path: String, detail: String)
   case notAProfile(path: String)
@@ -23,6 +26,10 @@ public enum ProfileError: Error, Equatable, CustomStringConvertible {
       return "\(path): no such file; expected a ScaleTune profile (JSON) written by `tune`"
     case .isDirectory(let path):
       return "\(path): is a directory; expected a profile file (results/<host>-<time>.json)"
+    case .notRegularFile(let path, let kind):
+      return "\(path): is \(kind), not a regular file; expected a profile file (results/<host>-<time>.json), which is read whole"
+    case .tooLarge(let path, let bytes, let limit):
+      return "\(path): is \(BoundedFile.describe(bytes)) or more, larger than any profile (the limit is \(BoundedFile.describe(limit))); expected a profile file written by `tune`"
     case .unreadable(let path, let reason):
       return "\(path): cannot be read (\(reason))"
     case .malformedJSON(let path, let detail):

@@ -80,9 +80,12 @@ public enum ProfileStore {
   /// Writes `machine` into the profile at `path`: merged into the existing file when there is one
   /// (other sections are kept; a malformed existing file is an error, never overwritten), a new
   /// profile otherwise. Returns notes for the person, e.g. that kernel choices were measured on a
-  /// machine with another fingerprint.
+  /// machine with another fingerprint. `prepare` sees the merged profile last, before it is
+  /// written (the tool's peak check).
   @discardableResult
-  public static func merge(machine: MachineSection, run: Provenance.Run, into path: String) throws -> [String] {
+  public static func merge(
+    machine: MachineSection, run: Provenance.Run, into path: String, prepare: (inout Profile) -> Void = { _ in }
+  ) throws -> [String] {
     var notes: [String] = []
     var profile: Profile
     if FileManager.default.fileExists(atPath: path) {
@@ -98,26 +101,29 @@ public enum ProfileStore {
     } else {
       profile = Profile(machine: machine, provenance: Provenance(runs: [run]))
     }
+    prepare(&profile)
     try write(profile, to: path)
     return notes
   }
 
+  /// The most a profile may hold: the largest written so far is well under 1 MiB, so anything
+  /// near this is no profile (and reading it whole would exhaust memory).
+  public static let sizeLimit: UInt64 = 64 << 20
+
   static func load(_ path: String) throws -> Data {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-      throw ProfileError.notFound(path: path)
-    }
-    if isDirectory.boolValue { throw ProfileError.isDirectory(path: path) }
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      throw ProfileError.unreadable(path: path, reason: String(cString: strerror(EACCES)))
-    }
-    defer { try? handle.close() }
     do {
-      return try handle.readToEnd() ?? Data()
+      return try BoundedFile.read(path, limit: sizeLimit)
     } catch {
-      throw ProfileError.unreadable(path: path, reason: error.localizedDescription)
+      switch error {
+      case .notFound: throw ProfileError.notFound(path: path)
+      case .directory: throw ProfileError.isDirectory(path: path)
+      case .notRegular(let kind): throw ProfileError.notRegularFile(path: path, kind: kind)
+      case .tooLarge(let bytes, let limit): throw ProfileError.tooLarge(path: path, bytes: bytes, limit: limit)
+      case .unreadable(let reason): throw ProfileError.unreadable(path: path, reason: reason)
+      }
     }
   }
+
 
   static func error(for violation: SchemaValidator.Violation, path: String) -> ProfileError {
     switch violation.kind {

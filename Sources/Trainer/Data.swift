@@ -152,10 +152,12 @@ public struct BatchSource: Sendable {
   }
 
   static func read(_ path: String) throws -> Data {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataError.unreadable(path: path, reason: "no such file") }
-    guard !isDirectory.boolValue else { throw DataError.unreadable(path: path, reason: "is a directory; expected a file") }
-    guard let data = FileManager.default.contents(atPath: path) else { throw DataError.unreadable(path: path, reason: "cannot be read") }
+    let data: Data
+    do {
+      data = try BoundedFile.read(path, limit: 16 << 30)
+    } catch {
+      throw DataError.unreadable(path: path, reason: BoundedFile.reason(error, expected: "a text or FASTA file"))
+    }
     if data.isEmpty { throw DataError.empty(path: path) }
     return data
   }

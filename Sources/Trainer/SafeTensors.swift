@@ -93,10 +93,12 @@ public struct SafeTensors: Sendable {
 
   /// Reads and checks a file: the header's length, its JSON, every dtype, shape and byte range.
   public static func read(_ path: String) throws -> SafeTensors {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CheckpointError.unreadable(path: path, reason: "no such file") }
-    guard !isDirectory.boolValue else { throw CheckpointError.unreadable(path: path, reason: "is a directory; expected a .safetensors file") }
-    guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.unreadable(path: path, reason: "cannot be read") }
+    let data: Data
+    do {
+      data = try BoundedFile.read(path, limit: 64 << 30)
+    } catch {
+      throw CheckpointError.unreadable(path: path, reason: BoundedFile.reason(error, expected: "a .safetensors file"))
+    }
     guard data.count >= 8 else { throw CheckpointError.corrupt(path: path, reason: "\(data.count) bytes: truncated before the 8-byte header length") }
     let length = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     guard length <= UInt64(data.count - 8), length < 100 << 20 else {

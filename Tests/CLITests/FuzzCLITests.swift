@@ -105,11 +105,18 @@ import Testing
     _ = fm.createFile(atPath: array, contents: Data("[1, 2, 3]".utf8))
     _ = fm.createFile(atPath: model, contents: Data(#"{"vocabulary": 16, "hidden": 8, "heads": 3, "layers": 1, "seq": 4}"#.utf8))
     try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    // Input that never ends: a FIFO no one writes to, and a sparse file far past any profile.
+    let fifo = directory + "/fifo.json", huge = directory + "/huge.json"
+    guard mkfifo(fifo, 0o600) == 0, fm.createFile(atPath: huge, contents: nil), truncate(huge, 1 << 37) == 0 else { throw CocoaError(.fileWriteUnknown) }
     let valid = try sampleProfile(in: directory)
     let text = try Data(contentsOf: URL(fileURLWithPath: valid))
     _ = fm.createFile(atPath: truncated, contents: text.prefix(text.count / 2))
-    return [directory + "/missing.json", empty, binary, truncated, array, folder, model, valid]
+    return [directory + "/missing.json", empty, binary, truncated, array, folder, model, fifo, huge, valid]
   }
+
+  /// Devices that read forever or read nothing: given where a file is read, never where one is
+  /// written (an atomic write renames over its target).
+  static let devices = ["/dev/zero", "/dev/null", "/dev/stdin"]
 
   /// A real profile of this machine (a probe without measurements), to give the commands that read one.
   static func sampleProfile(in directory: String) throws -> String {
@@ -132,7 +139,7 @@ import Testing
       case .name: list.append(random.pick(names))
       case .list: list.append(random.pick(lists))
       case .params: list.append(random.pick(params))
-      case .file: list.append(random.pick(files))
+      case .file: list.append(random.chance(20) ? random.pick(devices) : random.pick(files))
       case .output: list.append(random.chance(70) ? "out/p\(random.next() % 4).json" : random.pick(files))
       case .layout: list.append(random.pick(layouts))
       case .model: list.append(random.pick(models))
@@ -144,7 +151,7 @@ import Testing
       }
     }
     if command.positional {
-      for _ in 0..<Int(random.next() % 3) { list.append(random.pick(files)) }
+      for _ in 0..<Int(random.next() % 3) { list.append(random.chance(20) ? random.pick(devices) : random.pick(files)) }
     }
     if random.chance(5) { list.append(random.pick(["--bogus", "-x", "--", "--help"])) }
     return list + command.bounded

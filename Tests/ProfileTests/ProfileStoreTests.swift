@@ -46,3 +46,40 @@ import Testing
     #expect(Statistics(samples: [5, 1]).min == 1 && Statistics(samples: [5, 1]).max == 5)
   }
 }
+
+/// A profile or model file that never ends is refused at once, naming the file and the limit.
+@Suite struct EndlessInputTests {
+  @Test func devicesFIFOsAndHugeFilesAreRefusedBeforeAnyRead() throws {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let fifo = directory + "/profile.fifo"
+    #expect(mkfifo(fifo, 0o600) == 0)
+    // No writer ever opens the FIFO: a blocking open or read would hang here.
+    #expect(throws: ProfileError.notRegularFile(path: fifo, kind: "a FIFO (named pipe)")) { try ProfileStore.read(fifo) }
+    #expect(throws: ProfileError.notRegularFile(path: "/dev/zero", kind: "a character device")) { try ProfileStore.read("/dev/zero") }
+    let huge = directory + "/huge.json"
+    #expect(FileManager.default.createFile(atPath: huge, contents: nil))
+    #expect(truncate(huge, off_t(ProfileStore.sizeLimit) + 1) == 0)
+    do {
+      _ = try ProfileStore.read(huge)
+      Issue.record("a file past the limit was read")
+    } catch {
+      #expect("\(error)".contains("\(huge): is 64 MiB or more, larger than any profile (the limit is 64 MiB)"), "\(error)")
+    }
+    #expect(throws: ModelConfigError.self) { try ModelConfig.load("/dev/zero") }
+    do {
+      _ = try ModelConfig.load(fifo)
+    } catch {
+      #expect("\(error)".contains("is a FIFO (named pipe); expected a JSON model file"), "\(error)")
+    }
+  }
+
+  @Test func aFileGrowingPastTheLimitWhileReadIsCut() throws {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let path = directory + "/p.json"
+    try Data(repeating: 0x20, count: 5000).write(to: URL(fileURLWithPath: path))
+    #expect(throws: BoundedFile.Failure.tooLarge(bytes: 5000, limit: 4096)) { try BoundedFile.read(path, limit: 4096) }
+    #expect(try BoundedFile.read(path, limit: 5000).count == 5000)
+  }
+}
