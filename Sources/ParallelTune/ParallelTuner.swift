@@ -262,6 +262,8 @@ final class TrialObjective: Objective {
     if !timed.isEmpty {
       record.tokensPerSecond = Statistics(samples: timed.map(\.tokensPerSecond))
       record.measuredStepSeconds = Statistics(samples: timed.map(\.seconds)).median
+      let utilisation = timed.compactMap(\.mfu)
+      record.mfu = utilisation.isEmpty ? nil : Statistics(samples: utilisation).median
       if let measured = record.measuredStepSeconds, measured > 0, modelSeconds > 0 { ratios[candidate.precision, default: []].append(measured / modelSeconds) }
     }
     let outcome: Outcome

@@ -7,6 +7,14 @@ public func monotonicSeconds() -> Double {
   return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
 }
 
+/// CPU time the calling thread has run, in seconds: what a loop's rate is counted against when
+/// other work shares its core (time the scheduler gave to others does not count).
+public func threadCPUSeconds() -> Double {
+  var now = timespec()
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+  return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}
+
 /// Runs one closure on several threads at once, each pinned to a hardware thread, all released
 /// from one barrier so that their work overlaps. Results come back in thread order.
 public enum ThreadTeam {

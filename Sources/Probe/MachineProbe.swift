@@ -57,17 +57,21 @@ public enum MachineProbe {
     var peaks: [Peak] = []
     var notMeasured: [PeakNotMeasured] = []
     var bandwidth: Bandwidth?
+    var load: MeasurementLoad?
     if options.measure {
       let plan: MeasurementPlan = options.quick ? .quick : .full
       if !topology.isThisSystem {
         warnings.append(ProbeWarning(code: "topology-not-this-system", message: "\(topology.source): threads cannot be pinned to a topology read from a file; peaks are measured unpinned"))
       }
       progress("arithmetic peaks")
+      let before = options.files.cpuTimes()
+      let measuring = monotonicSeconds()
       (peaks, notMeasured) = PeakProbe.run(features: features, topology: topology, plan: plan)
-      warnings += scalingWarnings(peaks)
       progress("memory bandwidth (STREAM triad)")
       let llc = topologySection.lastLevelCache.map { $0.sizeBytes * UInt64($0.instances) } ?? (32 << 20)
       bandwidth = TriadProbe.run(topology: topology, lastLevelCacheBytes: llc, usableBytes: memory.usableBytes, plan: plan, quick: options.quick)
+      if let before, let after = options.files.cpuTimes() { load = before.load(until: after, seconds: monotonicSeconds() - measuring) }
+      warnings += loadWarnings(load, peaks: peaks)
     } else {
       notMeasured = PeakUnit.plan(for: features).skipped
     }
@@ -77,7 +81,7 @@ public enum MachineProbe {
     return MachineSection(
       hostname: hostname(), fingerprint: Fingerprint.hash(fingerprintFacts), fingerprintFacts: fingerprintFacts,
       cpu: cpu, topology: topologySection, memory: memory, pciDevices: pci, gpus: gpus, blas: blas, libraries: libraries,
-      peaks: peaks, peaksNotMeasured: notMeasured, memoryBandwidth: bandwidth, environment: environment,
+      peaks: peaks, peaksNotMeasured: notMeasured, memoryBandwidth: bandwidth, measurementLoad: load, environment: environment,
       warnings: warnings, probeSeconds: monotonicSeconds() - start, quick: options.quick)
   }
 
@@ -160,14 +164,21 @@ public enum MachineProbe {
     return warnings
   }
 
+  /// What the load during the measurement means: a busy machine is said so (its figures are
+  /// suspect), and only an idle one's core scaling is judged (unknown load: judged, as before the
+  /// load was measured).
+  public static func loadWarnings(_ load: MeasurementLoad?, peaks: [Peak]) -> [ProbeWarning] {
+    if let load, load.busy { return [ProbeWarning(code: "busy-machine", message: load.sentence)] }
+    return scalingWarnings(peaks)
+  }
+
   /// All cores together should give close to cores × one core. Much less, in every sample, means
   /// the cores share their vector units (SMT siblings on the host of a VM) or lose clock when all run.
   public static func scalingWarnings(_ peaks: [Peak]) -> [ProbeWarning] {
     peaks.compactMap { peak in
-      guard peak.threads > 1, peak.perCoreGflops.median > 0 else { return nil }
-      // The best all-core sample against the typical one-core one: a neighbour's burst on a shared
-      // host lowers some samples, but only shared units or clock loss lower all of them.
-      let scaling = peak.allCoresGflops.max / peak.perCoreGflops.median
+      guard peak.threads > 1, peak.perCoreBest > 0 else { return nil }
+      // Best against best: noise only lowers samples, shared units or clock loss lower all of them.
+      let scaling = peak.allCoresBest / peak.perCoreBest
       guard scaling < 0.75 * Double(peak.threads) else { return nil }
       return ProbeWarning(
         code: "poor-core-scaling",

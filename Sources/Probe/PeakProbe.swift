@@ -60,8 +60,10 @@ public struct MeasurementPlan: Sendable {
 }
 
 public enum PeakProbe {
-  /// Measures a unit on the given hardware threads at once (one thread each) and returns GFLOP/s:
-  /// all threads' FLOPs over the slowest thread's time, per sample.
+  /// Measures a unit on the given hardware threads at once (one thread each) and returns GFLOP/s
+  /// per sample: the sum of each thread's FLOPs over the CPU time that thread ran. A thread the
+  /// scheduler set aside for another process is not charged for the wait, so a busy machine
+  /// does not lower the figure as long as some of each sample ran; the best sample is the peak.
   static func measure(_ unit: PeakUnit, on pus: [Int], topology: Topology, plan: MeasurementPlan) -> Statistics {
     let loop = unit.loop
     // Calibrate on the first PU (this also warms the unit up, which matters for AVX-512 and AMX
@@ -83,41 +85,36 @@ public enum PeakProbe {
     let count = iterations
     var samples: [Double] = []
     for _ in 0..<plan.repeats {
-      let results = ThreadTeam.run(threads: pus.count, pinnedTo: pus, topology: topology) { _ -> (Double, Double) in
-        let start = monotonicSeconds()
+      let rates = ThreadTeam.run(threads: pus.count, pinnedTo: pus, topology: topology) { _ -> Double in
+        let start = threadCPUSeconds()
         let result = loop(count)
-        let elapsed = monotonicSeconds() - start
-        return (result.flops, elapsed)
+        return result.flops / max(threadCPUSeconds() - start, 1e-9)
       }
-      let flops = results.reduce(0) { $0 + $1.0 }
-      let slowest = results.map(\.1).max() ?? 1
-      samples.append(flops / slowest / 1e9)
+      samples.append(rates.reduce(0, +) / 1e9)
     }
     return Statistics(samples: samples)
   }
 
   static func run(features: ISAFeatures, topology: Topology, plan: MeasurementPlan) -> ([Peak], [PeakNotMeasured]) {
     let (units, skipped) = PeakUnit.plan(for: features)
-    let cores = topology.firstThreadOfEachCore
-    guard !cores.isEmpty else { return ([], skipped) }
-    let peaks = units.map { unit in
-      Peak(
-        precision: unit.precision, isa: unit.isa, instruction: unit.instruction,
-        perCoreGflops: measure(unit, on: [cores[0]], topology: topology, plan: plan),
-        allCoresGflops: measure(unit, on: cores, topology: topology, plan: plan),
-        threads: cores.count)
-    }
-    return (peaks, skipped)
+    return (measure(precisions: Set(units.map(\.precision)), features: features, topology: topology, plan: plan), skipped)
   }
 }
 
 extension PeakProbe {
-  /// The widest usable fp32 FMA loop on every core at once (GFLOP/s, median): what `train` measures
-  /// model FLOPs utilisation against when no profile gives the peak.
-  public static func fp32AllCores(features: ISAFeatures = .current, topology: Topology, plan: MeasurementPlan = .quick) -> Statistics? {
-    guard let unit = PeakUnit.plan(for: features).run.first(where: { $0.precision == "fp32" }) else { return nil }
+  /// Measures the units of `precisions` anew on one core and on every core (their widest usable
+  /// loop, and for bf16 each unit): the peaks `train` sets utilisation against when no trustworthy
+  /// profile gives them, and what a profile's exceeded peaks are measured again with.
+  public static func measure(
+    precisions: Set<String>, features: ISAFeatures = .current, topology: Topology, plan: MeasurementPlan = .full
+  ) -> [Peak] {
     let cores = topology.firstThreadOfEachCore
-    guard !cores.isEmpty else { return nil }
-    return measure(unit, on: cores, topology: topology, plan: plan)
+    guard !cores.isEmpty else { return [] }
+    return PeakUnit.plan(for: features).run.filter { precisions.contains($0.precision) }.map { unit in
+      Peak(
+        precision: unit.precision, isa: unit.isa, instruction: unit.instruction,
+        perCoreGflops: measure(unit, on: [cores[0]], topology: topology, plan: plan),
+        allCoresGflops: measure(unit, on: cores, topology: topology, plan: plan), threads: cores.count)
+    }
   }
 }

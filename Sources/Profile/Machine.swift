@@ -18,6 +18,9 @@ public struct MachineSection: Codable, Equatable, Sendable {
   /// Precisions and units that were not measured here, each with the reason.
   public var peaksNotMeasured: [PeakNotMeasured]
   public var memoryBandwidth: Bandwidth?
+  /// What other processes took of the CPUs while the peaks and bandwidth were measured. Absent
+  /// in profiles written before it was recorded, and when nothing was measured.
+  public var measurementLoad: MeasurementLoad?
   public var environment: EnvironmentFacts
   public var warnings: [ProbeWarning]
   public var probeSeconds: Double
@@ -27,9 +30,10 @@ public struct MachineSection: Codable, Equatable, Sendable {
     hostname: String, fingerprint: String, fingerprintFacts: [String], cpu: CPUSection,
     topology: TopologySection, memory: MemorySection, pciDevices: [PCIDevice], gpus: [GPU],
     blas: BLASSection, libraries: [LibrarySection]? = nil, peaks: [Peak], peaksNotMeasured: [PeakNotMeasured],
-    memoryBandwidth: Bandwidth?, environment: EnvironmentFacts, warnings: [ProbeWarning],
+    memoryBandwidth: Bandwidth?, measurementLoad: MeasurementLoad? = nil, environment: EnvironmentFacts, warnings: [ProbeWarning],
     probeSeconds: Double, quick: Bool
   ) {
+    self.measurementLoad = measurementLoad
     self.hostname = hostname
     self.fingerprint = fingerprint
     self.fingerprintFacts = fingerprintFacts

@@ -72,7 +72,10 @@ public struct BLASMismatch: Codable, Equatable, Sendable {
   }
 }
 
-/// Measured arithmetic peak of one unit at one precision, on one core and on all cores.
+/// Measured arithmetic peak of one unit at one precision, on one core and on all cores. Each
+/// sample is a throughput loop's FLOPs over the CPU time its threads ran (time the scheduler gave
+/// to other processes does not count), and the peak is the best sample (`perCoreBest`,
+/// `allCoresBest`): noise only ever slows a loop, so the fastest run is the closest to the unit.
 public struct Peak: Codable, Equatable, Sendable {
   /// fp64, fp32, fp16 or bf16.
   public var precision: String
@@ -94,6 +97,52 @@ public struct Peak: Codable, Equatable, Sendable {
     self.perCoreGflops = perCoreGflops
     self.allCoresGflops = allCoresGflops
     self.threads = threads
+  }
+
+  /// The unit's peak on one core: the best run.
+  public var perCoreBest: Double { perCoreGflops.max }
+  /// The unit's peak on all `threads` cores at once: the best run.
+  public var allCoresBest: Double { allCoresGflops.max }
+
+  /// The most `threads` threads of this unit can do (GFLOP/s): the all-core best's share for
+  /// that many threads (capped at every core), and for one thread at least one core's best.
+  public func bound(threads: Int) -> Double {
+    let share = allCoresBest * Double(min(max(1, threads), self.threads)) / Double(max(1, self.threads))
+    return threads <= 1 ? max(perCoreBest, share) : share
+  }
+
+  /// "fp32 avx512f": the unit's name in messages.
+  public var unit: String { "\(precision) \(isa)" }
+}
+
+/// What other processes took of the CPUs while the probe measured its peaks and bandwidth: all
+/// CPUs' busy time in /proc/stat over the measurement, less this process's own (/proc/self/stat).
+public struct MeasurementLoad: Codable, Equatable, Sendable {
+  /// Other processes' share of all the CPUs' time over the measurement, 0…1.
+  public var otherProcessesShare: Double
+  /// CPUs /proc/stat counts.
+  public var cpus: Int
+  /// How long the measurement ran.
+  public var seconds: Double
+
+  /// From this share on, the machine counts as busy: its figures are suspect, and core scaling
+  /// is not judged.
+  public static let busyShare = 0.10
+
+  public init(otherProcessesShare: Double, cpus: Int, seconds: Double) {
+    self.otherProcessesShare = otherProcessesShare
+    self.cpus = cpus
+    self.seconds = seconds
+  }
+
+  public var busy: Bool { otherProcessesShare >= Self.busyShare }
+
+  /// "the machine was busy: other processes took 48% of the 2 CPUs while the peaks were measured".
+  public var sentence: String {
+    let share = String(format: "%.0f%%", otherProcessesShare * 100)
+    return busy
+      ? "the machine was busy: other processes took \(share) of the \(cpus) CPUs while the peaks were measured; its figures are suspect (the peaks count only the loops' own CPU time, the bandwidth does not)"
+      : "the machine was idle: other processes took \(share) of the \(cpus) CPUs while the peaks were measured"
   }
 }
 

@@ -86,6 +86,9 @@ public struct ParallelTrial: Codable, Equatable, Sendable {
   /// The largest rank's memory account, and the whole process's resident peak.
   public var measuredPeakBytes: Double?
   public var rssPeakBytes: Double?
+  /// Model FLOPs utilisation over the timed steps (median), against the peak of the unit that
+  /// runs most of the trial's GEMM FLOPs (`train` chooses it; nil where it had none).
+  public var mfu: Double?
   /// Each step's loss; null where it was not finite (JSON has no NaN).
   public var losses: [Double?]?
   public var fromJournal: Bool?

@@ -20,6 +20,12 @@ public struct Comparison: Codable, Equatable, Sendable {
     public var deviations: [Deviation]
   }
 
+  /// A profile whose figures cannot be trusted as they stand.
+  public struct SuspectProfile: Codable, Equatable, Sendable {
+    public var label: String
+    public var reasons: [String]
+  }
+
   /// Several runs of one machine: how far apart each figure came out.
   public struct RunSpread: Codable, Equatable, Sendable {
     public struct Item: Codable, Equatable, Sendable {
@@ -39,6 +45,8 @@ public struct Comparison: Codable, Equatable, Sendable {
   /// Every figure any profile has, in first-seen order.
   public var figureNames: [String]
   public var suspects: [Suspect]
+  /// Profiles whose figures are suspect in themselves, with why; left out of the peer medians.
+  public var suspectProfiles: [SuspectProfile]
   public var spreads: [RunSpread]
   /// For profiles of another fingerprint than the first: figure → value / the first profile's.
   public var ratios: [String: [String: Double]]
@@ -67,8 +75,10 @@ public struct Comparison: Codable, Equatable, Sendable {
     self.spreads = spreads
 
     // Peers: machines (hostnames) of one fingerprint; a machine's value is the median of its runs.
+    // A profile whose own figures are suspect (a busy probe, a rate above its peak) is no
+    // yardstick for its peers: it is left out here and named in `suspectProfiles`.
     var suspects: [Suspect] = []
-    let byFingerprint = Dictionary(grouping: profiles, by: \.fingerprint)
+    let byFingerprint = Dictionary(grouping: profiles.filter { $0.suspicions == nil }, by: \.fingerprint)
     for fingerprint in byFingerprint.keys.sorted() {
       let machines = Dictionary(grouping: byFingerprint[fingerprint]!, by: \.hostname)
       guard machines.count > 1 else { continue }
@@ -97,6 +107,7 @@ public struct Comparison: Codable, Equatable, Sendable {
       }
     }
     self.suspects = suspects
+    suspectProfiles = profiles.compactMap { profile in profile.suspicions.map { SuspectProfile(label: profile.label, reasons: $0) } }
 
     var ratios: [String: [String: Double]] = [:]
     if let baseline = profiles.first {

@@ -37,7 +37,8 @@ extension Comparison {
       for profile in profiles {
         if let figure = profile.figure(name) {
           var cell = String(format: "%.1f %@", figure.value, figure.unit)
-          if let percent = figure.percentOfPeak { cell += String(format: " (%.0f%% peak)", percent) }
+          if let percent = figure.percentOfPeak { cell += percent > 100 ? " (above its peak)" : String(format: " (%.0f%% peak)", percent) }
+          if profile.suspicions != nil { cell += " (suspect)" }
           row.append(cell)
         } else {
           row.append("absent")
@@ -63,6 +64,9 @@ extension Comparison {
     for suspect in suspects {
       let list = suspect.deviations.map { String(format: "%@ %.1f vs peers' median %.1f (%.0f%% worse)", $0.figure, $0.value, $0.peerMedian, $0.shortfall * 100) }
       lines.append("SUSPECT NODE \(suspect.hostname) (fingerprint \(suspect.fingerprint)): " + list.joined(separator: "; "))
+    }
+    for suspect in suspectProfiles {
+      lines.append("SUSPECT FIGURES in \(suspect.label) (left out of the peer comparison): " + suspect.reasons.joined(separator: "; "))
     }
     lines += libraryDifferences
     for spread in spreads {

@@ -42,6 +42,9 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
   /// The library each GEMM entry picked, by "precision label" (`tune compare` names
   /// where two machines pick differently).
   public var gemmPicks: [String: String]?
+  /// Why this profile's figures are suspect: its probe ran on a busy machine, or a kernel rate
+  /// exceeds its peak. nil: nothing known against them.
+  public var suspicions: [String]?
 
   public static let factOrder = ["cpu", "cores", "caches", "memory", "gpus", "blas", "blis", "onednn", "gemm libraries", "fingerprint", "parallel pick"]
 
@@ -56,6 +59,7 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
     var facts: [String: String] = [:]
     var figures: [Figure] = []
     var sections: [String] = []
+    var suspicions = PeakBounds.excesses(profile).map(\.description)
     if let m = machine {
       sections.append("machine")
       facts["cpu"] = "\(m.cpu.modelName) (\(m.cpu.vendor) \(m.cpu.family)/\(m.cpu.model)/\(m.cpu.stepping))"
@@ -68,10 +72,13 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
         facts[library.name.lowercased()] = library.loaded ? "\(library.version ?? "?"), \(library.selected ?? "?")" : "not usable"
       }
       facts["fingerprint"] = m.fingerprint
+      // A peak is its best run.
       for peak in m.peaks {
-        figures.append(Figure(name: "peak \(peak.precision) \(peak.isa), 1 core", unit: "GFLOP/s", statistics: peak.perCoreGflops))
-        figures.append(Figure(name: "peak \(peak.precision) \(peak.isa), all cores", unit: "GFLOP/s", statistics: peak.allCoresGflops))
+        let one = peak.perCoreGflops, all = peak.allCoresGflops
+        figures.append(Figure(name: "peak \(peak.precision) \(peak.isa), 1 core", unit: "GFLOP/s", value: one.max, min: one.min, max: one.max))
+        figures.append(Figure(name: "peak \(peak.precision) \(peak.isa), all cores", unit: "GFLOP/s", value: all.max, min: all.min, max: all.max))
       }
+      if let load = m.measurementLoad, load.busy { suspicions.append(load.sentence) }
       if let bandwidth = m.memoryBandwidth {
         figures.append(Figure(name: "STREAM triad", unit: "GB/s", statistics: bandwidth.triadGBPerSecond))
       }
@@ -133,6 +140,7 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
     self.facts = facts
     self.figures = figures
     self.sections = sections
+    self.suspicions = suspicions.isEmpty ? nil : suspicions
   }
 
   static let precisionRank = ["fp64", "fp32", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "mxfp8-e4m3", "mxfp8-e5m2", "mxfp6-e2m3", "mxfp6-e3m2", "mxfp4", "nvfp4"]

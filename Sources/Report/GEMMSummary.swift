@@ -10,7 +10,7 @@ public enum GEMMSummary {
       lines.append("search on \(search.shape) \(search.precision): \(search.evaluated) of \(search.spaceSize) configurations evaluated (\(search.fromJournal) from the journal)")
     }
     lines.append("environment for train: " + section.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
-    lines.append("shape               precision    winner                                   GFLOP/s [min-max]        %peak  err N(0,1)  err outliers  ok/all")
+    lines.append("shape               precision    winner                                   GFLOP/s [min-max]        %peak       err N(0,1)  err outliers  ok/all")
     for entry in section.entries {
       let okCount = entry.candidates.filter { $0.status == "ok" }.count
       guard let winner = entry.winner, let g = winner.gflops else {
@@ -25,7 +25,7 @@ public enum GEMMSummary {
       lines.append(
         "\(pad(entry.label, 19)) \(pad(entry.precision, 12)) \(pad(name, 40)) "
           + pad(String(format: "%.1f [%.1f-%.1f]", g.median, g.min, g.max), 24) + " "
-          + pad(winner.percentOfPeak.map { String(format: "%.0f%%", $0) } ?? "-", 6)
+          + pad(PeakBounds.percentText(winner.percentOfPeak), 11)
           + pad(winner.errorNormal.map { String(format: "%.2e", $0) } ?? "-", 12)
           + pad(winner.errorOutliers.map { String(format: "%.2e", $0) } ?? "-", 14) + "\(okCount)/\(entry.candidates.count)")
     }

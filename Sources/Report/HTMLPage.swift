@@ -52,6 +52,12 @@ public enum HTMLPage {
       body += "<div class=\"column\">\n<h2>\(escape(profile.machine?.hostname ?? path))</h2>\n"
       if let machine = profile.machine {
         body += "<p>\(escape(machine.cpu.modelName)), \(machine.topology.cores) cores, \(escape(machine.blas.library)) \(escape(machine.blas.version)) (core \(escape(machine.blas.coreName))); fingerprint \(escape(machine.fingerprint)); \(escape(path))</p>\n"
+        if let load = machine.measurementLoad, load.busy { body += "<p class=\"suspect\">\(escape(load.sentence))</p>\n" }
+      }
+      let excesses = PeakBounds.excesses(profile)
+      if !excesses.isEmpty {
+        body += "<p class=\"suspect\">Peak check failed: kernel rates above the peak of every unit that can run them (shown as written):</p><ul>"
+          + excesses.map { "<li class=\"suspect\">\(escape($0.description))</li>" }.joined() + "</ul>\n"
       }
       let charts = [ReportCharts.roofline(profile), ReportCharts.gemmByShape(profile),
                     ReportCharts.librariesByShape(profile, precision: "fp32"), ReportCharts.librariesByShape(profile, precision: "bf16"),

@@ -49,12 +49,13 @@ public enum MachineSummary {
       }
     }
     if !m.peaks.isEmpty {
-      row("Peaks", "GFLOP/s, median [min-max] of runs")
+      row("Peaks", "GFLOP/s per CPU-second of the loop, best of \(m.peaks[0].perCoreGflops.runs) runs (median)")
       for peak in m.peaks {
         let label = "\(peak.precision) \(peak.isa)".padding(toLength: 22, withPad: " ", startingAt: 0)
-        row("", "\(label) 1 core \(stats(peak.perCoreGflops))   \(peak.threads) cores \(stats(peak.allCoresGflops))")
+        row("", "\(label) 1 core \(best(peak.perCoreGflops))   \(peak.threads) cores \(best(peak.allCoresGflops))")
       }
     }
+    if let load = m.measurementLoad { row("Load", load.sentence) }
     for skipped in m.peaksNotMeasured { row("", "not measured: \(skipped.precision) \(skipped.isa): \(skipped.reason)") }
     if let bw = m.memoryBandwidth {
       row("Bandwidth", "STREAM triad \(stats(bw.triadGBPerSecond)) GB/s, \(bw.threads) threads, 3 arrays of \(bytes(bw.arrayBytes)) (\(bw.sizing))")
@@ -65,6 +66,9 @@ public enum MachineSummary {
     lines.append(String(format: "Probe took %.1f s", m.probeSeconds))
     return lines.joined(separator: "\n")
   }
+
+  /// A peak: its best run, then the median.
+  static func best(_ s: Statistics) -> String { String(format: "%.1f (%.1f)", s.max, s.median) }
 
   static func stats(_ s: Statistics) -> String {
     String(format: "%.1f [%.1f-%.1f]", s.median, s.min, s.max)

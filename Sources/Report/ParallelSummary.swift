@@ -17,13 +17,14 @@ public enum ParallelSummary {
     }
     let ran = section.trials.filter { $0.status != .pruned }.sorted { ($0.tokensPerSecond?.median ?? -1) > ($1.tokensPerSecond?.median ?? -1) }
     lines.append("trials (\(ran.count)):")
-    lines.append("  status    tokens/s  step s (pred)   MiB/rank (pred)  candidate")
+    lines.append("  status    tokens/s   MFU  step s (pred)   MiB/rank (pred)  candidate")
     for t in ran {
       let rate = t.tokensPerSecond.map { String(format: "%8.0f", $0.median) } ?? "       -"
+      let mfu = t.mfu.map { String(format: "%4.0f%%", min($0, 1) * 100) } ?? "    -"
       let step = t.measuredStepSeconds.map { String(format: "%6.2f", $0) } ?? "     -"
       let predicted = t.predictedStepSeconds.map { String(format: "%6.2f", $0) } ?? "     -"
       let memory = t.measuredPeakBytes.map { String(format: "%6.0f", $0 / 1048576) } ?? "     -"
-      lines.append("  \(t.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rate)  \(step) (\(predicted))  \(memory) (\(String(format: "%6.0f", t.predictedPeakBytes / 1048576)))  \(t.name)"
+      lines.append("  \(t.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rate) \(mfu)  \(step) (\(predicted))  \(memory) (\(String(format: "%6.0f", t.predictedPeakBytes / 1048576)))  \(t.name)"
         + (t.fromJournal == true ? " [journal]" : "") + (t.reason.map { " — \($0)" } ?? ""))
     }
     let pruned = section.trials.filter { $0.status == .pruned }

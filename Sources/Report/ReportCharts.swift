@@ -34,7 +34,7 @@ enum ReportCharts {
 
   static func roofline(_ profile: Profile) -> String? {
     guard let machine = profile.machine, !machine.peaks.isEmpty else { return nil }
-    let peaks = machine.peaks.map { ($0.precision + " " + $0.isa, $0.allCoresGflops.median) }
+    let peaks = machine.peaks.map { ($0.precision + " " + $0.isa, $0.allCoresBest) }
     let bandwidth = machine.memoryBandwidth?.triadGBPerSecond.median
     let points = profile.kernels?.gemm?.entries.compactMap { entry -> (GEMMEntry, Double)? in
       guard let g = entry.winner?.gflops?.median else { return nil }

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import NumberFormats
 import Platform
 import Profile
 
@@ -173,5 +174,36 @@ public enum GEMMShapes {
       list.append(Product(role: "head dW", m: v, n: h, k: n, transA: true, transB: false))
     }
     return list
+  }
+}
+
+extension TrainingOptions {
+  /// One micro-batch's GEMM FLOPs on rank 0 of every pipeline stage, by the arithmetic unit the
+  /// kernel choice of each product runs on, most first. Utilisation is set against the first
+  /// unit's peak: the one that runs most of the step's products.
+  public func gemmFlopsByUnit(features: ISAFeatures = .current) -> [(unit: ArithmeticUnit, flops: Double)] {
+    var flops: [ArithmeticUnit: Double] = [:]
+    let n = sequencesPerMicroBatch * model.seq
+    for stage in 0..<layout.pp {
+      let p = ParameterLayout(model: model, tp: layout.tp, tpRank: 0, stage: stage, stages: layout.pp)
+      for product in GEMMShapes.rank(model, layout: p, tokens: n) {
+        let precision = gemmPrecision(forward: product.role.hasSuffix("forward"))
+        let problem = GEMMProblem(shape: GEMMShape(m: product.m, n: product.n, k: product.k), transA: product.transA, transB: product.transB, beta: product.role.hasSuffix("dW") ? 1 : 0)
+        let choice = choices.gemmChoice(problem, precision: precision, threads: threadsPerRank, caches: caches, features: features).choice
+        let unit = ArithmeticUnit.of(choice, onednnISA: choice.backend == .onednn ? OneDNNGEMM.status.selected : nil)
+        flops[unit, default: 0] += product.flops
+      }
+    }
+    return flops.map { (unit: $0.key, flops: $0.value) }.sorted { $0.flops > $1.flops || ($0.flops == $1.flops && $0.unit.description < $1.unit.description) }
+  }
+
+  /// The precision the policy runs a forward or a backward GEMM in.
+  func gemmPrecision(forward: Bool) -> Precision {
+    switch precision {
+    case .fp32: return .fp32
+    case .bf16: return .bf16
+    case .fp16: return .fp16
+    case .fp8: return forward ? .fp8e4m3 : .fp8e5m2
+    }
   }
 }

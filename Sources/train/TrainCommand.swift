@@ -180,34 +180,27 @@ struct TrainCommand: ParsableCommand {
     try options.memoryPlan().check(
       "train \(config.name) \(layout) --batch \(batch)", against: limits,
       fits: "a smaller --batch, more micro-batches (micro=), recompute=on, or zero=1")
-    var peakSource = "measured now"
-    var peakUnit = "fp32"
     if let profile, let loaded {
       options.choices = try KernelChoices(profile: loaded, path: profile, machineFingerprint: machineFingerprint, force: force)
-      // Utilisation against the peak of the unit the policy's GEMMs can use: bf16's dot-product
-      // or tile unit where the probe measured one (else fp32's FMA peak, as for every policy
-      // whose products run on fp32 units).
-      let peaks = loaded.machine?.fingerprint == machineFingerprint ? loaded.machine?.peaks ?? [] : []
-      let wanted = options.precision == .bf16 ? peaks.filter { $0.precision == "bf16" }.max { $0.allCoresGflops.median < $1.allCoresGflops.median } : nil
-      if let peak = wanted ?? peaks.first(where: { $0.precision == "fp32" }) {
-        options.peakGflops = peak.allCoresGflops.median
-        peakSource = "from \(profile)"
-        peakUnit = "\(peak.precision) \(peak.isa)"
-      }
       let counts = options.choices.counts
       for (key, value) in (loaded.kernels?.gemm?.environment ?? [:]).sorted(by: { $0.key < $1.key }) { applied.append("\(key)=\(value)") }
       note("profile \(profile): \(counts.gemm) GEMM and \(counts.attention) attention choices"
         + (applied.isEmpty ? "" : "; applied " + applied.joined(separator: ", ")))
     }
-    if options.peakGflops == nil { options.peakGflops = PeakProbe.fp32AllCores(topology: topology, plan: .full)?.median }
+    let utilisation = UtilisationPeak.resolve(
+      units: options.gemmFlopsByUnit(), machine: loaded?.machine.map { ($0, profile ?? "") },
+      fingerprint: machineFingerprint.isEmpty ? try MachineProbe.run(ProbeOptions(measure: false)).fingerprint : machineFingerprint, topology: topology)
+    options.peakGflops = utilisation?.gflops
     let run = try TrainingRun(options)
     let flops = TrainingOptions.flopsPerToken(config)
     note(
       "train \(config.name) (\(ParameterLayout.parameterCount(config)) parameters) on \(options.data), \(layout), \(options.precision), "
         + "batch \(batch) × seq \(config.seq), \(threadsPerRank) thread\(threadsPerRank == 1 ? "" : "s") per rank, steps \(run.firstStep)..<\(steps)")
     note(
-      String(format: "model FLOPs per token %.4g (6 × parameters without positions + 12 · layers · seq · hidden); MFU against the %@ peak %.1f GFLOP/s (%@)",
-        flops, peakUnit, options.peakGflops ?? 0, peakSource))
+      String(format: "model FLOPs per token %.4g (6 × parameters without positions + 12 · layers · seq · hidden); ", flops)
+        + (utilisation.map {
+          String(format: "MFU against the %@ peak %.1f GFLOP/s (the unit that runs %.0f%% of the GEMM FLOPs; %@)", $0.unit.description, $0.gflops, $0.share * 100, $0.source)
+        } ?? "no peak could be measured here: no MFU"))
     let interactive = isatty(STDERR_FILENO) == 1 && !json && !quiet
     let started = Date()
     let total = steps - run.firstStep

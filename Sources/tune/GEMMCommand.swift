@@ -137,7 +137,7 @@ enum GEMMStage {
     for peak in machine.peaks where ["fp32", "fp64", "bf16"].contains(peak.precision) {
       // fp32 and fp64 by precision; the bf16 units (AVX512-BF16, AMX) by ISA, for the amx backend.
       let key = peak.precision == "bf16" ? peak.isa : peak.precision
-      peaks[key] = max(peaks[key] ?? 0, peak.allCoresGflops.median * Double(threads) / Double(max(1, peak.threads)))
+      peaks[key] = max(peaks[key] ?? 0, peak.bound(threads: threads))
     }
     let level = BLASRule.isa(of: features)
     let coreTypes = options.quick ? [] : BLASRule.candidateCores(for: level, vendor: machine.cpu.vendor, libraryVersion: machine.blas.version)

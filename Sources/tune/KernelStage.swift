@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Probe
 import Profile
 
@@ -37,8 +38,21 @@ struct KernelStage {
     profile.kernels = kernels
     profile.provenance.runs.append(
       Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started, finishedAt: Date(), stages: stages))
-    try ProfileStore.write(profile, to: path)
+    try Self.write(&profile, to: path, options: options)
     print(options.json ? String(decoding: try ProfileStore.encode(section), as: UTF8.self) : summary)
     options.progress("profile written to \(path)")
+  }
+
+  /// Every profile a stage writes passes the peak check first (`PeakCheck`: a kernel above its
+  /// peak has the peak measured again; what still exceeds is said here and in the profile).
+  static func write(_ profile: inout Profile, to path: String, options: CommonOptions) throws {
+    check(&profile, options: options)
+    try ProfileStore.write(profile, to: path)
+  }
+
+  static func check(_ profile: inout Profile, options: CommonOptions) {
+    guard let fingerprint = profile.machine?.fingerprint else { return }
+    let excesses = PeakCheck.enforce(&profile, fingerprint: fingerprint, topology: try? Topology(), plan: options.quick ? .quick : .full, progress: options.progress)
+    for excess in excesses { FileHandle.standardError.write(Data("warning: peak check: \(excess)\n".utf8)) }
   }
 }

@@ -91,16 +91,24 @@ struct ParallelOptions: ParsableArguments {
 }
 
 enum ParallelStage {
+  /// The `train` the trials run (beside this `tune`, or SCALETUNE_TRAIN_BINARY).
+  /// - Throws: `CommandFailure` saying how to build it when it is missing.
+  @discardableResult
+  static func requireTrainer() throws -> String {
+    let binary = TrialRunner.defaultBinary()
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+      throw CommandFailure("the trainer \(binary) is missing: build every product (swift build -c release, or make tune), or set SCALETUNE_TRAIN_BINARY")
+    }
+    return binary
+  }
+
   static func execute(options: CommonOptions, parallel: ParallelOptions, model: ModelConfig, stages: [String], budget: Double? = nil) throws {
     let stage = try KernelStage.open(options: options)
     let machine = stage.machine
     let topology = try Topology()
     let limits = MachineProbe.limits(topology: topology)
     let world = parallel.ranks ?? limits.usableThreads
-    let binary = TrialRunner.defaultBinary()
-    guard FileManager.default.isExecutableFile(atPath: binary) else {
-      throw CommandFailure("the trainer \(binary) is missing: build it (swift build -c release --product train), or set SCALETUNE_TRAIN_BINARY")
-    }
+    let binary = try requireTrainer()
     // The kernel choices trials run and the cost model reads: the profile this stage writes when it
     // has them, else this host's newest profile that does (an --output of a new file would
     // otherwise time every trial on untuned kernels); said either way.
@@ -117,7 +125,7 @@ enum ParallelStage {
     }
     let profile = kernelSource?.profile ?? stage.profile
     let choices = try kernelSource.map { try KernelChoices(profile: $0.profile, path: $0.path, machineFingerprint: machine.fingerprint) } ?? .none
-    let peak = machine.peaks.first { $0.precision == "fp32" }?.allCoresGflops.median ?? 100
+    let peak = machine.peaks.first { $0.precision == "fp32" }?.allCoresBest ?? 100
     let triad = machine.memoryBandwidth?.triadGBPerSecond.median ?? 10
     options.progress("parallel: measuring the shared-memory all-reduce")
     let collective = CostModel.measureCollectiveBandwidth(members: max(2, min(world, 4)))
@@ -143,7 +151,7 @@ enum ParallelStage {
     updated.parallel = section
     updated.provenance.runs.append(
       Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: stage.started, finishedAt: Date(), stages: stages))
-    try ProfileStore.write(updated, to: stage.path)
+    try KernelStage.write(&updated, to: stage.path, options: options)
     print(options.json ? String(decoding: try ProfileStore.encode(section), as: UTF8.self) : ParallelSummary.text(section))
     options.progress("profile written to \(stage.path)")
   }

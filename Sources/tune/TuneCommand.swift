@@ -59,6 +59,9 @@ struct RunAll: ParsableCommand {
     var gemm = self.gemm, attention = self.attention
     if gemm.model == nil && gemm.modelFile == nil && gemm.shapes == nil { gemm.model = "small" }
     let model = try gemm.modelConfig()
+    // The parallel stage's trials run the trainer: a missing one is said now, not after the
+    // kernel stages' minutes.
+    if model != nil { try ParallelStage.requireTrainer() }
     options.progress("stage 1/4 probe (\(Int(left())) s left of \(Int(total)))")
     try ProbeStage.execute(options: options, stages: ["probe"])
     gemm.budget = self.gemm.budget.map { $0 * 0.25 } ?? min(options.quick ? 30 : 240, left() * 0.3)
@@ -109,7 +112,7 @@ enum ProbeStage {
     let run = Provenance.Run(
       commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started,
       finishedAt: Date(), stages: stages)
-    let notes = try ProfileStore.merge(machine: machine, run: run, into: path)
+    let notes = try ProfileStore.merge(machine: machine, run: run, into: path) { KernelStage.check(&$0, options: options) }
     for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
     options.progress("profile written to \(path)")
   }

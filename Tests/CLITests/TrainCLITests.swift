@@ -99,10 +99,15 @@ import Testing
     let pick = try #require(section.pick)
     #expect(section.model.name == "tiny" && section.trials.contains { $0.status == .ok })
     #expect(profile.provenance.runs.flatMap(\.stages).contains("parallel"))
+    // No rate the tool wrote exceeds its peak, and utilisation never passes 100%.
+    #expect(PeakBounds.excesses(profile) == [])
+    #expect(section.trials.compactMap(\.mfu).allSatisfy { $0 > 0 && $0 <= 1 })
+    #expect(!section.trials.filter { $0.status == .ok }.isEmpty && section.trials.filter { $0.status == .ok }.allSatisfy { $0.mfu != nil })
     // The pick is what train runs, and it says so.
     let trained = try train(["--model", "tiny", "--steps", "2", "--profile", path, "--json"], directory: directory)
     #expect(trained.status == 0, "\(trained.stderr)")
     #expect(trained.stderr.contains("applied layout \(pick.layout), precision \(pick.precision)"), "\(trained.stderr)")
+    #expect(trained.stderr.contains("MFU against the ") && trained.stderr.contains("of the GEMM FLOPs"), "\(trained.stderr)")
     let exported = try tune(["export", path, "--format", "deepspeed"], directory: directory)
     let config = try #require(try JSONSerialization.jsonObject(with: Data(exported.stdout.utf8)) as? [String: Any])
     #expect(config["train_batch_size"] as? Int == pick.globalBatch)

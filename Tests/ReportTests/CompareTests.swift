@@ -62,6 +62,26 @@ enum Fleet {
     #expect(try comparison.render(.text).contains("No suspect node"))
   }
 
+  /// A profile whose figures are suspect in themselves (probed on a busy machine, or a rate above
+  /// its peak, as written by an older tool) is named, shown as written, and no yardstick for its
+  /// peers.
+  @Test func suspectProfilesAreNamedAndLeftOutOfThePeers() throws {
+    var busy = Fleet.profile(host: "node3", scale: 0.5)
+    busy.machine?.measurementLoad = MeasurementLoad(otherProcessesShare: 0.45, cpus: 32, seconds: 3)
+    var exceeding = Fleet.profile(host: "node4", scale: 1.0)
+    exceeding.kernels?.gemm?.entries[0].winner?.gflops = Statistics(samples: [4000])
+    let comparison = Comparison(Fleet.summaries([Fleet.profile(host: "node1", scale: 1.0), Fleet.profile(host: "node2", scale: 1.0), busy, exceeding]))
+    #expect(comparison.suspects.isEmpty, "the busy node's low figures are not held against it as a slow node: \(comparison.suspects)")
+    #expect(comparison.suspectProfiles.map(\.label) == ["p2.json", "p3.json"])
+    let text = try comparison.render(.text)
+    #expect(text.contains("SUSPECT FIGURES in p2.json (left out of the peer comparison): the machine was busy: other processes took 45% of the 32 CPUs"), "\(text)")
+    #expect(text.contains("SUSPECT FIGURES in p3.json (left out of the peer comparison): GEMM 2048x2048x2048 fp32 native, 16 threads ran at 4000.0 GFLOP/s, 37% above the fp32 avx512f (16 cores) peak of 2929.0 GFLOP/s"), "\(text)")
+    #expect(text.contains("(suspect)"))
+    let report = ProfileText.text(exceeding)
+    #expect(report.contains("PEAK CHECK FAILED: 1 kernel rate above the peak of every unit that can run them (the profile is shown as written)"))
+    #expect(HTMLPage.report([("p3.json", exceeding)]).contains("Peak check failed"))
+  }
+
   @Test func runsOfOneMachineShowTheirSpread() {
     let runs = [Fleet.profile(host: "node1", scale: 1.0), Fleet.profile(host: "node1", scale: 1.05)]
     let comparison = Comparison(Fleet.summaries(runs))
