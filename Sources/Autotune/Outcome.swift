@@ -12,8 +12,12 @@ public enum Outcome: Codable, Sendable, Equatable {
   case failed(reason: String)
   /// Not run: excluded before measuring (a constraint, a backend the machine lacks).
   case pruned(reason: String)
-  /// Not run, or stopped, because the budget ran out (or, for a trial, it ran past its time).
-  case timeout
+  /// Not run because the budget ran out (no reason), or stopped because it ran past its time
+  /// limit (the reason says how long it had).
+  case timeout(reason: String?)
+
+  /// The budget ran out before it ran.
+  public static let budgetExhausted = Outcome.timeout(reason: nil)
   /// It ran, but its result cannot be trusted: a training trial whose loss went non-finite,
   /// whose loss scale kept collapsing, or that left the reference trajectory.
   case unstable(reason: String)
@@ -47,7 +51,7 @@ public enum Outcome: Codable, Sendable, Equatable {
     case .wrong(let error?, let tolerance): return "error \(error) above tolerance \(tolerance)"
     case .wrong(nil, _): return "output held NaN or Inf (an element left unwritten, or an overflow)"
     case .failed(let reason), .pruned(let reason), .unstable(let reason), .oom(let reason): return reason
-    case .timeout: return "budget exhausted before it ran"
+    case .timeout(let reason): return reason ?? "budget exhausted before it ran"
     }
   }
 }

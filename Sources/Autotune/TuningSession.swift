@@ -47,12 +47,12 @@ public final class TuningSession {
       return record(Trial(configuration: configuration, outcome: .pruned(reason: reason), effort: effort))
     }
     if let journal, let make = journalRecord {
-      let key = make(configuration, .timeout, effort).key
-      if let stored = journal.lookup(key), stored.effort >= effort, stored.outcome != .timeout {
+      let key = make(configuration, .budgetExhausted, effort).key
+      if let stored = journal.lookup(key), stored.effort >= effort, stored.outcome != .budgetExhausted {
         return record(Trial(configuration: configuration, outcome: stored.outcome, effort: stored.effort, fromJournal: true, details: stored.details))
       }
     }
-    guard !budget.exhausted else { return Trial(configuration: configuration, outcome: .timeout, effort: effort) }
+    guard !budget.exhausted else { return Trial(configuration: configuration, outcome: .budgetExhausted, effort: effort) }
     progress("\(configuration) (effort \(effort), \(String(format: "%.0f", budget.remaining)) s left)")
     let outcome = objective.evaluate(configuration, effort: effort)
     let details = objective.details(configuration, effort: effort)

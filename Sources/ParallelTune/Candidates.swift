@@ -18,6 +18,16 @@ public struct Candidate: Hashable, Sendable, CustomStringConvertible {
 
   public var description: String { "\(layout) \(precision) t\(threadsPerRank)" }
 
+  /// The run this candidate's trial trains: the candidate's layout, precision and threads on
+  /// `template`'s model, batch, data, schedule and seed.
+  public func spec(_ template: TrainingSpec) -> TrainingSpec {
+    var spec = template
+    spec.layout = layout
+    spec.precision = precision
+    spec.threadsPerRank = threadsPerRank
+    return spec
+  }
+
   /// The trainer's options for this candidate (what its trial runs, and what the memory model reads).
   public func options(model: ModelConfig, globalBatch: Int, steps: Int = 1) -> TrainingOptions {
     TrainingOptions(model: model, layout: layout, batch: globalBatch, steps: steps, precision: precision, threadsPerRank: threadsPerRank)

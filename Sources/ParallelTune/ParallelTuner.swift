@@ -58,15 +58,16 @@ public final class ParallelTuner {
     runner = TrialRunner(binary: options.trainBinary, common: Self.commonFlags(options), memoryLimitBytes: options.memoryLimitBytes)
   }
 
-  static func commonFlags(_ o: ParallelTuneOptions) -> [String] {
-    ["--seed", String(o.seed), "--lr", String(o.learningRate), "--warmup", "1", "--oversubscribe"] + o.trainFlags
-  }
+  /// Flags every trial's `train` gets on top of its spec: the tuner's own (a profile, the trial
+  /// flags a person gave), which the spec `train` writes back then includes.
+  static func commonFlags(_ o: ParallelTuneOptions) -> [String] { ["--oversubscribe"] + o.trainFlags }
 
-  /// The model as a `--model-file` (a trial runs exactly this config, named or not).
-  static func modelFile(_ model: ModelConfig) throws -> String {
-    let path = NSTemporaryDirectory() + "scaletune-model-\(getpid())-\(model.name).json"
-    try JSONEncoder().encode(model).write(to: URL(fileURLWithPath: path))
-    return path
+  /// What every candidate's spec shares: the model, batch, seed and learning rate, one warm-up
+  /// step, and the schedule's horizon at `horizon` steps (every trial follows the same rates).
+  func template(horizon: Int) -> TrainingSpec {
+    TrainingSpec(
+      model: options.model, globalBatch: options.globalBatch,
+      schedule: TrainingSpec.Schedule(learningRate: options.learningRate, warmupSteps: 1, horizonSteps: horizon), seed: options.seed)
   }
 
   public func run(progress: @escaping (String) -> Void = { _ in }) throws -> ParallelSection {
@@ -93,10 +94,7 @@ public final class ParallelTuner {
     }
     runnable.sort { $0.2 < $1.2 }
     progress("parallel: \(enumeration.valid.count + enumeration.pruned.count) candidates, \(runnable.count) fit; trying the cost model's best \(options.exhaustive ? runnable.count : min(options.initialTrials, runnable.count)) first")
-    let modelPath = try Self.modelFile(model)
-    defer { try? FileManager.default.removeItem(atPath: modelPath) }
-    var trialRunner = runner
-    trialRunner.common = ["--model-file", modelPath] + trialRunner.common
+    let trialRunner = runner
     // The fp32 reference trajectory every trial is held to: an fp32 candidate (the fp32 twin of
     // the cost model's best candidate, whose measured step time then scales the predictions for
     // the layouts that matter; else the fastest predicted fp32 one; any fp32 layout gives the
@@ -107,7 +105,7 @@ public final class ParallelTuner {
     let referenceSteps = ParallelTuneOptions.steps(effort: maxEffort)
     // Every trial follows the reference's learning-rate schedule, whatever its own length, so that
     // its losses are comparable step by step (a 3-step trial's own cosine decay would not be).
-    trialRunner.common += ["--schedule-steps", String(referenceSteps)]
+    let template = template(horizon: referenceSteps)
     var reference: [Double] = []
     var fp32 = runnable.filter { $0.0.precision == .fp32 }.map(\.0)
     if let best = runnable.first?.0, let twin = fp32.firstIndex(where: { $0.layout == best.layout && $0.threadsPerRank == best.threadsPerRank }) {
@@ -118,7 +116,7 @@ public final class ParallelTuner {
     var calibration: Double?
     for candidate in fp32.prefix(4) where reference.isEmpty {
       progress("parallel: the fp32 reference (\(candidate.layout), \(referenceSteps) steps)")
-      let result = trialRunner.run(candidate, globalBatch: batch, steps: referenceSteps, timeout: max(options.minimumTrialSeconds, min(600, budget.remaining)))
+      let result = trialRunner.run(candidate.spec(template), steps: referenceSteps, timeout: max(options.minimumTrialSeconds, min(600, budget.remaining)))
       if result.status == .ok && result.reports.count >= referenceSteps {
         reference = result.reports.map(\.loss)
         // One measured step time sets the cost model's scale (what it does not model, the
@@ -135,7 +133,7 @@ public final class ParallelTuner {
     if let calibration { runnable = runnable.map { ($0.0, $0.1, $0.2 * calibration) } }
     let objective = TrialObjective(
       runner: trialRunner, candidates: Dictionary(uniqueKeysWithValues: runnable.map { ($0.0.description, $0) }), reference: reference,
-      globalBatch: batch, budget: budget, minimumSeconds: options.minimumTrialSeconds)
+      template: template, budget: budget, minimumSeconds: options.minimumTrialSeconds)
     let space = SearchSpace(parameters: [Parameter("candidate", runnable.map(\.0.description))])
     let journal = try options.journalPath.map { try Journal(path: $0, fresh: options.fresh) }
     let session = TuningSession(
@@ -164,7 +162,7 @@ public final class ParallelTuner {
           records.append(record)
         } else {
           records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank,
-            status: trial.outcome == .timeout ? .timeout : .failed, reason: trial.outcome.reason, predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+            status: trial.outcome.status == "timeout" ? .timeout : .failed, reason: trial.outcome.reason, predictedPeakBytes: item.1, predictedStepSeconds: item.2))
         }
       }
       for (rank, item) in runnable.enumerated() where !tried.contains(item.0.description) {
@@ -221,7 +219,8 @@ final class TrialObjective: Objective {
   let runner: TrialRunner
   let candidates: [String: (Candidate, Double, Double)]
   let reference: [Double]
-  let globalBatch: Int
+  /// The spec every candidate's trial shares (`Candidate.spec`).
+  let template: TrainingSpec
   let budget: Budget
   let minimumSeconds: Double
   private var last: [String: ParallelTrial] = [:]
@@ -231,12 +230,12 @@ final class TrialObjective: Objective {
   /// outside the GEMMs differs from fp32's.
   private var ratios: [TrainingPrecision: [Double]] = [:]
 
-  init(runner: TrialRunner, candidates: [String: (Candidate, Double, Double)], reference: [Double], globalBatch: Int, budget: Budget, minimumSeconds: Double) {
+  init(runner: TrialRunner, candidates: [String: (Candidate, Double, Double)], reference: [Double], template: TrainingSpec, budget: Budget, minimumSeconds: Double) {
     self.minimumSeconds = minimumSeconds
     self.runner = runner
     self.candidates = candidates
     self.reference = reference
-    self.globalBatch = globalBatch
+    self.template = template
     self.budget = budget
   }
 
@@ -249,11 +248,12 @@ final class TrialObjective: Objective {
     let steps = ParallelTuneOptions.steps(effort: effort)
     // Generous for the prediction (it can be off several times), never past the budget.
     let timeout = min(minimumSeconds + 4 * predictedSeconds * Double(steps), max(minimumSeconds, budget.remaining))
-    let result = runner.run(candidate, globalBatch: globalBatch, steps: steps, timeout: timeout)
+    let result = runner.run(candidate.spec(template), steps: steps, timeout: timeout)
     var record = ParallelTrial(
       layout: candidate.layout, precision: candidate.precision, threadsPerRank: candidate.threadsPerRank, status: .ok, predictedPeakBytes: predictedBytes,
       predictedStepSeconds: predictedSeconds)
     let reports = result.reports
+    record.spec = result.spec
     record.steps = reports.count
     record.losses = reports.map { $0.loss.isFinite ? $0.loss : nil }
     record.measuredPeakBytes = reports.last.map { Double($0.peakBytesPerRank.max() ?? 0) }
@@ -270,7 +270,7 @@ final class TrialObjective: Objective {
     switch result.status {
     case .failed(let reason): outcome = .failed(reason: reason)
     case .oom(let reason): outcome = .oom(reason: reason)
-    case .timeout(let reason): outcome = .failed(reason: "timeout: " + reason)
+    case .timeout(let reason): outcome = .timeout(reason: reason)
     case .ok:
       let curve = TrialCurve(losses: reports.map(\.loss), nonFinite: reports.map(\.nonFinite), skipped: reports.map(\.skipped), lossScales: reports.map(\.lossScale))
       if let reason = Stability.verdict(curve, reference: reference, precision: candidate.precision) {
@@ -285,7 +285,7 @@ final class TrialObjective: Objective {
     case .ok: record.status = .ok
     case .unstable(let reason): (record.status, record.reason) = (.unstable, reason)
     case .oom(let reason): (record.status, record.reason) = (.oom, reason)
-    case .failed(let reason) where reason.hasPrefix("timeout: "): (record.status, record.reason) = (.timeout, String(reason.dropFirst(9)))
+    case .timeout(let reason): (record.status, record.reason) = (.timeout, reason)
     default: (record.status, record.reason) = (.failed, outcome.reason)
     }
     last[name] = record
@@ -313,8 +313,15 @@ public enum Selection {
     let reason = close.count > 1
       ? "fastest stable within 1% (\(close.count) tied; the least memory of them)"
       : "fastest stable of \(ok.count) stable trials (\(rejected) unstable rejected)"
+    // The trial's whole spec, less its own schedule length: a run of any length follows it.
+    let spec = chosen.spec.map { spec in
+      var spec = spec
+      spec.schedule.warmupSteps = nil
+      spec.schedule.horizonSteps = nil
+      return spec
+    }
     return ParallelPick(
       layout: chosen.layout, precision: chosen.precision, threadsPerRank: chosen.threadsPerRank, globalBatch: globalBatch,
-      tokensPerSecond: chosen.tokensPerSecond!.median, reason: reason)
+      tokensPerSecond: chosen.tokensPerSecond!.median, reason: reason, spec: spec)
   }
 }

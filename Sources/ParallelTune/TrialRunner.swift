@@ -13,6 +13,8 @@ public struct TrialResult: Sendable {
   }
 
   public var status: Status
+  /// The spec the trial's `train` trained with, as it wrote it (`--spec-out`): its flags applied.
+  public var spec: TrainingSpec?
   public var reports: [StepReport]
   public var seconds: Double
   public var stderrTail: String
@@ -20,8 +22,9 @@ public struct TrialResult: Sendable {
 
 /// Runs one trial as a real `train` run in a child process (warm-up steps, then timed steps),
 /// with a time limit and a memory limit enforced on it: its resident set is read every 50 ms and
-/// the child killed past the limit (`oom`), or past the time limit (`timeout`). A crash or a
-/// non-zero exit is `failed`, with the end of its stderr.
+/// the child killed past the limit (`oom`), or past the time limit (`timeout`). A `train` that
+/// refused the run for want of memory (`ResourceError.memoryExitStatus`) is `oom` too; a crash or
+/// another non-zero exit is `failed`, with the end of its stderr.
 public struct TrialRunner: Sendable {
   public var binary: String
   /// Flags every trial gets (the model, the profile, the seed …).
@@ -43,15 +46,25 @@ public struct TrialRunner: Sendable {
     return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("train").path
   }
 
-  public func arguments(_ candidate: Candidate, globalBatch: Int, steps: Int) -> [String] {
-    common + [
-      "--layout", candidate.layout.description, "--precision", candidate.precision.rawValue, "--threads", String(candidate.threadsPerRank),
-      "--batch", String(globalBatch), "--steps", String(steps), "--json", "--quiet",
-    ]
-  }
-
-  public func run(_ candidate: Candidate, globalBatch: Int, steps: Int, timeout: Double) -> TrialResult {
-    run(arguments: arguments(candidate, globalBatch: globalBatch, steps: steps), timeout: timeout)
+  /// Trains `spec` for `steps` steps: the spec goes to `train --spec` as a file, the common flags
+  /// (a profile, the trial flags) override it, and `train` writes back the spec it ran.
+  public func run(_ spec: TrainingSpec, steps: Int, timeout: Double) -> TrialResult {
+    let stem = NSTemporaryDirectory() + "scaletune-trial-\(getpid())-\(UUID().uuidString)"
+    let input = stem + ".json", output = stem + "-ran.json"
+    defer {
+      try? FileManager.default.removeItem(atPath: input)
+      try? FileManager.default.removeItem(atPath: output)
+    }
+    do {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      try encoder.encode(spec).write(to: URL(fileURLWithPath: input))
+    } catch {
+      return TrialResult(status: .failed("cannot write the trial's spec \(input): \(error.localizedDescription)"), reports: [], seconds: 0, stderrTail: "")
+    }
+    var result = run(arguments: ["--spec", input, "--spec-out", output] + common + ["--steps", String(steps), "--json", "--quiet"], timeout: timeout)
+    result.spec = try? TrainingSpec.load(output)
+    return result
   }
 
   public func run(arguments: [String], timeout: Double) -> TrialResult {
@@ -109,8 +122,8 @@ public struct TrialRunner: Sendable {
       return TrialResult(status: .failed("ended on signal \(process.terminationStatus): \(tail)"), reports: reports, seconds: seconds, stderrTail: tail)
     }
     if process.terminationStatus != 0 {
-      let refusedMemory = stderr.contains("needs about") && stderr.contains("Nothing was allocated")
       let reason = "exit \(process.terminationStatus): \(tail)"
+      let refusedMemory = process.terminationStatus == ResourceError.memoryExitStatus
       return TrialResult(status: refusedMemory ? .oom(reason) : .failed(reason), reports: reports, seconds: seconds, stderrTail: tail)
     }
     return TrialResult(status: .ok, reports: reports, seconds: seconds, stderrTail: tail)

@@ -80,6 +80,10 @@ public struct MachineLimits: Sendable, Equatable {
 }
 
 public enum ResourceError: Error, Equatable, CustomStringConvertible {
+  /// The exit status of a command that refused work for want of memory before allocating it:
+  /// how a parent (the parallel tuner's trial runner) knows an out-of-memory refusal from a failure.
+  public static let memoryExitStatus: Int32 = 3
+
   case memory(task: String, neededBytes: Double, usableBytes: UInt64, parts: String, fits: String?, limitedBy: String)
   case threads(requested: Int, usable: Int, flag: String)
 

@@ -156,7 +156,7 @@ public enum MachineProbe {
       warnings.append(ProbeWarning(code: "governor-not-performance", message: "CPU frequency governor is \"\(governor)\"; peaks and timings vary with clock ramp-up. Set it to \"performance\" for stable numbers"))
     }
     if let quota = memory.cgroupCPUQuotaCores, quota < Double(topology.cores) {
-      warnings.append(ProbeWarning(code: "cgroup-cpu-quota", message: "the cgroup allows \(String(format: "%.2f", quota)) cores of CPU time while \(topology.cores) cores are visible: all-core figures are throttled"))
+      warnings.append(ProbeWarning(code: "cgroup-cpu-quota", message: "the cgroup allows \(String(format: "%.2f", quota)) cores of CPU time while \(topology.cores) cores are visible: the all-core peaks are the cores' own (counted per CPU-second each loop ran), but kernels, trials and training get at most that much of them, and the triad is throttled"))
     }
     if memory.affinityCount < topology.hardwareThreads {
       warnings.append(ProbeWarning(code: "restricted-affinity", message: "this process may run on \(memory.affinityCount) of \(topology.hardwareThreads) hardware threads (\(memory.affinityCPUs))"))

@@ -54,8 +54,16 @@ public struct ParallelPick: Codable, Equatable, Sendable {
   public var tokensPerSecond: Double
   /// Why it won (fastest stable; a tie broken by memory).
   public var reason: String
+  /// The whole run its trial trained with (layout, precision policy with its scaling, threads,
+  /// batch, data, learning rate, seed), less the trial's own schedule length: what `train
+  /// --profile` runs. Absent in profiles written before it was recorded (the fields above then say
+  /// what is known).
+  public var spec: TrainingSpec?
 
-  public init(layout: ParallelLayout, precision: TrainingPrecision, threadsPerRank: Int, globalBatch: Int, tokensPerSecond: Double, reason: String) {
+  public init(
+    layout: ParallelLayout, precision: TrainingPrecision, threadsPerRank: Int, globalBatch: Int, tokensPerSecond: Double, reason: String, spec: TrainingSpec? = nil
+  ) {
+    self.spec = spec
     self.layout = layout
     self.precision = precision
     self.threadsPerRank = threadsPerRank
@@ -89,6 +97,8 @@ public struct ParallelTrial: Codable, Equatable, Sendable {
   /// Model FLOPs utilisation over the timed steps (median), against the peak of the unit that
   /// runs most of the trial's GEMM FLOPs (`train` chooses it; nil where it had none).
   public var mfu: Double?
+  /// The spec the trial's `train` ran, as it reported it (its flags applied).
+  public var spec: TrainingSpec?
   /// Each step's loss; null where it was not finite (JSON has no NaN).
   public var losses: [Double?]?
   public var fromJournal: Bool?

@@ -23,13 +23,6 @@ enum GEMMRole: String, Sendable {
   }
 }
 
-/// How fp8 operands are scaled: per tensor, from this tensor's own amax (current) or from the amax
-/// history of earlier steps (delayed, Transformer Engine's recipe); or per block (mx: OCP MX's
-/// power-of-two scale for every 32 values along the product's K, as MXFP8 GEMMs take them).
-public enum FP8Scaling: String, Sendable, CaseIterable, Codable {
-  case current, delayed, mx
-}
-
 /// A rank's GEMMs under its precision policy: each product's operands rounded to the policy's
 /// format (bf16, fp16, or fp8 with a per-tensor scale undone by α), then run on the backend the
 /// profile chose for that shape and precision (`KernelChoices.gemmChoice`), its plan kept for the

@@ -1,4 +1,5 @@
 import Foundation
+import Profile
 
 /// AdamW's settings and the learning-rate schedule: linear warm-up to `learningRate` over
 /// `warmupSteps`, then cosine decay to `minimumRatio`·learningRate at `totalSteps`.
@@ -80,12 +81,9 @@ final class AdamW<T: TrainScalar> {
 /// fp16's dynamic loss scale, with PyTorch GradScaler's defaults: start at 2^16, halve on a step
 /// whose gradients overflow (the step is skipped), double after 2000 clean steps in a row.
 public struct LossScaler: Sendable, Codable, Equatable {
-  public enum Mode: Sendable, Codable, Equatable {
-    /// GradScaler's dynamic scaling.
-    case dynamic
-    /// A constant scale (1: no loss scaling); overflowing steps are applied as they are.
-    case fixed(Double)
-  }
+  /// Dynamic (GradScaler's), or a constant scale (1: no loss scaling) under which overflowing
+  /// steps are applied as they are.
+  public typealias Mode = LossScaling
 
   public var mode: Mode
   public private(set) var scale: Double

@@ -43,6 +43,22 @@ public struct TrainingOptions: Sendable {
     optimizer = OptimizerSettings(learningRate: learningRate, warmupSteps: max(1, min(100, steps / 10)), totalSteps: steps)
   }
 
+  /// The run `spec` describes, `steps` steps long (kernel choices, placement and checkpoints
+  /// are the caller's).
+  /// - Throws: `DataError` when the spec's data does not parse.
+  public init(spec: TrainingSpec, steps: Int) throws {
+    self.init(
+      model: spec.model, layout: spec.layout, batch: spec.globalBatch, steps: steps, precision: spec.precision, threadsPerRank: spec.threadsPerRank,
+      learningRate: spec.schedule.learningRate)
+    if let warmup = spec.schedule.warmupSteps { optimizer.warmupSteps = warmup }
+    if let horizon = spec.schedule.horizonSteps { optimizer.totalSteps = horizon }
+    fp8Scaling = spec.fp8Scaling
+    lossScale = spec.lossScale
+    data = try DataSource.parse(spec.data)
+    shuffle = spec.shuffle
+    seed = spec.seed
+  }
+
   public var sequencesPerMicroBatch: Int { batch / (layout.dp * layout.micro) }
 
   public var lossScaleMode: LossScaler.Mode { lossScale ?? (precision == .fp16 ? .dynamic : .fixed(1)) }

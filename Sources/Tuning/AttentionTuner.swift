@@ -244,7 +244,7 @@ public final class AttentionTuner {
     } else {
       // One candidate, measured before the search so the search cannot spend its share.
       let trial = gemm.evaluate(Configuration(["backend": "gemm"]))
-      if trial.outcome == .timeout {
+      if case .timeout = trial.outcome {
         records.append(AttentionCandidateRecord(choice: gemmChoice, status: "timeout", reason: "the budget ran out before it was measured"))
       }
     }

@@ -17,18 +17,22 @@ struct TrainCommand: ParsableCommand {
       from a checkpoint at step k runs steps k..<N. --json prints one JSON object per step on stdout.
       """)
 
-  @Option(help: "A profile from `tune`: its kernel choices run each GEMM and attention shape.")
+  @Option(help: "A profile from `tune`: its kernel choices run each GEMM and attention shape, and its parallel pick is the run (flags override it).")
   var profile: String?
+  @Option(help: "A training spec (JSON, as --spec-out writes it or a parallel trial ran): the run, which flags override; with --profile, the profile's kernel choices apply and its pick does not.")
+  var spec: String?
+  @Option(name: .customLong("spec-out"), help: "Write the spec this run trains with (every override applied) here before the first step.")
+  var specOut: String?
   @Flag(help: "Apply a profile measured on another machine.")
   var force = false
   @Option(help: "A named model: tiny, small, esm2-8m, gpt2-124m.")
   var model: String?
   @Option(name: .customLong("model-file"), help: "A JSON model config.")
   var modelFile: String?
-  @Option(help: "synthetic, text:PATH or fasta:PATH.")
-  var data = "synthetic"
-  @Option(help: "on: windows at seeded random positions; off: consecutive windows from the start of the file.")
-  var shuffle = "on"
+  @Option(help: "synthetic, text:PATH, fasta:PATH or features[:outliers=R,scale=S] (default synthetic).")
+  var data: String?
+  @Option(help: "on: windows at seeded random positions (the default); off: consecutive windows from the start of the file.")
+  var shuffle: String?
   @Option(help: "Train until this many steps in all.")
   var steps = 20
   @Option(help: "Sequences per step over all ranks and micro-batches (default: the smallest multiple of dp×micro that is at least 4).")
@@ -37,20 +41,20 @@ struct TrainCommand: ParsableCommand {
   var layout: String?
   @Option(help: "fp32, bf16, fp16 or fp8 (default: the profile's pick, else fp32).")
   var precision: String?
-  @Option(name: .customLong("fp8-scaling"), help: "fp8's scaling: current or delayed (per tensor: its own amax, or an amax history of 16 steps), or mx (a power-of-two scale per 32 values along K).")
-  var fp8Scaling = "delayed"
+  @Option(name: .customLong("fp8-scaling"), help: "fp8's scaling: current or delayed (per tensor: its own amax, or an amax history of 16 steps; the default), or mx (a power-of-two scale per 32 values along K).")
+  var fp8Scaling: String?
   @Option(name: .customLong("loss-scale"), help: "dynamic (fp16's default), off, or a fixed scale.")
   var lossScale: String?
   @Option(help: "Kernel threads per rank (default: the usable hardware threads over the ranks).")
   var threads: Int?
-  @Option(help: "Peak learning rate.")
-  var lr = 3e-4
+  @Option(help: "Peak learning rate (default 3e-4).")
+  var lr: Double?
   @Option(help: "Warm-up steps (default: a tenth of --steps, at least 1, at most 100).")
   var warmup: Int?
   @Option(name: .customLong("schedule-steps"), help: "The learning-rate schedule's length, where its cosine decay ends (default --steps): runs of different lengths with the same value follow the same rates step by step.")
   var scheduleSteps: Int?
-  @Option(help: "Seed of the initialisation and the data.")
-  var seed: UInt64 = 1
+  @Option(help: "Seed of the initialisation and the data (default 1).")
+  var seed: UInt64?
   @Option(help: "Save a safetensors checkpoint here at the end.")
   var save: String?
   @Option(help: "Start from this safetensors checkpoint.")
@@ -68,20 +72,22 @@ struct TrainCommand: ParsableCommand {
     do {
       if let layout { _ = try ParallelLayout.parse(layout) }
       if let precision { _ = try TrainingPrecision.parse(precision) }
-      _ = try DataSource.parse(data)
+      if let data { _ = try DataSource.parse(data) }
       if let model { _ = try ModelConfig.named(model) }
-      if let lossScale { _ = try Self.lossScaleMode(lossScale) }
+      if let lossScale, (try? LossScaling.parse(lossScale)) == nil {
+        throw ValidationError("--loss-scale must be dynamic, off or a positive number; got \(lossScale)")
+      }
     } catch let error as CustomStringConvertible {
       throw ValidationError(error.description)
     }
-    guard ["on", "off"].contains(shuffle) else { throw ValidationError("--shuffle must be on or off; got \(shuffle)") }
-    guard FP8Scaling(rawValue: fp8Scaling) != nil else { throw ValidationError("--fp8-scaling must be current, delayed or mx; got \(fp8Scaling)") }
+    if let shuffle, !["on", "off"].contains(shuffle) { throw ValidationError("--shuffle must be on or off; got \(shuffle)") }
+    if let fp8Scaling, FP8Scaling(rawValue: fp8Scaling) == nil { throw ValidationError("--fp8-scaling must be current, delayed or mx; got \(fp8Scaling)") }
     if steps < 1 || steps > 10_000_000 { throw ValidationError("--steps must be between 1 and 10000000; got \(steps)") }
     if let batch, batch < 1 || batch > 1_000_000 { throw ValidationError("--batch must be between 1 and 1000000; got \(batch)") }
     if let threads, threads < 1 || threads > 4096 { throw ValidationError("--threads must be between 1 and 4096; got \(threads)") }
     if let warmup, warmup < 0 { throw ValidationError("--warmup must be at least 0; got \(warmup)") }
     if let scheduleSteps, scheduleSteps < 1 || scheduleSteps > 10_000_000 { throw ValidationError("--schedule-steps must be between 1 and 10000000; got \(scheduleSteps)") }
-    if !(lr.isFinite && lr > 0 && lr < 100) { throw ValidationError("--lr must be a positive number below 100; got \(lr)") }
+    if let lr, !(lr.isFinite && lr > 0 && lr < 100) { throw ValidationError("--lr must be a positive number below 100; got \(lr)") }
   }
 
   /// Re-executes this process with the profile's environment (OPENBLAS_CORETYPE and the like are
@@ -104,16 +110,23 @@ struct TrainCommand: ParsableCommand {
     return true
   }
 
-  static func lossScaleMode(_ text: String) throws -> LossScaler.Mode {
-    switch text {
-    case "dynamic": return .dynamic
-    case "off": return .fixed(1)
-    default:
-      guard let value = Double(text), value.isFinite, value > 0 else {
-        throw ValidationError("--loss-scale must be dynamic, off or a positive number; got \(text)")
-      }
-      return .fixed(value)
-    }
+  /// The flags as overrides of a spec: nil where none was given.
+  func overrides() throws -> TrainingSpec.Overrides {
+    var o = TrainingSpec.Overrides()
+    o.model = try modelFile.map(ModelConfig.load) ?? model.map(ModelConfig.named)
+    o.layout = try layout.map(ParallelLayout.parse)
+    o.precision = try precision.map(TrainingPrecision.parse)
+    o.fp8Scaling = fp8Scaling.flatMap(FP8Scaling.init(rawValue:))
+    o.lossScale = try lossScale.map(LossScaling.parse)
+    o.threadsPerRank = threads
+    o.globalBatch = batch
+    o.data = data
+    o.shuffle = shuffle.map { $0 == "on" }
+    o.learningRate = lr
+    o.warmupSteps = warmup
+    o.horizonSteps = scheduleSteps
+    o.seed = seed
+    return o
   }
 
   func run() throws {
@@ -121,6 +134,10 @@ struct TrainCommand: ParsableCommand {
       try train()
     } catch let error as ExitCode {
       throw error
+    } catch let error as ResourceError {
+      FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+      if case .memory = error { throw ExitCode(ResourceError.memoryExitStatus) }
+      throw ExitCode(1)
     } catch {
       FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
       throw ExitCode(1)
@@ -128,49 +145,40 @@ struct TrainCommand: ParsableCommand {
   }
 
   private func train() throws {
-    let config = try modelFile.map(ModelConfig.load) ?? ModelConfig.named(model ?? "small")
     let topology = try Topology()
     let limits = MachineProbe.limits(topology: topology)
+    let overrides = try self.overrides()
     // The profile first: its environment, kernel choices and parallel pick shape everything after.
     var loaded: Profile?
     var machineFingerprint = ""
-    var applied: [String] = []
     if let profile {
       machineFingerprint = try MachineProbe.run(ProbeOptions(measure: false)).fingerprint
       let read = try ProfileStore.read(profile)
       loaded = read
       if try Self.reexecuteWithEnvironment(read.kernels?.gemm?.environment ?? [:]) { return }
     }
-    var pick: ParallelPick?
-    if let loaded, let section = loaded.parallel, let candidate = section.pick {
+    // The run's base: a spec file, or the profile's pick (for its model), which the flags override.
+    var base: TrainingSpec?
+    if let spec {
+      base = try TrainingSpec.load(spec)
+    } else if let loaded, let section = loaded.parallel, let pick = section.pick {
       if section.fingerprint != machineFingerprint && !force {
         throw ProfileError.foreignMachine(path: profile ?? "", profileFingerprint: section.fingerprint, machineFingerprint: machineFingerprint)
       }
-      if section.model == config {
-        pick = candidate
+      if overrides.model == nil || overrides.model == section.model {
+        base = pick.spec ?? TrainingSpec(
+          model: section.model, layout: pick.layout, precision: pick.precision, threadsPerRank: pick.threadsPerRank, globalBatch: pick.globalBatch)
       } else {
-        note("profile \(profile ?? ""): its parallel pick is for \(section.model.name), not \(config.name); not applied")
+        note("profile \(profile ?? ""): its parallel pick is for \(section.model.name), not \(overrides.model?.name ?? ""); not applied")
       }
     }
-    let layout = try self.layout.map(ParallelLayout.parse) ?? pick?.layout ?? ParallelLayout()
-    let precision = try self.precision.map(TrainingPrecision.parse) ?? pick?.precision ?? .fp32
-    let threadsPerRank = threads ?? (self.layout == nil ? pick?.threadsPerRank : nil) ?? max(1, limits.usableThreads / layout.ranks)
-    let batch = self.batch ?? (self.layout == nil ? pick?.globalBatch : nil) ?? { let unit = layout.dp * layout.micro; return unit * max(1, (4 + unit - 1) / unit) }()
-    if let pick {
-      if self.layout == nil { applied.append("layout \(pick.layout)") }
-      if self.precision == nil { applied.append("precision \(pick.precision)") }
-      if threads == nil && self.layout == nil { applied.append("\(pick.threadsPerRank) thread(s) per rank") }
-      if self.batch == nil && self.layout == nil { applied.append("batch \(pick.globalBatch)") }
-    }
-    var options = TrainingOptions(
-      model: config, layout: layout, batch: batch, steps: steps, precision: precision, threadsPerRank: threadsPerRank, learningRate: lr)
-    if let warmup { options.optimizer.warmupSteps = warmup }
-    if let scheduleSteps { options.optimizer.totalSteps = scheduleSteps }
-    options.seed = seed
-    options.data = try DataSource.parse(data)
-    options.shuffle = shuffle == "on"
-    options.fp8Scaling = FP8Scaling(rawValue: fp8Scaling) ?? .delayed
-    options.lossScale = try lossScale.map(Self.lossScaleMode)
+    let resolution = TrainingSpec.resolve(base: base, overrides: overrides, defaultModel: try ModelConfig.named("small"), usableThreads: limits.usableThreads)
+    let spec = resolution.spec
+    var applied = resolution.applied
+    if let path = self.spec, !applied.isEmpty { note("spec \(path): applied " + applied.joined(separator: ", ")) }
+    if self.spec != nil { applied = [] }
+    let config = spec.model, layout = spec.layout, batch = spec.globalBatch, threadsPerRank = spec.threadsPerRank
+    var options = try TrainingOptions(spec: spec, steps: steps)
     options.caches = CacheSizes(topology)
     options.placement = .perCore(topology)
     options.load = load
@@ -180,6 +188,13 @@ struct TrainCommand: ParsableCommand {
     try options.memoryPlan().check(
       "train \(config.name) \(layout) --batch \(batch)", against: limits,
       fits: "a smaller --batch, more micro-batches (micro=), recompute=on, or zero=1")
+    if let specOut {
+      do {
+        try AtomicFile.write(try JSONEncoder.compact.encode(spec), to: specOut)
+      } catch {
+        throw ValidationError("--spec-out \(specOut): cannot be written (\(error))")
+      }
+    }
     if let profile, let loaded {
       options.choices = try KernelChoices(profile: loaded, path: profile, machineFingerprint: machineFingerprint, force: force)
       let counts = options.choices.counts
@@ -194,7 +209,7 @@ struct TrainCommand: ParsableCommand {
     let run = try TrainingRun(options)
     let flops = TrainingOptions.flopsPerToken(config)
     note(
-      "train \(config.name) (\(ParameterLayout.parameterCount(config)) parameters) on \(options.data), \(layout), \(options.precision), "
+      "train \(config.name) (\(ParameterLayout.parameterCount(config)) parameters) on \(options.data), \(layout), \(spec.policy), "
         + "batch \(batch) × seq \(config.seq), \(threadsPerRank) thread\(threadsPerRank == 1 ? "" : "s") per rank, steps \(run.firstStep)..<\(steps)")
     note(
       String(format: "model FLOPs per token %.4g (6 × parameters without positions + 12 · layers · seq · hidden); ", flops)

@@ -6,6 +6,35 @@ import Testing
 @Suite struct TrainCLITests {
   static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
+  /// A run as a spec file: `--spec-out` writes what a run trains with, `--spec` trains it again,
+  /// and flags override it field by field.
+  @Test func aSpecWrittenOutTrainsTheSameRunAndFlagsOverrideIt() throws {
+    let directory = try scratch()
+    let first = try train(["--model", "tiny", "--steps", "2", "--precision", "fp8", "--fp8-scaling", "mx", "--layout", "dp=2", "--threads", "1",
+                           "--lr", "0.002", "--seed", "7", "--spec-out", "a.json", "--json"], directory: directory)
+    #expect(first.status == 0, "\(first.stderr)")
+    let written = try TrainingSpec.load(directory + "/a.json")
+    #expect(written.precision == .fp8 && written.fp8Scaling == .mx && written.layout.dp == 2 && written.seed == 7 && written.schedule.learningRate == 0.002)
+    let again = try train(["--spec", "a.json", "--steps", "2", "--spec-out", "b.json", "--json"], directory: directory)
+    #expect(again.status == 0, "\(again.stderr)")
+    #expect(try TrainingSpec.load(directory + "/b.json") == written)
+    #expect(again.stderr.contains("spec a.json: applied layout dp=2,tp=1,pp=1,micro=1,recompute=off,zero=0, precision fp8, fp8 scaling mx"), "\(again.stderr)")
+    #expect(Self.losses(again.stdout) == Self.losses(first.stdout) && Self.losses(first.stdout).count == 2, "the same run, bit for bit")
+    let overridden = try train(["--spec", "a.json", "--steps", "1", "--precision", "bf16", "--spec-out", "c.json"], directory: directory)
+    #expect(overridden.status == 0, "\(overridden.stderr)")
+    var expected = written
+    expected.precision = .bf16
+    #expect(try TrainingSpec.load(directory + "/c.json") == expected)
+    let refused = try train(["--spec", "missing.json"], directory: directory)
+    #expect(refused.status != 0 && refused.stderr.contains("missing.json: cannot be read (no such file)"), "\(refused.stderr)")
+  }
+
+  static func losses(_ stdout: String) -> [Double] {
+    stdout.split(separator: "\n").compactMap { line in
+      (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["loss"] as? Double
+    }
+  }
+
   @Test func jsonPrintsOneDocumentedObjectPerStep() throws {
     let result = try train(["--model", "tiny", "--steps", "3", "--json", "--layout", "dp=2,micro=2", "--batch", "4", "--threads", "1"])
     #expect(result.status == 0, "\(result.stderr)")

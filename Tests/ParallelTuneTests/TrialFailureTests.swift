@@ -29,10 +29,12 @@ func trainBinary() throws -> String {
     let wrapper = directory + "/train"
     let script = """
       #!/bin/sh
-      case "$*" in
-        *"--layout dp=1,tp=2,pp=1,micro=1,"*) kill -SEGV $$ ;;
-        *"--layout dp=1,tp=1,pp=2,micro=1,"*) exec sleep 60 ;;
-        *"--layout dp=2,tp=1,pp=1,micro=1,recompute=off,zero=0"*) exec awk 'BEGIN { s = "x"; while (length(s) < 629145600) s = s s; system("sleep 30") }' ;;
+      spec=""; previous=""
+      for argument in "$@"; do [ "$previous" = "--spec" ] && spec="$argument"; previous="$argument"; done
+      case "$(cat "$spec" 2>/dev/null)" in
+        *'"dp":1,"micro":1,"pp":1,"recompute":'*',"tp":2,'*) kill -SEGV $$ ;;
+        *'"dp":1,"micro":1,"pp":2,"recompute":'*',"tp":1,'*) exec sleep 60 ;;
+        *'"dp":2,"micro":1,"pp":1,"recompute":false,"tp":1,"zero":0'*) exec awk 'BEGIN { s = "x"; while (length(s) < 629145600) s = s s; system("sleep 30") }' ;;
       esac
       exec \(try trainBinary()) "$@"
       """
@@ -191,5 +193,31 @@ func trainBinary() throws -> String {
     options.trainFlags = ["--data", "features:outliers=0.002,scale=1e6", "--fp8-scaling", "mx"]
     let blocks = try ParallelTuner(options: options, costModel: cost).run()
     #expect(blocks.pick?.precision == .fp8, "\(blocks.trials.map { "\($0.name) \($0.status) \($0.reason ?? "")" })")
+    // The pick remembers what its trials ran with, and `train --profile` trains exactly that:
+    // fp8 with MX scaling on the glitched inputs (the defaults would be delayed per-tensor
+    // scaling on synthetic tokens, the very run the search rejected).
+    let pick = try #require(blocks.pick)
+    let spec = try #require(pick.spec)
+    #expect(spec.fp8Scaling == .mx && spec.data == "features:outliers=0.002,scale=1e6" && spec.layout == pick.layout && spec.model == model)
+    #expect(spec.schedule.learningRate == 3e-3 && spec.schedule.horizonSteps == nil, "a trial's schedule length is not the pick's")
+    let directory = NSTemporaryDirectory() + "scaletune-pick-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let run = Provenance.Run(commandLine: ["test"], gitCommit: nil, startedAt: Date(), finishedAt: Date(), stages: ["parallel"])
+    try ProfileStore.write(Profile(parallel: blocks, provenance: Provenance(runs: [run])), to: directory + "/p.json")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try trainBinary())
+    process.arguments = ["--profile", directory + "/p.json", "--force", "--steps", "1", "--spec-out", directory + "/ran.json", "--json"]
+    let err = Pipe()
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "\(stderr)")
+    let trained = try TrainingSpec.load(directory + "/ran.json")
+    #expect(trained.fp8Scaling == .mx && trained.data == spec.data && trained.precision == .fp8 && trained.layout == pick.layout && trained.model == model)
+    #expect(stderr.contains("fp8 scaling mx") && stderr.contains("data features:outliers=0.002,scale=1e6"), "\(stderr)")
   }
 }
