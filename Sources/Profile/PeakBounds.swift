@@ -54,14 +54,21 @@ public enum PeakBounds {
       .max { $0.1 < $1.1 }
   }
 
+  /// The backends that run the CPU as it is, whatever `SCALETUNE_ISA` masks: under a mask the
+  /// probe measures only the masked units, which do not bound them.
+  public static let unmaskedBackends: Set<String> = ["openblas", "blis", "onednn"]
+
   /// Every rate in `kernels` above its bound on `machine`: GEMM candidates, attention forward and
-  /// backward, and the GEMM rates attention was set against.
+  /// backward, and the GEMM rates attention was set against. On a masked machine
+  /// (`SCALETUNE_ISA`), the libraries' rates (and the reference rates attention took from them)
+  /// are not held to the masked units' peaks.
   public static func excesses(machine: MachineSection, kernels: KernelsSection) -> [PeakExcess] {
     var rates: [(kernel: String, precision: String, threads: Int, gflops: Double)] = []
     let allCores = machine.peaks.map(\.threads).max() ?? 1
+    let masked = machine.fingerprintFacts.contains { $0.hasPrefix("isaMask=") }
     for entry in kernels.gemm?.entries ?? [] {
       let records = entry.candidates + [entry.winner].compactMap { $0 }.filter { !entry.candidates.contains($0) }
-      for record in records where record.status == "ok" {
+      for record in records where record.status == "ok" && !(masked && unmaskedBackends.contains(record.backend)) {
         guard let gflops = record.gflops?.median else { continue }
         let threads = record.choice?.threads ?? record.parameters["threads"].flatMap { Int($0) } ?? allCores
         rates.append(("GEMM \(entry.label) \(entry.precision) \(record.backend), \(threads) thread\(threads == 1 ? "" : "s")", entry.precision, threads, gflops))
@@ -76,7 +83,7 @@ public enum PeakBounds {
           if let backward = record.backwardGflops?.median { rates.append((name + " backward", entry.precision, threads, backward)) }
         }
       }
-      for rate in attention.gemmRates ?? [] where rate.gflops > 0 {
+      for rate in attention.gemmRates ?? [] where rate.gflops > 0 && !masked {
         rates.append(("the \(rate.precision) GEMM attention was set against (\(rate.source))", rate.precision, allCores, rate.gflops))
       }
     }

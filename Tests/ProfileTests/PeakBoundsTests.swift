@@ -49,6 +49,18 @@ import Testing
     #expect(excesses[1].peakGflops == 134 && excesses[1].peak == "fp32 avx512f (1 core)")
   }
 
+  /// Under SCALETUNE_ISA=sse2 the probe measures the SSE2 loops; OpenBLAS, BLIS and oneDNN run
+  /// the CPU's AVX-512 all the same, so their rates are not held to those peaks (the native ones are).
+  @Test func aMaskedMachineHoldsOnlyTheMaskedKernelsToItsPeaks() {
+    var masked = Self.machine([Self.peak("fp64", "sse2", one: 24, all: 48)])
+    masked.fingerprintFacts.append("isaMask=avx,avx2,avx512f")
+    let kernels = KernelsSection(gemm: GEMMSection(
+      fingerprint: "0123456789abcdef", strategy: "t", budgetSeconds: 1, tuningSeconds: 1, environment: [:], search: nil,
+      entries: [Self.gemm("fp64", backend: "openblas", gflops: 50), Self.gemm("fp64", backend: "native", gflops: 60)]))
+    #expect(PeakBounds.excesses(machine: masked, kernels: kernels).map(\.kernel) == ["GEMM 512x512x512 fp64 native, 2 threads"])
+    #expect(PeakBounds.excesses(machine: Self.machine(masked.peaks), kernels: kernels).count == 2)
+  }
+
   @Test func attentionRatesAreCheckedToo() {
     var attention = sampleAttention()
     attention.entries[0].candidates[0].forwardGflops = Statistics(samples: [250])
