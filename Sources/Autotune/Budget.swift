@@ -20,3 +20,25 @@ public final class Budget: @unchecked Sendable {
   /// A budget for part of the work: `fraction` of what remains now (and never past this one).
   public func share(_ fraction: Double) -> Budget { Budget(seconds: min(remaining, remaining * fraction)) }
 }
+
+/// How the whole `tune` shares one budget among its stages: GEMM 30% of what is left (at most
+/// 240 s, 30 with `--quick`; a quarter of an explicit `--budget`), attention 30% of what is then
+/// left (at most 150 s, 20 with `--quick`), the parallel search the rest (at least 20 s). A stage
+/// given its own budget on the command line keeps it.
+public struct StageBudgets: Equatable, Sendable {
+  public let total: Double
+  let explicit: Bool
+  let quick: Bool
+
+  /// - Parameter total: `--budget`; nil: 720 s (120 with `--quick`).
+  public init(total: Double?, quick: Bool) {
+    self.total = total ?? (quick ? 120 : 720)
+    explicit = total != nil
+    self.quick = quick
+  }
+
+  /// The GEMM stage's seconds when `left` of the total remain.
+  public func gemm(left: Double) -> Double { explicit ? total * 0.25 : min(quick ? 30 : 240, left * 0.3) }
+  public func attention(left: Double) -> Double { min(quick ? 20 : 150, left * 0.3) }
+  public func parallel(left: Double) -> Double { max(20, left) }
+}

@@ -237,8 +237,9 @@ struct TrainCommand: ParsableCommand {
     note("attention: \(summary.appliedAttention)")
     let timed = summary.reports.dropFirst(min(2, summary.reports.count - 1))
     if !timed.isEmpty {
-      let rate = timed.map(\.tokensPerSecond).sorted()[timed.count / 2]
-      let mfu = timed.compactMap(\.mfu).sorted().dropFirst(timed.count / 2).first
+      let rate = Statistics(samples: timed.map(\.tokensPerSecond)).median
+      let utilisation = timed.compactMap(\.mfu)
+      let mfu = utilisation.isEmpty ? nil : Statistics(samples: utilisation).median
       note(String(format: "median over steps %d..%d: %.1f tokens/s", timed.first!.step, timed.last!.step, rate) + (mfu.map { String(format: ", MFU %.1f%%", $0 * 100) } ?? ""))
     }
     if let save { note("saved \(save)") }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Autotune
 import Foundation
 import Probe
 import Profile
@@ -53,7 +54,8 @@ struct RunAll: ParsableCommand {
     let path = options.output ?? ResultsPath.default(hostname: MachineProbe.hostname(), date: Date())
     options.output = path
     // --budget bounds the whole run; each kernel stage gets a share, the parallel search the rest.
-    let total = gemm.budget ?? (options.quick ? 120 : 720)
+    let budgets = StageBudgets(total: gemm.budget, quick: options.quick)
+    let total = budgets.total
     let started = Date()
     func left() -> Double { max(0, total - Date().timeIntervalSince(started)) }
     var gemm = self.gemm, attention = self.attention
@@ -64,14 +66,14 @@ struct RunAll: ParsableCommand {
     if model != nil { try ParallelStage.requireTrainer() }
     options.progress("stage 1/4 probe (\(Int(left())) s left of \(Int(total)))")
     try ProbeStage.execute(options: options, stages: ["probe"])
-    gemm.budget = self.gemm.budget.map { $0 * 0.25 } ?? min(options.quick ? 30 : 240, left() * 0.3)
+    gemm.budget = budgets.gemm(left: left())
     options.progress("stage 2/4 gemm (\(Int(left())) s left)")
     try GEMMStage.execute(options: options, gemm: gemm, stages: ["gemm"])
     if let model {
       if attention.seq == nil { attention.seq = String(model.seq) }
       if attention.headDim == nil { attention.headDim = String(model.headDim) }
     }
-    attention.attentionBudget = attention.attentionBudget ?? min(options.quick ? 20 : 150, left() * 0.3)
+    attention.attentionBudget = attention.attentionBudget ?? budgets.attention(left: left())
     options.progress("stage 3/4 attention (\(Int(left())) s left)")
     try AttentionStage.execute(options: options, attention: attention, stages: ["attention"])
     guard let model else {
@@ -79,7 +81,7 @@ struct RunAll: ParsableCommand {
       return
     }
     options.progress("stage 4/4 parallel (\(Int(left())) s left)")
-    try ParallelStage.execute(options: options, parallel: parallel, model: model, stages: ["parallel"], budget: parallel.parallelBudget ?? max(20, left()))
+    try ParallelStage.execute(options: options, parallel: parallel, model: model, stages: ["parallel"], budget: parallel.parallelBudget ?? budgets.parallel(left: left()))
   }
 }
 

@@ -106,3 +106,19 @@ func ok(_ score: Double) -> Outcome { .ok(Statistics(samples: [score])) }
       == Configuration(["kernel": "b", "mc": "96", "kc": "256", "nc": "4096", "loop": "jc"]))
   }
 }
+
+/// The whole `tune`'s budget split among its stages.
+@Suite struct StageBudgetTests {
+  @Test func theDefaultSplitsSevenHundredTwentySeconds() {
+    let budgets = StageBudgets(total: nil, quick: false)
+    #expect(budgets.total == 720)
+    #expect(abs(budgets.gemm(left: 717) - 215.1) < 1e-9 && budgets.gemm(left: 1000) == 240, "30% of what is left, at most 240 s")
+    #expect(budgets.attention(left: 501) == 150 && abs(budgets.attention(left: 300) - 90) < 1e-9)
+    #expect(budgets.parallel(left: 483) == 483 && budgets.parallel(left: 5) == 20, "the rest, at least 20 s")
+    let quick = StageBudgets(total: nil, quick: true)
+    #expect(quick.total == 120 && quick.gemm(left: 119) == 30 && quick.attention(left: 80) == 20)
+    // An explicit --budget gives the GEMM stage a quarter of it, whatever is left.
+    let given = StageBudgets(total: 60, quick: true)
+    #expect(given.total == 60 && given.gemm(left: 59) == 15)
+  }
+}
