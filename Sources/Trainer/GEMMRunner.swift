@@ -36,6 +36,9 @@ final class GEMMRunner<T: TrainScalar> {
   private var plans: [Key: GEMMPlan] = [:]
   /// Per shape: the choice it ran with and where the choice came from (for `train` to print).
   private(set) var applied: [String: String] = [:]
+  /// Every product run, in order, when the options ask for it (`TrainingOptions.logsGEMMs`): what
+  /// a test holds against the list the tuner tunes.
+  private(set) var log: [GEMMShapes.Product]?
   private let scratchA = GrowableBuffer(), scratchB = GrowableBuffer(), codes = GrowableBuffer()
   private var delayed: [String: DelayedScaling] = [:]
   private let e4m3 = MiniFloatCodec(.e4m3), e5m2 = MiniFloatCodec(.e5m2)
@@ -44,7 +47,8 @@ final class GEMMRunner<T: TrainScalar> {
     var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, precision: Precision, beta: Double
   }
 
-  init(context: KernelContext, choices: KernelChoices, caches: CacheSizes, policy: TrainingPrecision, fp8Scaling: FP8Scaling) {
+  init(context: KernelContext, choices: KernelChoices, caches: CacheSizes, policy: TrainingPrecision, fp8Scaling: FP8Scaling, logs: Bool = false) {
+    log = logs ? [] : nil
     self.context = context
     self.choices = choices
     self.caches = caches
@@ -75,6 +79,7 @@ final class GEMMRunner<T: TrainScalar> {
     a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>, ldc: Int, beta: Double = 0
   ) {
     let precision = precision(role)
+    log?.append(GEMMShapes.Product(role: "\(name) \(role.rawValue)", m: m, n: n, k: k, transA: transA, transB: transB, beta: beta))
     let problem0 = GEMMProblem(shape: GEMMShape(m: m, n: n, k: k), transA: transA, transB: transB, beta: beta)
     var (a, lda, b, ldb) = (a, lda, b, ldb)
     var alpha = 1.0

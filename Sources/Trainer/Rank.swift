@@ -55,7 +55,7 @@ final class Rank<T: TrainScalar>: @unchecked Sendable {
       return ThreadPlacement(topology: placement.topology, pus: pus)
     }
     context = KernelContext(threads: options.threadsPerRank, placement: placement)
-    runner = GEMMRunner<T>(context: context, choices: options.choices, caches: options.caches, policy: options.precision, fp8Scaling: options.fp8Scaling)
+    runner = GEMMRunner<T>(context: context, choices: options.choices, caches: options.caches, policy: options.precision, fp8Scaling: options.fp8Scaling, logs: options.logsGEMMs)
     let parameters = ParameterLayout(model: options.model, tp: layout.tp, tpRank: t, stage: p, stages: layout.pp)
     inFlight = min(layout.pp - p, layout.micro)
     stage = Stage<T>(

@@ -32,6 +32,8 @@ public struct TrainingOptions: Sendable {
   public var peakGflops: Double?
   public var load: String?
   public var save: String?
+  /// Each rank's GEMM runner logs every product it runs (`TrainingSession.gemmLog`).
+  var logsGEMMs = false
 
   public init(model: ModelConfig, layout: ParallelLayout = ParallelLayout(), batch: Int, steps: Int, precision: TrainingPrecision = .fp32, threadsPerRank: Int = 1, learningRate: Double = 3e-4) {
     self.model = model
@@ -156,10 +158,12 @@ public struct TrainingOptions: Sendable {
 /// The GEMMs one rank runs per micro-batch (the same products `Stage` calls), with their operand
 /// sizes and FLOPs.
 public enum GEMMShapes {
-  public struct Product: Sendable {
+  public struct Product: Sendable, Hashable {
     public var role: String
     public var m: Int, n: Int, k: Int
     public var transA: Bool, transB: Bool
+    /// 1 where the product accumulates into C (weight gradients over micro-batches).
+    public var beta: Double = 0
     public var aCount: Int { m * k }
     public var bCount: Int { k * n }
     public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
@@ -171,7 +175,7 @@ public enum GEMMShapes {
     func linear(_ role: String, inputs: Int, outputs: Int) {
       list.append(Product(role: role + " forward", m: n, n: outputs, k: inputs, transA: false, transB: false))
       list.append(Product(role: role + " dX", m: n, n: inputs, k: outputs, transA: false, transB: true))
-      list.append(Product(role: role + " dW", m: inputs, n: outputs, k: n, transA: true, transB: false))
+      list.append(Product(role: role + " dW", m: inputs, n: outputs, k: n, transA: true, transB: false, beta: 1))
     }
     for _ in p.layers {
       linear("qkv", inputs: h, outputs: qkv)
@@ -180,14 +184,15 @@ public enum GEMMShapes {
       linear("mlp down", inputs: mlp, outputs: h)
     }
     if p.isFirst, let f = model.features {
-      list.append(Product(role: "input forward", m: n, n: h, k: f, transA: false, transB: false))
-      list.append(Product(role: "input dW", m: f, n: h, k: n, transA: true, transB: false))
+      // Added onto the embeddings (β = 1); no dX, its input is data.
+      list.append(Product(role: "input forward", m: n, n: h, k: f, transA: false, transB: false, beta: 1))
+      list.append(Product(role: "input dW", m: f, n: h, k: n, transA: true, transB: false, beta: 1))
     }
     if p.isLast {
       let v = model.vocabulary
       list.append(Product(role: "head forward", m: n, n: v, k: h, transA: false, transB: true))
       list.append(Product(role: "head dX", m: n, n: h, k: v, transA: false, transB: false))
-      list.append(Product(role: "head dW", m: v, n: h, k: n, transA: true, transB: false))
+      list.append(Product(role: "head dW", m: v, n: h, k: n, transA: true, transB: false, beta: 1))
     }
     return list
   }
@@ -204,7 +209,7 @@ extension TrainingOptions {
       let p = ParameterLayout(model: model, tp: layout.tp, tpRank: 0, stage: stage, stages: layout.pp)
       for product in GEMMShapes.rank(model, layout: p, tokens: n) {
         let precision = gemmPrecision(forward: product.role.hasSuffix("forward"))
-        let problem = GEMMProblem(shape: GEMMShape(m: product.m, n: product.n, k: product.k), transA: product.transA, transB: product.transB, beta: product.role.hasSuffix("dW") ? 1 : 0)
+        let problem = GEMMProblem(shape: GEMMShape(m: product.m, n: product.n, k: product.k), transA: product.transA, transB: product.transB, beta: product.beta)
         let choice = choices.gemmChoice(problem, precision: precision, threads: threadsPerRank, caches: caches, features: features).choice
         let unit = ArithmeticUnit.of(choice, onednnISA: choice.backend == .onednn ? OneDNNGEMM.status.selected : nil)
         flops[unit, default: 0] += product.flops

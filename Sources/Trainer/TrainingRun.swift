@@ -170,6 +170,9 @@ public final class TrainingSession: @unchecked Sendable {
     let (gemms, attention, memory) = stepper.applied
     return TrainingSummary(reports: reports, appliedGEMMs: gemms, appliedAttention: attention, memoryByPart: memory, firstStep: run.firstStep)
   }
+
+  /// Per rank, every GEMM it ran so far, where the options asked for the log.
+  var gemmLog: [[GEMMShapes.Product]] { stepper.gemmLog }
 }
 
 /// The ranks of one element type, stepped together.
@@ -177,10 +180,14 @@ protocol Stepping: AnyObject, Sendable {
   func step(_ step: Int, global: MicroBatch) -> (times: [RankStepTimes], loss: Double, norm: Double, nonFinite: Int, skipped: Bool, lossScale: Double)
   func save(to path: String, options: TrainingOptions, step: Int) throws
   var applied: (gemms: [String: String], attention: String, memory: [String: Int]) { get }
+  /// Per rank (in rank order), the products its runner logged (`TrainingOptions.logsGEMMs`).
+  var gemmLog: [[GEMMShapes.Product]] { get }
 }
 
 final class RankSet<T: TrainScalar>: Stepping, @unchecked Sendable {
   let ranks: [Rank<T>]
+
+  var gemmLog: [[GEMMShapes.Product]] { ranks.map { $0.runner.log ?? [] } }
 
   init(_ ranks: [Rank<T>], checkpoint: LoadedCheckpoint?) {
     self.ranks = ranks

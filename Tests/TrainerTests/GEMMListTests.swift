@@ -1,0 +1,71 @@
+import Profile
+import Testing
+
+@testable import Trainer
+
+/// The GEMMs a step runs are exactly the list the tuner tunes and the memory and cost models
+/// read (`GEMMShapes.rank`), shape by shape (m, n, k, transposes, β), rank by rank, for several
+/// layouts and both model kinds: a product added to the trainer and not to the list, or the other
+/// way round, fails here.
+@Suite struct GEMMListTests {
+  static func model(_ name: String) throws -> ModelConfig {
+    var model = try ModelConfig.named("tiny")
+    if name == "tiny-masked" {
+      model.kind = .maskedLM
+      model.positions = .rotary
+      model.mlp = .swiglu
+    }
+    if name == "tiny-features" { model.features = 8 }
+    return model
+  }
+
+  static func key(_ p: GEMMShapes.Product) -> String {
+    "\(p.m)x\(p.n)x\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N") β=\(p.beta)"
+  }
+
+  /// Counts of each product key.
+  static func multiset(_ products: [GEMMShapes.Product]) -> [String: Int] {
+    products.reduce(into: [:]) { $0[key($1), default: 0] += 1 }
+  }
+
+  @Test(arguments: ["tiny", "tiny-masked", "tiny-features"], ["micro=2", "tp=2", "pp=2,micro=2", "dp=2,tp=2,micro=2,zero=1", "tp=2,pp=2,micro=2,recompute=on"])
+  func theGEMMsThatRunAreTheList(model name: String, layout text: String) throws {
+    let model = try Self.model(name)
+    let layout = try ParallelLayout.parse(text)
+    var options = TrainingOptions(model: model, layout: layout, batch: 8, steps: 2, threadsPerRank: 1)
+    if model.features != nil { options.data = .features(outlierRate: 0, outlierScale: 1) }
+    options.logsGEMMs = true
+    let session = TrainingSession(try TrainingRun(options))
+    while session.step() != nil {}
+    let log = session.gemmLog
+    #expect(log.count == layout.ranks)
+    let tokens = options.sequencesPerMicroBatch * model.seq
+    for (index, ran) in log.enumerated() {
+      // Ranks are numbered (p·dp + d)·tp + t.
+      let t = index % layout.tp, p = index / (layout.dp * layout.tp)
+      let parameters = ParameterLayout(model: model, tp: layout.tp, tpRank: t, stage: p, stages: layout.pp)
+      let list = GEMMShapes.rank(model, layout: parameters, tokens: tokens)
+      // Per step and micro-batch the whole list; with recomputation each layer's forward again.
+      var expected: [GEMMShapes.Product] = []
+      for _ in 0..<(options.steps * layout.micro) {
+        expected += list
+        if layout.recompute {
+          expected += list.filter { $0.role.hasSuffix("forward") && !$0.role.hasPrefix("head") && !$0.role.hasPrefix("input") }
+        }
+      }
+      #expect(Self.multiset(ran) == Self.multiset(expected), "rank \(index) of \(text), \(name): ran \(Self.multiset(ran)), listed \(Self.multiset(expected))")
+    }
+  }
+
+  /// What `tune gemm --model` tunes is the distinct problems of one rank at tp = 1, pp = 1.
+  @Test(arguments: ["tiny", "tiny-masked", "tiny-features", "small", "gpt2-124m"])
+  func theTunersListIsOneRanksProducts(model name: String) throws {
+    let model = name.hasPrefix("tiny") ? try Self.model(name) : try ModelConfig.named(name)
+    let tokens = 4 * model.seq
+    let rank = GEMMShapes.rank(model, layout: ParameterLayout(model: model), tokens: tokens)
+    let tuned = model.trainingGEMMs(tokens: tokens).map {
+      GEMMShapes.Product(role: $0.role, m: $0.m, n: $0.n, k: $0.k, transA: $0.transA, transB: $0.transB, beta: $0.beta)
+    }
+    #expect(Set(tuned.map(Self.key)) == Set(rank.map(Self.key)), "tuned \(Set(tuned.map(Self.key)).sorted()), ran \(Set(rank.map(Self.key)).sorted())")
+  }
+}
