@@ -41,4 +41,7 @@ public struct StageBudgets: Equatable, Sendable {
   public func gemm(left: Double) -> Double { explicit ? total * 0.25 : min(quick ? 30 : 240, left * 0.3) }
   public func attention(left: Double) -> Double { min(quick ? 20 : 150, left * 0.3) }
   public func parallel(left: Double) -> Double { max(20, left) }
+  /// The pick's own GEMM shapes, after the layout search: what is left, at least 10 s (30
+  /// without `--quick`), at most 20 (120): a few seconds past the total where the search used it all.
+  public func pickShapes(left: Double) -> Double { min(quick ? 20 : 120, max(quick ? 10 : 30, left)) }
 }

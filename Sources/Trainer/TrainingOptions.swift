@@ -219,7 +219,7 @@ extension TrainingOptions {
   }
 
   /// The precision the policy runs a forward or a backward GEMM in.
-  func gemmPrecision(forward: Bool) -> Precision {
+  public func gemmPrecision(forward: Bool) -> Precision {
     switch precision {
     case .fp32: return .fp32
     case .bf16: return .bf16

@@ -32,7 +32,7 @@ public final class GEMMTuner {
 
   var referenceShape: GEMMShape {
     let preferred = options.quick ? GEMMShape(m: 256, n: 256, k: 256) : GEMMShape(m: 2048, n: 2048, k: 2048)
-    return options.shapes.contains(preferred) ? preferred : options.shapes[0]
+    return options.shapes.contains(preferred) ? preferred : options.shapes.first ?? preferred
   }
 
   var repeats: Int { options.quick ? 2 : 3 }
@@ -100,6 +100,19 @@ public final class GEMMTuner {
     return GEMMSection(
       fingerprint: options.fingerprint, strategy: strategy(seed: seed(Float.self)).name, budgetSeconds: options.budgetSeconds,
       tuningSeconds: budget.elapsed, environment: environment, search: searchSummary, entries: entries)
+  }
+
+  /// These problems only, each checked with the model's seed blocking and every library that takes
+  /// its precision, within the budget (what it does not reach is recorded as `timeout`): the
+  /// parallel pick's own shapes after the layout search.
+  public func checkProblems(_ problems: [(problem: GEMMProblem, precision: Precision)]) -> [GEMMEntry] {
+    problems.map { item in
+      let stored = item.precision != .fp32 && item.precision != .fp64
+      guard !budget.exhausted else {
+        return timedOut(item.problem.shape, item.precision, transA: stored ? nil : item.problem.transA, transB: stored ? true : item.problem.transB)
+      }
+      return checkShape(item.problem, precision: item.precision, configurations: [seed(Float.self)].compactMap { $0 }, accuracy: false)
+    }
   }
 
   func timedOut(_ shape: GEMMShape, _ precision: Precision, transA: Bool? = nil, transB: Bool? = nil) -> GEMMEntry {

@@ -120,6 +120,17 @@ enum BuildIdentity {
 }
 
 enum GEMMStage {
+  /// The peaks `threads` threads are held to, for percent of peak: fp32 and fp64 by precision,
+  /// the bf16 units (AVX512-BF16, AMX) by ISA, for the amx backend.
+  static func peaks(_ machine: MachineSection, threads: Int) -> [String: Double] {
+    var peaks: [String: Double] = [:]
+    for peak in machine.peaks where ["fp32", "fp64", "bf16"].contains(peak.precision) {
+      let key = peak.precision == "bf16" ? peak.isa : peak.precision
+      peaks[key] = max(peaks[key] ?? 0, peak.bound(threads: threads))
+    }
+    return peaks
+  }
+
   /// Runs the GEMM stage for `machine` and merges its section into the profile at `path`.
   static func tune(machine: MachineSection, options: CommonOptions, gemm: GEMMOptions) throws -> GEMMSection {
     let topology = try Topology()
@@ -133,12 +144,7 @@ enum GEMMStage {
     let journal = try Journal(path: journalPath, fresh: gemm.fresh)
     if journal.skippedLines > 0 { options.progress("journal \(journalPath): skipped \(journal.skippedLines) unreadable line(s) (a run killed mid-write)") }
     if journal.count > 0 { options.progress("journal \(journalPath): reusing \(journal.count) earlier result(s); --fresh ignores them") }
-    var peaks: [String: Double] = [:]
-    for peak in machine.peaks where ["fp32", "fp64", "bf16"].contains(peak.precision) {
-      // fp32 and fp64 by precision; the bf16 units (AVX512-BF16, AMX) by ISA, for the amx backend.
-      let key = peak.precision == "bf16" ? peak.isa : peak.precision
-      peaks[key] = max(peaks[key] ?? 0, peak.bound(threads: threads))
-    }
+    let peaks = Self.peaks(machine, threads: threads)
     let level = BLASRule.isa(of: features)
     let coreTypes = options.quick ? [] : BLASRule.candidateCores(for: level, vendor: machine.cpu.vendor, libraryVersion: machine.blas.version)
     let modelProblems = try gemm.modelProblems()

@@ -82,6 +82,8 @@ struct RunAll: ParsableCommand {
     }
     options.progress("stage 4/4 parallel (\(Int(left())) s left)")
     try ParallelStage.execute(options: options, parallel: parallel, model: model, stages: ["parallel"], budget: parallel.parallelBudget ?? budgets.parallel(left: left()))
+    options.progress("then: the pick's own GEMM shapes (\(Int(left())) s left)")
+    try PickShapeStage.execute(options: options, budget: budgets.pickShapes(left: left()))
   }
 }
 

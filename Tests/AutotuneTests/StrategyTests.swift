@@ -120,5 +120,8 @@ func ok(_ score: Double) -> Outcome { .ok(Statistics(samples: [score])) }
     // An explicit --budget gives the GEMM stage a quarter of it, whatever is left.
     let given = StageBudgets(total: 60, quick: true)
     #expect(given.total == 60 && given.gemm(left: 59) == 15)
+    // The pick's own shapes after the search: what is left, within 10–20 s quick, 30–120 s otherwise.
+    #expect(quick.pickShapes(left: 0) == 10 && quick.pickShapes(left: 15) == 15 && quick.pickShapes(left: 90) == 20)
+    #expect(budgets.pickShapes(left: 300) == 120 && budgets.pickShapes(left: 0) == 30)
   }
 }

@@ -137,6 +137,10 @@ import Testing
     #expect(trained.status == 0, "\(trained.stderr)")
     #expect(trained.stderr.contains("applied layout \(pick.layout), precision \(pick.precision)"), "\(trained.stderr)")
     #expect(trained.stderr.contains("MFU against the ") && trained.stderr.contains("of the GEMM FLOPs"), "\(trained.stderr)")
+    // The pick runs on choices tuned for its own shapes (the whole tune's last stage).
+    let gemmLines = trained.stderr.split(separator: "\n").filter { $0.hasPrefix("GEMM ") }
+    #expect(!gemmLines.isEmpty && gemmLines.allSatisfy { $0.contains("(profile: tuned for this shape)") }, "\(gemmLines)")
+    #expect(profile.provenance.runs.flatMap(\.stages).contains("pick-shapes") || tuned.stderr.contains("every GEMM of the pick has a choice tuned"))
     let exported = try tune(["export", path, "--format", "deepspeed"], directory: directory)
     let config = try #require(try JSONSerialization.jsonObject(with: Data(exported.stdout.utf8)) as? [String: Any])
     #expect(config["train_batch_size"] as? Int == pick.globalBatch)
