@@ -177,14 +177,17 @@ struct PackBuffers<T> {
   let scratch: UnsafeMutablePointer<Float>
 }
 
-/// Memory kept for one thread of one context and reused across calls: allocating megabytes per
-/// call would cost page faults on every GEMM. Guarded by its context's lock.
-final class MemorySlot: @unchecked Sendable {
+/// Memory kept and reused across calls, grown when a call needs more: allocating megabytes per
+/// call would cost page faults on every GEMM. A context keeps one per thread (guarded by its
+/// lock); the trainer's rounding buffers and collectives' scratch are the same kind.
+public final class MemorySlot: @unchecked Sendable {
   private var base: UnsafeMutableRawPointer?
-  private(set) var bytes = 0
+  public private(set) var bytes = 0
+
+  public init() {}
 
   /// At least `count` bytes, page-aligned, contents undefined; grown when too small.
-  func memory(bytes count: Int) -> UnsafeMutableRawPointer {
+  public func memory(bytes count: Int) -> UnsafeMutableRawPointer {
     if bytes < count || base == nil {
       base?.deallocate()
       base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 64), alignment: 4096)

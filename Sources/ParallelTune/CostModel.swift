@@ -40,18 +40,8 @@ public struct CostModel: Sendable {
     }
   }
 
-  /// The GEMM precision a policy runs a product of `role` in.
-  static func precision(_ policy: TrainingPrecision, backward: Bool) -> Precision {
-    switch policy {
-    case .fp32: .fp32
-    case .bf16: .bf16
-    case .fp16: .fp16
-    case .fp8: backward ? .fp8e5m2 : .fp8e4m3
-    }
-  }
-
   func gemmSeconds(_ product: GEMMShapes.Product, policy: TrainingPrecision, threads: Int) -> Double {
-    let precision = Self.precision(policy, backward: !product.role.hasSuffix("forward"))
+    let precision = policy.gemmPrecision(forward: product.kind == .forward)
     let recorded = choices.recordedGEMMGflops(m: product.m, n: product.n, k: product.k, transA: product.transA, transB: product.transB, precision: precision)
       ?? choices.recordedGEMMGflops(m: product.m, n: product.n, k: product.k, transA: product.transA, transB: product.transB, precision: .fp32)
     var rate = (recorded ?? 0.8 * peakGflops) * Double(threads) / Double(tunedThreads)
@@ -93,7 +83,7 @@ public struct CostModel: Sendable {
       for product in products {
         let seconds = gemmSeconds(product, policy: candidate.precision, threads: t)
         compute += seconds
-        if l.recompute && product.role.hasSuffix("forward") && !product.role.hasPrefix("head") { compute += seconds }
+        if l.recompute && product.recomputed { compute += seconds }
       }
       let shape = AttentionShape(
         batch: sequences, heads: p.localHeads, kvHeads: p.localKVHeads, seq: model.seq, headDim: model.headDim, causal: model.kind == .causalLM)

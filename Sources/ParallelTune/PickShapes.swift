@@ -16,7 +16,7 @@ public enum PickShapes {
     for stage in 0..<spec.layout.pp {
       let layout = ParameterLayout(model: spec.model, tp: spec.layout.tp, tpRank: 0, stage: stage, stages: spec.layout.pp)
       for product in GEMMShapes.rank(spec.model, layout: layout, tokens: tokens) {
-        let precision = options.gemmPrecision(forward: product.role.hasSuffix("forward"))
+        let precision = spec.precision.gemmPrecision(forward: product.kind == .forward)
         let problem = GEMMProblem(shape: GEMMShape(m: product.m, n: product.n, k: product.k), transA: product.transA, transB: product.transB, beta: product.beta)
         let lookup = choices.gemm(m: product.m, n: product.n, k: product.k, transA: product.transA, transB: product.transB, precision: precision)
         guard lookup.source != .exact else { continue }

@@ -1,4 +1,5 @@
 import Foundation
+import NumberFormats
 
 /// How a training step is laid out over ranks: data × tensor × pipeline parallel degrees, the
 /// micro-batches each data-parallel rank splits its share of the batch into (gradient
@@ -116,6 +117,18 @@ public enum LayoutError: Error, Equatable, CustomStringConvertible {
 public enum TrainingPrecision: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
   case fp32, bf16, fp16, fp8
   public var description: String { rawValue }
+
+  /// The precision the policy runs a GEMM in: one format for every product, but fp8's E4M3
+  /// forward and E5M2 for the products that carry gradients. The one map the trainer, the cost
+  /// model and the tuner share.
+  public func gemmPrecision(forward: Bool) -> Precision {
+    switch self {
+    case .fp32: .fp32
+    case .bf16: .bf16
+    case .fp16: .fp16
+    case .fp8: forward ? .fp8e4m3 : .fp8e5m2
+    }
+  }
 
   public static func parse(_ text: String) throws -> TrainingPrecision {
     guard let value = TrainingPrecision(rawValue: text.lowercased()) else { throw ParseError.unknown(text) }

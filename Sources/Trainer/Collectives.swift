@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// The collectives of one process group (a rank's data-, tensor- or pipeline-parallel peers), as
 /// the model and runtime call them. Every member calls the same collectives in the same order;
@@ -39,7 +40,7 @@ public final class SharedMemoryGroup: @unchecked Sendable {
   public let size: Int
   private let barrier = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
   fileprivate let slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-  fileprivate let scratch = GrowableBuffer()
+  fileprivate let scratch = MemorySlot()
   fileprivate let mailboxes: [Mailbox]
 
   public init(size: Int) {

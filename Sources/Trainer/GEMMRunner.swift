@@ -5,7 +5,7 @@ import Profile
 
 /// Which product of a linear layer a GEMM computes: what sets its operands' formats under fp8
 /// (E4M3 for weights and activations, E5M2 for gradients).
-enum GEMMRole: String, Sendable {
+public enum GEMMRole: String, Sendable, Hashable {
   /// Y = X·W.
   case forward
   /// dX = dY·Wᵀ.
@@ -39,7 +39,7 @@ final class GEMMRunner<T: TrainScalar> {
   /// Every product run, in order, when the options ask for it (`TrainingOptions.logsGEMMs`): what
   /// a test holds against the list the tuner tunes.
   private(set) var log: [GEMMShapes.Product]?
-  private let scratchA = GrowableBuffer(), scratchB = GrowableBuffer(), codes = GrowableBuffer()
+  private let scratchA = MemorySlot(), scratchB = MemorySlot(), codes = MemorySlot()
   private var delayed: [String: DelayedScaling] = [:]
   private let e4m3 = MiniFloatCodec(.e4m3), e5m2 = MiniFloatCodec(.e5m2)
 
@@ -62,13 +62,7 @@ final class GEMMRunner<T: TrainScalar> {
 
   /// The precision a GEMM of `role` computes in under the policy.
   func precision(_ role: GEMMRole) -> Precision {
-    if T.self == Double.self { return .fp64 }
-    switch policy {
-    case .fp32: return .fp32
-    case .bf16: return .bf16
-    case .fp16: return .fp16
-    case .fp8: return role == .forward ? .fp8e4m3 : .fp8e5m2
-    }
+    T.self == Double.self ? .fp64 : policy.gemmPrecision(forward: role == .forward)
   }
 
   /// C = op(A)·op(B) + β·C, with A (M×K, or K×M when transA) and B (K×N, or N×K when transB) row
@@ -79,7 +73,7 @@ final class GEMMRunner<T: TrainScalar> {
     a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>, ldc: Int, beta: Double = 0
   ) {
     let precision = precision(role)
-    log?.append(GEMMShapes.Product(role: "\(name) \(role.rawValue)", m: m, n: n, k: k, transA: transA, transB: transB, beta: beta))
+    log?.append(GEMMShapes.Product(role: "\(name) \(role.rawValue)", kind: role, m: m, n: n, k: k, transA: transA, transB: transB, beta: beta))
     let problem0 = GEMMProblem(shape: GEMMShape(m: m, n: n, k: k), transA: transA, transB: transB, beta: beta)
     var (a, lda, b, ldb) = (a, lda, b, ldb)
     var alpha = 1.0
@@ -132,7 +126,7 @@ final class GEMMRunner<T: TrainScalar> {
   /// the product's K runs along each row (else down each column), which MX's blocks follow.
   @_specialize(where T == Float)
   private func round(
-    _ source: UnsafePointer<T>, rows: Int, columns: Int, ld: Int, into buffer: GrowableBuffer, format: MiniFloatFormat, kAlongRows: Bool, key: String
+    _ source: UnsafePointer<T>, rows: Int, columns: Int, ld: Int, into buffer: MemorySlot, format: MiniFloatFormat, kAlongRows: Bool, key: String
   ) -> (pointer: UnsafePointer<T>, scale: Float) {
     let count = rows * columns
     let out = buffer.floats(count)
@@ -170,22 +164,10 @@ final class GEMMRunner<T: TrainScalar> {
   }
 }
 
-/// Memory reused across calls, grown when asked for more, 64-byte aligned.
-final class GrowableBuffer {
-  private var base: UnsafeMutableRawPointer?
-  private(set) var bytes = 0
 
-  deinit { base?.deallocate() }
-
-  func raw(_ needed: Int) -> UnsafeMutableRawPointer {
-    if needed > bytes || base == nil {
-      base?.deallocate()
-      bytes = max(needed, 64)
-      base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-    }
-    return base!
-  }
-
+extension MemorySlot {
+  /// At least `needed` bytes (the pointer to what is there already, for 0).
+  func raw(_ needed: Int) -> UnsafeMutableRawPointer { memory(bytes: needed) }
   func floats(_ count: Int) -> UnsafeMutablePointer<Float> { raw(count * 4).bindMemory(to: Float.self, capacity: count) }
   func codes(_ count: Int) -> UnsafeMutablePointer<UInt8> { raw(count).bindMemory(to: UInt8.self, capacity: count) }
 }

@@ -160,10 +160,18 @@ public struct TrainingOptions: Sendable {
 public enum GEMMShapes {
   public struct Product: Sendable, Hashable {
     public var role: String
+    /// Forward, input gradient or weight gradient: what precision it runs in under fp8.
+    public var kind: GEMMRole
     public var m: Int, n: Int, k: Int
     public var transA: Bool, transB: Bool
     /// 1 where the product accumulates into C (weight gradients over micro-batches).
     public var beta: Double = 0
+    /// A transformer layer's (not the head's or the input projection's): recomputation reruns its
+    /// forward in the backward.
+    public var inLayer = false
+
+    /// Run twice per micro-batch under recomputation.
+    public var recomputed: Bool { inLayer && kind == .forward }
     public var aCount: Int { m * k }
     public var bCount: Int { k * n }
     public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
@@ -173,9 +181,9 @@ public enum GEMMShapes {
     let h = model.hidden, q = p.localQWidth, qkv = p.localQKVWidth, up = p.localUpWidth, mlp = p.localMLP
     var list: [Product] = []
     func linear(_ role: String, inputs: Int, outputs: Int) {
-      list.append(Product(role: role + " forward", m: n, n: outputs, k: inputs, transA: false, transB: false))
-      list.append(Product(role: role + " dX", m: n, n: inputs, k: outputs, transA: false, transB: true))
-      list.append(Product(role: role + " dW", m: inputs, n: outputs, k: n, transA: true, transB: false, beta: 1))
+      list.append(Product(role: role + " forward", kind: .forward, m: n, n: outputs, k: inputs, transA: false, transB: false, inLayer: true))
+      list.append(Product(role: role + " dX", kind: .inputGradient, m: n, n: inputs, k: outputs, transA: false, transB: true, inLayer: true))
+      list.append(Product(role: role + " dW", kind: .weightGradient, m: inputs, n: outputs, k: n, transA: true, transB: false, beta: 1, inLayer: true))
     }
     for _ in p.layers {
       linear("qkv", inputs: h, outputs: qkv)
@@ -185,14 +193,14 @@ public enum GEMMShapes {
     }
     if p.isFirst, let f = model.features {
       // Added onto the embeddings (β = 1); no dX, its input is data.
-      list.append(Product(role: "input forward", m: n, n: h, k: f, transA: false, transB: false, beta: 1))
-      list.append(Product(role: "input dW", m: f, n: h, k: n, transA: true, transB: false, beta: 1))
+      list.append(Product(role: "input forward", kind: .forward, m: n, n: h, k: f, transA: false, transB: false, beta: 1))
+      list.append(Product(role: "input dW", kind: .weightGradient, m: f, n: h, k: n, transA: true, transB: false, beta: 1))
     }
     if p.isLast {
       let v = model.vocabulary
-      list.append(Product(role: "head forward", m: n, n: v, k: h, transA: false, transB: true))
-      list.append(Product(role: "head dX", m: n, n: h, k: v, transA: false, transB: false))
-      list.append(Product(role: "head dW", m: v, n: h, k: n, transA: true, transB: false, beta: 1))
+      list.append(Product(role: "head forward", kind: .forward, m: n, n: v, k: h, transA: false, transB: true))
+      list.append(Product(role: "head dX", kind: .inputGradient, m: n, n: h, k: v, transA: false, transB: false))
+      list.append(Product(role: "head dW", kind: .weightGradient, m: v, n: h, k: n, transA: true, transB: false, beta: 1))
     }
     return list
   }
@@ -208,7 +216,7 @@ extension TrainingOptions {
     for stage in 0..<layout.pp {
       let p = ParameterLayout(model: model, tp: layout.tp, tpRank: 0, stage: stage, stages: layout.pp)
       for product in GEMMShapes.rank(model, layout: p, tokens: n) {
-        let precision = gemmPrecision(forward: product.role.hasSuffix("forward"))
+        let precision = self.precision.gemmPrecision(forward: product.kind == .forward)
         let problem = GEMMProblem(shape: GEMMShape(m: product.m, n: product.n, k: product.k), transA: product.transA, transB: product.transB, beta: product.beta)
         let choice = choices.gemmChoice(problem, precision: precision, threads: threadsPerRank, caches: caches, features: features).choice
         let unit = ArithmeticUnit.of(choice, onednnISA: choice.backend == .onednn ? OneDNNGEMM.status.selected : nil)
@@ -216,15 +224,5 @@ extension TrainingOptions {
       }
     }
     return flops.map { (unit: $0.key, flops: $0.value) }.sorted { $0.flops > $1.flops || ($0.flops == $1.flops && $0.unit.description < $1.unit.description) }
-  }
-
-  /// The precision the policy runs a forward or a backward GEMM in.
-  public func gemmPrecision(forward: Bool) -> Precision {
-    switch precision {
-    case .fp32: return .fp32
-    case .bf16: return .bf16
-    case .fp16: return .fp16
-    case .fp8: return forward ? .fp8e4m3 : .fp8e5m2
-    }
   }
 }
