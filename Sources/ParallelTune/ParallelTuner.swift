@@ -79,7 +79,7 @@ public final class ParallelTuner {
       ParallelTrial(layout: item.candidate.layout, precision: item.candidate.precision, threadsPerRank: item.candidate.threadsPerRank,
         status: .pruned, reason: item.reason, predictedPeakBytes: 0)
     }
-    var runnable: [(Candidate, Double, Double)] = []
+    var runnable: [Ranked] = []
     for candidate in enumeration.valid {
       let trainOptions = candidate.options(model: model, globalBatch: batch)
       let total = trainOptions.memoryPlan().totalBytes, rank = trainOptions.predictedPeakRankBytes
@@ -89,10 +89,10 @@ public final class ParallelTuner {
           status: .pruned, reason: String(format: "predicted %.2f GiB for all ranks, above the limit of %.2f GiB", total / 1073741824, options.memoryLimitBytes / 1073741824),
           predictedPeakBytes: rank, predictedStepSeconds: seconds))
       } else {
-        runnable.append((candidate, rank, seconds))
+        runnable.append(Ranked(candidate: candidate, predictedBytes: rank, predictedSeconds: seconds))
       }
     }
-    runnable.sort { $0.2 < $1.2 }
+    runnable.sort { $0.predictedSeconds < $1.predictedSeconds }
     progress("parallel: \(enumeration.valid.count + enumeration.pruned.count) candidates, \(runnable.count) fit; trying the cost model's best \(options.exhaustive ? runnable.count : min(options.initialTrials, runnable.count)) first")
     let trialRunner = runner
     // The fp32 reference trajectory every trial is held to: an fp32 candidate (the fp32 twin of
@@ -107,11 +107,11 @@ public final class ParallelTuner {
     // its losses are comparable step by step (a 3-step trial's own cosine decay would not be).
     let template = template(horizon: referenceSteps)
     var reference: [Double] = []
-    var fp32 = runnable.filter { $0.0.precision == .fp32 }.map(\.0)
-    if let best = runnable.first?.0, let twin = fp32.firstIndex(where: { $0.layout == best.layout && $0.threadsPerRank == best.threadsPerRank }) {
+    var fp32 = runnable.map(\.candidate).filter { $0.precision == .fp32 }
+    if let best = runnable.first?.candidate, let twin = fp32.firstIndex(where: { $0.layout == best.layout && $0.threadsPerRank == best.threadsPerRank }) {
       fp32.insert(fp32.remove(at: twin), at: 0)
     }
-    if fp32.isEmpty, let first = runnable.first?.0 { fp32 = [Candidate(layout: first.layout, precision: .fp32, threadsPerRank: first.threadsPerRank)] }
+    if fp32.isEmpty, let first = runnable.first?.candidate { fp32 = [Candidate(layout: first.layout, precision: .fp32, threadsPerRank: first.threadsPerRank)] }
     var failures: [String] = []
     var calibration: Double?
     for candidate in fp32.prefix(4) where reference.isEmpty {
@@ -130,11 +130,11 @@ public final class ParallelTuner {
       }
     }
     if reference.isEmpty && !runnable.isEmpty { throw ParallelTuneError.referenceFailed(failures.joined(separator: "; ")) }
-    if let calibration { runnable = runnable.map { ($0.0, $0.1, $0.2 * calibration) } }
+    if let calibration { runnable = runnable.map { Ranked(candidate: $0.candidate, predictedBytes: $0.predictedBytes, predictedSeconds: $0.predictedSeconds * calibration) } }
     let objective = TrialObjective(
-      runner: trialRunner, candidates: Dictionary(uniqueKeysWithValues: runnable.map { ($0.0.description, $0) }), reference: reference,
+      runner: trialRunner, candidates: Dictionary(uniqueKeysWithValues: runnable.map { ($0.candidate.description, $0) }), reference: reference,
       template: template, budget: budget, minimumSeconds: options.minimumTrialSeconds)
-    let space = SearchSpace(parameters: [Parameter("candidate", runnable.map(\.0.description))])
+    let space = SearchSpace(parameters: [Parameter("candidate", runnable.map(\.candidate.description))])
     let journal = try options.journalPath.map { try Journal(path: $0, fresh: options.fresh) }
     let session = TuningSession(
       space: space, objective: objective, budget: budget, journal: journal,
@@ -161,14 +161,12 @@ public final class ParallelTuner {
           record.fromJournal = trial.fromJournal ? true : nil
           records.append(record)
         } else {
-          records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank,
-            status: trial.outcome.status == "timeout" ? .timeout : .failed, reason: trial.outcome.reason, predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+          records.append(item.record(status: trial.outcome.status == "timeout" ? .timeout : .failed, reason: trial.outcome.reason))
         }
       }
-      for (rank, item) in runnable.enumerated() where !tried.contains(item.0.description) {
-        records.append(ParallelTrial(layout: item.0.layout, precision: item.0.precision, threadsPerRank: item.0.threadsPerRank, status: .pruned,
-          reason: "not tried: the cost model ranked it \(rank + 1) of \(runnable.count) (predicted \(String(format: "%.2f", item.2)) s per step)",
-          predictedPeakBytes: item.1, predictedStepSeconds: item.2))
+      for (rank, item) in runnable.enumerated() where !tried.contains(item.candidate.description) {
+        records.append(item.record(
+          status: .pruned, reason: "not tried: the cost model ranked it \(rank + 1) of \(runnable.count) (predicted \(String(format: "%.2f", item.predictedSeconds)) s per step)"))
       }
       return records
     }
@@ -204,6 +202,21 @@ public final class ParallelTuner {
   }
 }
 
+/// A candidate that fits, with the models' predictions for it: its largest rank's bytes and its
+/// step time (calibrated once the fp32 reference ran).
+struct Ranked: Sendable {
+  var candidate: Candidate
+  var predictedBytes: Double
+  var predictedSeconds: Double
+
+  /// Its record in the profile before (or instead of) a trial.
+  func record(status: ParallelTrial.Status, reason: String?) -> ParallelTrial {
+    ParallelTrial(
+      layout: candidate.layout, precision: candidate.precision, threadsPerRank: candidate.threadsPerRank, status: status, reason: reason,
+      predictedPeakBytes: predictedBytes, predictedStepSeconds: predictedSeconds)
+  }
+}
+
 public enum ParallelTuneError: Error, CustomStringConvertible {
   case referenceFailed(String)
   public var description: String {
@@ -217,7 +230,7 @@ public enum ParallelTuneError: Error, CustomStringConvertible {
 /// length; the outcome is tokens/s (median of the timed steps), or why not.
 final class TrialObjective: Objective {
   let runner: TrialRunner
-  let candidates: [String: (Candidate, Double, Double)]
+  let candidates: [String: Ranked]
   let reference: [Double]
   /// The spec every candidate's trial shares (`Candidate.spec`).
   let template: TrainingSpec
@@ -230,7 +243,7 @@ final class TrialObjective: Objective {
   /// outside the GEMMs differs from fp32's.
   private var ratios: [TrainingPrecision: [Double]] = [:]
 
-  init(runner: TrialRunner, candidates: [String: (Candidate, Double, Double)], reference: [Double], template: TrainingSpec, budget: Budget, minimumSeconds: Double) {
+  init(runner: TrialRunner, candidates: [String: Ranked], reference: [Double], template: TrainingSpec, budget: Budget, minimumSeconds: Double) {
     self.minimumSeconds = minimumSeconds
     self.runner = runner
     self.candidates = candidates
@@ -240,9 +253,10 @@ final class TrialObjective: Objective {
   }
 
   func evaluate(_ configuration: Configuration, effort: Int) -> Outcome {
-    guard let name = configuration["candidate"], let (candidate, predictedBytes, modelSeconds) = candidates[name] else {
+    guard let name = configuration["candidate"], let ranked = candidates[name] else {
       return .failed(reason: "unknown candidate \(configuration)")
     }
+    let (candidate, predictedBytes, modelSeconds) = (ranked.candidate, ranked.predictedBytes, ranked.predictedSeconds)
     let learned = ratios[candidate.precision].map { Statistics(samples: $0).median } ?? 1
     let predictedSeconds = modelSeconds * learned
     let steps = ParallelTuneOptions.steps(effort: effort)
