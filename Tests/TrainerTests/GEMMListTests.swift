@@ -8,17 +8,6 @@ import Testing
 /// layouts and both model kinds: a product added to the trainer and not to the list, or the other
 /// way round, fails here.
 @Suite struct GEMMListTests {
-  static func model(_ name: String) throws -> ModelConfig {
-    var model = try ModelConfig.named("tiny")
-    if name == "tiny-masked" {
-      model.kind = .maskedLM
-      model.positions = .rotary
-      model.mlp = .swiglu
-    }
-    if name == "tiny-features" { model.features = 8 }
-    return model
-  }
-
   static func key(_ p: GEMMShapes.Product) -> String {
     "\(p.m)x\(p.n)x\(p.k) \(p.transA ? "T" : "N")\(p.transB ? "T" : "N") β=\(p.beta)"
   }
@@ -30,7 +19,7 @@ import Testing
 
   @Test(arguments: ["tiny", "tiny-masked", "tiny-features"], ["micro=2", "tp=2", "pp=2,micro=2", "dp=2,tp=2,micro=2,zero=1", "tp=2,pp=2,micro=2,recompute=on"])
   func theGEMMsThatRunAreTheList(model name: String, layout text: String) throws {
-    let model = try Self.model(name)
+    let model = try tinyVariant(name)
     let layout = try ParallelLayout.parse(text)
     var options = TrainingOptions(model: model, layout: layout, batch: 8, steps: 2, threadsPerRank: 1)
     if model.features != nil { options.data = .features(outlierRate: 0, outlierScale: 1) }
@@ -60,7 +49,7 @@ import Testing
   /// What `tune gemm --model` tunes is the distinct problems of one rank at tp = 1, pp = 1.
   @Test(arguments: ["tiny", "tiny-masked", "tiny-features", "small", "gpt2-124m"])
   func theTunersListIsOneRanksProducts(model name: String) throws {
-    let model = name.hasPrefix("tiny") ? try Self.model(name) : try ModelConfig.named(name)
+    let model = name.hasPrefix("tiny") ? try tinyVariant(name) : try ModelConfig.named(name)
     let tokens = 4 * model.seq
     let rank = GEMMShapes.rank(model, layout: ParameterLayout(model: model), tokens: tokens)
     let tuned = Set(model.trainingGEMMs(tokens: tokens).map { "\($0.m)x\($0.n)x\($0.k) \($0.transA ? "T" : "N")\($0.transB ? "T" : "N") β=\($0.beta)" })

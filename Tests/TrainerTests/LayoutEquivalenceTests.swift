@@ -7,6 +7,19 @@ import Testing
 /// pipeline parallel, their products, with and without ZeRO-1, recomputation and gradient
 /// accumulation) trains the same loss curve as one rank for 10 steps, within 1e-4 relative, in fp32;
 /// for the causal LM, the masked LM and the causal LM on continuous inputs.
+/// `tiny` as the causal LM, as a masked LM with rotary positions and SwiGLU (`tiny-masked`), or
+/// with 8 continuous inputs (`tiny-features`): the three model kinds the trainer's tests cover.
+func tinyVariant(_ name: String) throws -> ModelConfig {
+  var model = try ModelConfig.named("tiny")
+  if name == "tiny-masked" {
+    model.kind = .maskedLM
+    model.positions = .rotary
+    model.mlp = .swiglu
+  }
+  if name == "tiny-features" { model.features = 8 }
+  return model
+}
+
 @Suite struct LayoutEquivalenceTests {
   static func losses(_ layout: ParallelLayout, model: ModelConfig, steps: Int = 10) throws -> [Double] {
     var options = TrainingOptions(model: model, layout: layout, batch: 8, steps: steps, learningRate: 3e-3)
@@ -25,13 +38,7 @@ import Testing
 
   @Test(arguments: ["tiny", "tiny-masked", "tiny-features"], layouts)
   func layoutMatchesOneRank(model name: String, layout text: String) throws {
-    var model = try ModelConfig.named("tiny")
-    if name == "tiny-masked" {
-      model.kind = .maskedLM
-      model.positions = .rotary
-      model.mlp = .swiglu
-    }
-    if name == "tiny-features" { model.features = 8 }
+    let model = try tinyVariant(name)
     let reference = try Self.losses(ParallelLayout(), model: model)
     let layout = try ParallelLayout.parse(text)
     let curve = try Self.losses(layout, model: model)
