@@ -125,8 +125,9 @@ enum ParallelStage {
     }
     let profile = kernelSource?.profile ?? stage.profile
     let choices = try kernelSource.map { try KernelChoices(profile: $0.profile, path: $0.path, machineFingerprint: machine.fingerprint) } ?? .none
-    let peak = machine.peaks.first { $0.precision == "fp32" }?.allCoresBest ?? 100
-    let triad = machine.memoryBandwidth?.triadGBPerSecond.median ?? 10
+    let rates = CostModelRates.resolve(machine, topology: topology, quick: options.quick)
+    if !rates.note.isEmpty { options.progress("parallel: \(rates.note)") }
+    let (peak, triad) = (rates.fp32PeakGflops, rates.triadGBPerSecond)
     options.progress("parallel: measuring the shared-memory all-reduce")
     let collective = CostModel.measureCollectiveBandwidth(members: max(2, min(world, 4)))
     let cost = CostModel(profile: profile, choices: choices, peakGflops: peak, triadGBPerSecond: triad, collectiveGBPerSecond: collective, tunedThreads: limits.usableThreads)

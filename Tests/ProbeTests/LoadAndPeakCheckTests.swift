@@ -109,6 +109,19 @@ import Testing
     #expect(busy.gflops > 0 && busy.gflops != 220)
   }
 
+  /// The cost model's starting rates: the profile's where its probe measured them, else measured
+  /// now (never a made-up default).
+  @Test func theCostModelsRatesAreMeasuredWhereTheProfileHasNone() throws {
+    let topology = try Topology()
+    var machine = try MachineProbe.run(ProbeOptions(quick: true, measure: false))
+    let measured = CostModelRates.resolve(machine, topology: topology, quick: true)
+    #expect(measured.fp32PeakGflops > 1 && measured.triadGBPerSecond > 1)
+    #expect(measured.note == "the profile's probe did not measure the fp32 peak or the triad bandwidth: measured now")
+    machine.peaks = [Peak(precision: "fp32", isa: "x", instruction: "x", perCoreGflops: Statistics(samples: [50]), allCoresGflops: Statistics(samples: [90, 100]), threads: 2)]
+    machine.memoryBandwidth = Bandwidth(kernel: "triad", triadGBPerSecond: Statistics(samples: [12]), arrayBytes: 1 << 26, threads: 2, sizing: "test")
+    #expect(CostModelRates.resolve(machine, topology: topology, quick: true) == CostModelRates(fp32PeakGflops: 100, triadGBPerSecond: 12, note: ""))
+  }
+
   @Test func eachBackendRunsOnItsUnit() throws {
     let amx = try GEMMChoice(backend: .amx, precision: .bf16, parameters: ["kernel": "amx-bf16-32x32", "mc": "64", "kc": "64", "nc": "64", "threads": "2"])
     #expect(ArithmeticUnit.of(amx, onednnISA: nil) == ArithmeticUnit(precision: "bf16", isa: "amx-bf16"))
