@@ -90,26 +90,6 @@ struct TrainCommand: ParsableCommand {
     if let lr, !(lr.isFinite && lr > 0 && lr < 100) { throw ValidationError("--lr must be a positive number below 100; got \(lr)") }
   }
 
-  /// Re-executes this process with the profile's environment (OPENBLAS_CORETYPE and the like are
-  /// read only when the library loads, before any BLAS call) when it differs from the current one.
-  /// Returns false when nothing needed setting (or this is already the re-executed process).
-  static func reexecuteWithEnvironment(_ wanted: [String: String]) throws -> Bool {
-    var environment = ProcessInfo.processInfo.environment
-    let missing = wanted.filter { environment[$0.key] != $0.value }
-    guard !missing.isEmpty, environment["SCALETUNE_REEXECUTED"] == nil else { return false }
-    for (key, value) in missing { environment[key] = value }
-    environment["SCALETUNE_REEXECUTED"] = "1"
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-    process.arguments = Array(CommandLine.arguments.dropFirst())
-    process.environment = environment
-    FileHandle.standardError.write(Data("train: re-running with \(missing.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")) from the profile\n".utf8))
-    try process.run()
-    process.waitUntilExit()
-    if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
-    return true
-  }
-
   /// The flags as overrides of a spec: nil where none was given.
   func overrides() throws -> TrainingSpec.Overrides {
     var o = TrainingSpec.Overrides()
@@ -155,7 +135,11 @@ struct TrainCommand: ParsableCommand {
       machineFingerprint = try MachineProbe.run(ProbeOptions(measure: false)).fingerprint
       let read = try ProfileStore.read(profile)
       loaded = read
-      if try Self.reexecuteWithEnvironment(read.kernels?.gemm?.environment ?? [:]) { return }
+      let wanted = read.kernels?.gemm?.environment ?? [:]
+      if let status = try Reexecution.withEnvironment(wanted, note: { FileHandle.standardError.write(Data("train: \($0)\n".utf8)) }) {
+        if status != 0 { throw ExitCode(status) }
+        return
+      }
     }
     // The run's base: a spec file, or the profile's pick (for its model), which the flags override.
     var base: TrainingSpec?

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import Platform
 @testable import Probe
 
 /// cgroup and /proc parsing on fixture trees laid out as Linux lays them out.
@@ -70,5 +71,17 @@ import Testing
     #expect(facts.governor == "powersave")
     #expect(facts.smt == true)
     #expect(facts.variables == ["OPENBLAS_CORETYPE": "Zen", "OMP_NUM_THREADS": "2"])
+  }
+}
+
+/// What `train --profile` re-runs itself for: only settings the environment lacks, and never
+/// from the re-run process itself.
+@Suite struct ReexecutionTests {
+  @Test func onlyMissingSettingsAndNeverTwice() {
+    let wanted = ["OPENBLAS_CORETYPE": "Cooperlake", "OPENBLAS_NUM_THREADS": "2"]
+    #expect(Reexecution.missing(wanted, in: ["OPENBLAS_NUM_THREADS": "2"]) == ["OPENBLAS_CORETYPE": "Cooperlake"])
+    #expect(Reexecution.missing(wanted, in: ["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_NUM_THREADS": "2"]) == ["OPENBLAS_CORETYPE": "Cooperlake"])
+    #expect(Reexecution.missing(wanted, in: wanted).isEmpty)
+    #expect(Reexecution.missing(wanted, in: [Reexecution.marker: "1"]).isEmpty, "the re-run process never re-runs")
   }
 }
