@@ -8,16 +8,16 @@ import Profile
 public enum PeakCheck {
   /// - Parameters:
   ///   - fingerprint: this machine's; the peaks of another machine's profile are not measured here.
-  ///   - topology: where to measure again (nil: never measure).
+  ///   - topology: where to measure again (nil: never measure); loaded only when a rate exceeds.
   /// - Returns: the excesses left after measuring again; the profile's warnings name each one.
   @discardableResult
   public static func enforce(
-    _ profile: inout Profile, fingerprint: String, topology: Topology?, features: ISAFeatures = .current, plan: MeasurementPlan = .full,
+    _ profile: inout Profile, fingerprint: String, topology: @autoclosure () -> Topology?, features: ISAFeatures = .current, plan: MeasurementPlan = .full,
     progress: (String) -> Void = { _ in }
   ) -> [PeakExcess] {
     guard var machine = profile.machine, let kernels = profile.kernels else { return [] }
     var excesses = PeakBounds.excesses(machine: machine, kernels: kernels)
-    if !excesses.isEmpty, let topology, machine.fingerprint == fingerprint {
+    if !excesses.isEmpty, machine.fingerprint == fingerprint, let topology = topology() {
       let precisions = Set(excesses.flatMap { PeakBounds.units(for: $0.precision) })
       progress("peak check: \(excesses.count) kernel rate(s) above their peak (\(excesses[0])); measuring \(precisions.sorted().joined(separator: ", ")) again")
       for fresh in PeakProbe.measure(precisions: precisions, features: features, topology: topology, plan: plan) {

@@ -15,7 +15,7 @@ public struct UtilisationPeak: Equatable, Sendable {
   /// - Parameters:
   ///   - units: a step's GEMM FLOPs by unit, most first (`TrainingOptions.gemmFlopsByUnit`).
   ///   - machine: the profile's machine section, with the profile's path, when one was given.
-  ///   - fingerprint: this machine's.
+  ///   - fingerprint: this machine's (read only with a machine section).
   public static func resolve(
     units: [(unit: ArithmeticUnit, flops: Double)], machine: (section: MachineSection, path: String)?, fingerprint: String,
     features: ISAFeatures = .current, topology: Topology

@@ -188,7 +188,7 @@ struct TrainCommand: ParsableCommand {
     }
     let utilisation = UtilisationPeak.resolve(
       units: options.gemmFlopsByUnit(), machine: loaded?.machine.map { ($0, profile ?? "") },
-      fingerprint: machineFingerprint.isEmpty ? try MachineProbe.run(ProbeOptions(measure: false)).fingerprint : machineFingerprint, topology: topology)
+      fingerprint: machineFingerprint, topology: topology)
     options.peakGflops = utilisation?.gflops
     let run = try TrainingRun(options)
     let flops = TrainingOptions.flopsPerToken(config)
