@@ -64,14 +64,11 @@ public struct Trial: Codable, Sendable, Equatable {
   public var effort: Int
   /// True when the result came from the journal rather than a new measurement.
   public var fromJournal: Bool
-  /// What the objective recorded beside the outcome (`Objective.details`), journaled with it.
-  public var details: [String: String]?
 
-  public init(configuration: Configuration, outcome: Outcome, effort: Int = 1, fromJournal: Bool = false, details: [String: String]? = nil) {
+  public init(configuration: Configuration, outcome: Outcome, effort: Int = 1, fromJournal: Bool = false) {
     self.configuration = configuration
     self.outcome = outcome
     self.effort = effort
     self.fromJournal = fromJournal
-    self.details = details
   }
 }

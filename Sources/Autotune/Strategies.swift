@@ -92,22 +92,39 @@ public struct SuccessiveHalving: SearchStrategy {
     Self.halve(session, Array(session.space.allValid().shuffled(using: &generator).prefix(initial)), lastRun: false)
   }
 
-  /// The rounds: every survivor at this effort, the better half on at twice the effort, until
-  /// one is left (run once more, longer, when `lastRun`) or the budget is spent.
   static func halve(_ session: TuningSession, _ start: [Configuration], lastRun: Bool) {
+    HalvingSchedule.run(start, lastRun: lastRun, exhausted: { session.budget.exhausted }) { session.evaluate($0, effort: $1).outcome.score }
+  }
+}
+
+/// The successive-halving rounds, for points of any kind: every survivor at this effort, the
+/// better half on at twice the effort, until one is left (run once more, longer, when `lastRun`)
+/// or the budget is spent. Points without a score drop out at once.
+public enum HalvingSchedule {
+  public static func run<Point>(_ start: [Point], lastRun: Bool, exhausted: () -> Bool, score: (Point, Int) -> Double?) {
     var survivors = start
     var effort = 1
-    while !survivors.isEmpty, !session.budget.exhausted {
-      let scored = survivors.map { ($0, session.evaluate($0, effort: effort).outcome.score) }
-      let ranked = scored.compactMap { item in item.1.map { (item.0, $0) } }.sorted { $0.1 > $1.1 }
+    while !survivors.isEmpty, !exhausted() {
+      let ranked = survivors.compactMap { point in score(point, effort).map { (point, $0) } }.sorted { $0.1 > $1.1 }
       if ranked.count <= 1 { return }
       survivors = ranked.prefix((ranked.count + 1) / 2).map(\.0)
       effort *= 2
       if survivors.count == 1 {
-        if lastRun { session.evaluate(survivors[0], effort: effort) }
+        if lastRun { _ = score(survivors[0], effort) }
         return
       }
     }
+  }
+
+  /// The effort the last survivor of `initial` points reaches: 1, 2, 4 … until one is left, its
+  /// last, longer run included.
+  public static func finalEffort(initial: Int) -> Int {
+    var (count, effort) = (max(1, initial), 1)
+    while count > 1 {
+      count = (count + 1) / 2
+      effort *= 2
+    }
+    return effort
   }
 }
 

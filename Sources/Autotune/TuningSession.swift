@@ -3,13 +3,6 @@
 /// asks survivors for more.
 public protocol Objective: AnyObject {
   func evaluate(_ configuration: Configuration, effort: Int) -> Outcome
-  /// What the last `evaluate` of this configuration measured beside its outcome, to keep with
-  /// the trial and in the journal (nil: nothing).
-  func details(_ configuration: Configuration, effort: Int) -> [String: String]?
-}
-
-extension Objective {
-  public func details(_ configuration: Configuration, effort: Int) -> [String: String]? { nil }
 }
 
 /// One search: the space, the objective, the budget and the journal, with every trial kept.
@@ -19,9 +12,9 @@ public final class TuningSession {
   public let space: SearchSpace
   public let objective: Objective
   public let budget: Budget
-  public let journal: Journal?
+  public let journal: KernelJournal?
   /// Builds the journal record's identity for a configuration (nil: do not journal).
-  let journalRecord: ((Configuration, Outcome, Int) -> Journal.Record)?
+  let journalRecord: ((Configuration, Outcome, Int) -> TuningRecord)?
   let progress: (String) -> Void
   public private(set) var trials: [Trial] = []
   private var memory: [Configuration: Trial] = [:]
@@ -29,8 +22,8 @@ public final class TuningSession {
   public private(set) var measured = 0
 
   public init(
-    space: SearchSpace, objective: Objective, budget: Budget = .unlimited, journal: Journal? = nil,
-    journalRecord: ((Configuration, Outcome, Int) -> Journal.Record)? = nil, progress: @escaping (String) -> Void = { _ in }
+    space: SearchSpace, objective: Objective, budget: Budget = .unlimited, journal: KernelJournal? = nil,
+    journalRecord: ((Configuration, Outcome, Int) -> TuningRecord)? = nil, progress: @escaping (String) -> Void = { _ in }
   ) {
     self.space = space
     self.objective = objective
@@ -49,20 +42,15 @@ public final class TuningSession {
     if let journal, let make = journalRecord {
       let key = make(configuration, .budgetExhausted, effort).key
       if let stored = journal.lookup(key), stored.effort >= effort, stored.outcome != .budgetExhausted {
-        return record(Trial(configuration: configuration, outcome: stored.outcome, effort: stored.effort, fromJournal: true, details: stored.details))
+        return record(Trial(configuration: configuration, outcome: stored.outcome, effort: stored.effort, fromJournal: true))
       }
     }
     guard !budget.exhausted else { return Trial(configuration: configuration, outcome: .budgetExhausted, effort: effort) }
     progress("\(configuration) (effort \(effort), \(String(format: "%.0f", budget.remaining)) s left)")
     let outcome = objective.evaluate(configuration, effort: effort)
-    let details = objective.details(configuration, effort: effort)
     measured += 1
-    if let journal, let make = journalRecord {
-      var entry = make(configuration, outcome, effort)
-      entry.details = details
-      try? journal.append(entry)
-    }
-    return record(Trial(configuration: configuration, outcome: outcome, effort: effort, details: details))
+    if let journal, let make = journalRecord { try? journal.append(make(configuration, outcome, effort)) }
+    return record(Trial(configuration: configuration, outcome: outcome, effort: effort))
   }
 
   private func record(_ trial: Trial) -> Trial {

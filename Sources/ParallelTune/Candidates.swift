@@ -5,7 +5,7 @@ import Trainer
 
 /// One point of the parallel search: a layout, a precision policy and threads per rank, for a
 /// model and a global batch.
-public struct Candidate: Hashable, Sendable, CustomStringConvertible {
+public struct Candidate: Codable, Hashable, Sendable, CustomStringConvertible {
   public var layout: ParallelLayout
   public var precision: TrainingPrecision
   public var threadsPerRank: Int

@@ -98,11 +98,9 @@ public final class ParallelTuner {
     // The fp32 reference trajectory every trial is held to: an fp32 candidate (the fp32 twin of
     // the cost model's best candidate, whose measured step time then scales the predictions for
     // the layouts that matter; else the fastest predicted fp32 one; any fp32 layout gives the
-    // same losses) for as many steps as the
-    // longest trial runs. The exhaustive search runs every candidate that long (to completion:
-    // each measured as well as halving measures its pick).
-    let maxEffort = Self.maxEffort(initial: min(options.initialTrials, runnable.count))
-    let referenceSteps = ParallelTuneOptions.steps(effort: maxEffort)
+    // same losses) for as many steps as the longest trial runs: the halving's last survivor
+    // (the exhaustive search runs every candidate that long).
+    let referenceSteps = ParallelTuneOptions.steps(effort: HalvingSchedule.finalEffort(initial: min(options.initialTrials, runnable.count)))
     // Every trial follows the reference's learning-rate schedule, whatever its own length, so that
     // its losses are comparable step by step (a 3-step trial's own cosine decay would not be).
     let template = template(horizon: referenceSteps)
@@ -132,58 +130,32 @@ public final class ParallelTuner {
     if reference.isEmpty && !runnable.isEmpty { throw ParallelTuneError.referenceFailed(failures.joined(separator: "; ")) }
     if let calibration { runnable = runnable.map { Ranked(candidate: $0.candidate, predictedBytes: $0.predictedBytes, predictedSeconds: $0.predictedSeconds * calibration) } }
     let objective = TrialObjective(
-      runner: trialRunner, candidates: Dictionary(uniqueKeysWithValues: runnable.map { ($0.candidate.description, $0) }), reference: reference,
+      runner: trialRunner, candidates: Dictionary(uniqueKeysWithValues: runnable.map { ($0.candidate, $0) }), reference: reference,
       template: template, budget: budget, minimumSeconds: options.minimumTrialSeconds)
-    let space = SearchSpace(parameters: [Parameter("candidate", runnable.map(\.candidate.description))])
-    let journal = try options.journalPath.map { try Journal(path: $0, fresh: options.fresh) }
-    let session = TuningSession(
-      space: space, objective: objective, budget: budget, journal: journal,
-      journalRecord: { [options, referenceSteps] configuration, outcome, effort in
-        Journal.Record(
-          fingerprint: options.fingerprint, build: options.build, kernel: "parallel", shape: "\(model.name) batch \(batch) seed \(options.seed) schedule \(referenceSteps) \(options.trainFlags.joined(separator: " "))",
-          precision: configuration["candidate"]?.split(separator: " ").dropFirst().first.map(String.init) ?? "", configuration: configuration,
-          outcome: outcome, effort: effort)
-      }, progress: { progress("parallel trial: " + $0) })
-    if options.exhaustive {
-      ExhaustiveSearch(effort: maxEffort).run(session)
-    } else {
-      BestFirstHalving(initial: options.initialTrials).run(session)
-    }
+    let journal = try options.journalPath.map { try Journal<RankedRecord<Candidate, ParallelTrial>>(path: $0, fresh: options.fresh) }
+    let search = RankedSearch(
+      items: runnable.map(\.candidate), objective: objective, budget: budget, journal: journal, fingerprint: options.fingerprint, build: options.build,
+      context: Self.journalContext(template, flags: options.trainFlags), progress: { progress("parallel trial: " + $0) })
     let pruned = records
-    func collect() -> [ParallelTrial] {
-      var records = pruned
-      let decoder = JSONDecoder()
-      var tried = Set<String>()
-      for trial in session.trials {
-        guard let name = trial.configuration["candidate"], let item = objective.candidates[name] else { continue }
-        tried.insert(name)
-        if let text = trial.details?["trial"], var record = try? decoder.decode(ParallelTrial.self, from: Data(text.utf8)) {
-          record.fromJournal = trial.fromJournal ? true : nil
-          records.append(record)
-        } else {
-          records.append(item.record(status: trial.outcome.status == "timeout" ? .timeout : .failed, reason: trial.outcome.reason))
-        }
+    let untried = { (trials: [RankedSearch<TrialObjective>.Trial]) -> [ParallelTrial] in
+      let tried = Set(trials.map(\.item))
+      return runnable.enumerated().filter { !tried.contains($0.element.candidate) }.map { rank, item in
+        item.record(
+          status: .pruned, reason: "not tried: the cost model ranked it \(rank + 1) of \(runnable.count) (predicted \(String(format: "%.2f", item.predictedSeconds)) s per step)")
       }
-      for (rank, item) in runnable.enumerated() where !tried.contains(item.candidate.description) {
-        records.append(item.record(
-          status: .pruned, reason: "not tried: the cost model ranked it \(rank + 1) of \(runnable.count) (predicted \(String(format: "%.2f", item.predictedSeconds)) s per step)"))
-      }
-      return records
     }
-    records = collect()
-    var pick = Selection.pick(records, globalBatch: batch)
-    // The pick is judged on the whole reference: where the longest trials went unstable, the
-    // fastest stable candidate was judged on a shorter prefix only, so it runs as long before it
-    // can be picked (and the next one after it, should it fail there too).
-    while let chosen = pick, let trial = records.first(where: { $0.status == .ok && $0.layout == chosen.layout && $0.precision == chosen.precision && $0.threadsPerRank == chosen.threadsPerRank }),
-      (trial.steps ?? 0) < referenceSteps, !budget.exhausted {
-      progress("parallel: \(trial.name) was judged on \(trial.steps ?? 0) steps only; running it for \(referenceSteps)")
-      session.evaluate(Configuration(["candidate": Candidate(layout: trial.layout, precision: trial.precision, threadsPerRank: trial.threadsPerRank).description]), effort: maxEffort)
-      records = collect()
-      let again = Selection.pick(records, globalBatch: batch)
-      if again == pick { break }
-      pick = again
+    let collect = { (trials: [RankedSearch<TrialObjective>.Trial]) -> [ParallelTrial] in
+      pruned + trials.map { trial in
+        var record = trial.measurement
+        record.fromJournal = trial.fromJournal ? true : nil
+        return record
+      } + untried(trials)
     }
+    search.run(initial: options.initialTrials, exhaustive: options.exhaustive) { trials in
+      Selection.pick(collect(trials), globalBatch: batch).map { Candidate(layout: $0.layout, precision: $0.precision, threadsPerRank: $0.threadsPerRank) }
+    }
+    records = collect(search.trials)
+    let pick = Selection.pick(records, globalBatch: batch)
     return ParallelSection(
       fingerprint: options.fingerprint, model: model, worldThreads: options.worldThreads, globalBatch: batch, pick: pick, trials: records,
       referenceLosses: reference, collectiveGBPerSecond: costModel.collectiveGBPerSecond, budgetSeconds: options.budgetSeconds,
@@ -191,14 +163,13 @@ public final class ParallelTuner {
       costCalibration: calibration)
   }
 
-  /// The effort successive halving reaches from `initial` trials (1, 2, 4 … until one is left, plus its last, longer run).
-  static func maxEffort(initial: Int) -> Int {
-    var (count, effort) = (max(1, initial), 1)
-    while count > 1 {
-      count = (count + 1) / 2
-      effort *= 2
-    }
-    return effort
+  /// What a trial's result depends on besides its candidate and the machine: the spec every
+  /// candidate shares and the flags every trial gets.
+  static func journalContext(_ template: TrainingSpec, flags: [String]) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let spec = (try? encoder.encode(template)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    return spec + " " + flags.joined(separator: " ")
   }
 }
 
@@ -226,24 +197,23 @@ public enum ParallelTuneError: Error, CustomStringConvertible {
   }
 }
 
-/// The objective of the layout search: a configuration names a candidate, effort sets the trial's
-/// length; the outcome is tokens/s (median of the timed steps), or why not.
-final class TrialObjective: Objective {
+/// The objective of the layout search: a candidate and an effort (the trial's length) in; the
+/// outcome (tokens/s, the median of the timed steps, or why not) and the trial's record out.
+final class TrialObjective: RankedObjective {
   let runner: TrialRunner
-  let candidates: [String: Ranked]
+  let candidates: [Candidate: Ranked]
   let reference: [Double]
   /// The spec every candidate's trial shares (`Candidate.spec`).
   let template: TrainingSpec
   let budget: Budget
   let minimumSeconds: Double
-  private var last: [String: ParallelTrial] = [:]
   /// Per precision, measured over predicted step time of the trials run so far: a trial's
   /// prediction is scaled by its precision's median before it runs (so the error it records is
   /// out of sample), which the fp32 reference alone leaves off where a precision's share of work
   /// outside the GEMMs differs from fp32's.
   private var ratios: [TrainingPrecision: [Double]] = [:]
 
-  init(runner: TrialRunner, candidates: [String: Ranked], reference: [Double], template: TrainingSpec, budget: Budget, minimumSeconds: Double) {
+  init(runner: TrialRunner, candidates: [Candidate: Ranked], reference: [Double], template: TrainingSpec, budget: Budget, minimumSeconds: Double) {
     self.minimumSeconds = minimumSeconds
     self.runner = runner
     self.candidates = candidates
@@ -252,11 +222,15 @@ final class TrialObjective: Objective {
     self.budget = budget
   }
 
-  func evaluate(_ configuration: Configuration, effort: Int) -> Outcome {
-    guard let name = configuration["candidate"], let ranked = candidates[name] else {
-      return .failed(reason: "unknown candidate \(configuration)")
-    }
-    let (candidate, predictedBytes, modelSeconds) = (ranked.candidate, ranked.predictedBytes, ranked.predictedSeconds)
+  func notRun(_ candidate: Candidate) -> ParallelTrial {
+    ranked(candidate).record(status: .timeout, reason: Outcome.budgetExhausted.reason)
+  }
+
+  func ranked(_ candidate: Candidate) -> Ranked { candidates[candidate] ?? Ranked(candidate: candidate, predictedBytes: 0, predictedSeconds: 0) }
+
+  func evaluate(_ candidate: Candidate, effort: Int) -> (outcome: Outcome, measurement: ParallelTrial) {
+    let ranked = ranked(candidate)
+    let (predictedBytes, modelSeconds) = (ranked.predictedBytes, ranked.predictedSeconds)
     let learned = ratios[candidate.precision].map { Statistics(samples: $0).median } ?? 1
     let predictedSeconds = modelSeconds * learned
     let steps = ParallelTuneOptions.steps(effort: effort)
@@ -302,13 +276,7 @@ final class TrialObjective: Objective {
     case .timeout(let reason): (record.status, record.reason) = (.timeout, reason)
     default: (record.status, record.reason) = (.failed, outcome.reason)
     }
-    last[name] = record
-    return outcome
-  }
-
-  func details(_ configuration: Configuration, effort: Int) -> [String: String]? {
-    guard let name = configuration["candidate"], let record = last[name], let data = try? JSONEncoder().encode(record) else { return nil }
-    return ["trial": String(decoding: data, as: UTF8.self)]
+    return (outcome, record)
   }
 }
 

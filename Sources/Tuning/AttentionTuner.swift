@@ -113,14 +113,14 @@ public struct AttentionTuningOptions: Sendable {
 public final class AttentionTuner {
   let options: AttentionTuningOptions
   let context: KernelContext
-  let journal: Journal?
+  let journal: KernelJournal?
   let features: ISAFeatures
   let caches: CacheSizes
   let progress: (String) -> Void
   let backwardCheck = BackwardCheck()
 
   public init(
-    options: AttentionTuningOptions, context: KernelContext, journal: Journal?, features: ISAFeatures, caches: CacheSizes,
+    options: AttentionTuningOptions, context: KernelContext, journal: KernelJournal?, features: ISAFeatures, caches: CacheSizes,
     progress: @escaping (String) -> Void
   ) {
     self.options = options
@@ -304,7 +304,7 @@ public final class AttentionTuner {
     return TuningSession(
       space: space, objective: objective, budget: share, journal: journal,
       journalRecord: { configuration, outcome, effort in
-        Journal.Record(fingerprint: fingerprint, build: build, kernel: kernel, shape: shape.description, precision: precision.rawValue,
+        TuningRecord(fingerprint: fingerprint, build: build, kernel: kernel, shape: shape.description, precision: precision.rawValue,
                        configuration: configuration, outcome: outcome, effort: effort)
       }, progress: { [progress] in progress("attention \(shape) \(precision): \($0)") })
   }

@@ -13,12 +13,12 @@ public final class GEMMTuner {
   let features: ISAFeatures
   let context: KernelContext
   let caches: CacheSizes
-  let journal: Journal?
+  let journal: KernelJournal?
   let progress: (String) -> Void
   let budget: Budget
 
   public init(
-    options: GEMMTuningOptions, features: ISAFeatures, context: KernelContext, caches: CacheSizes, journal: Journal?,
+    options: GEMMTuningOptions, features: ISAFeatures, context: KernelContext, caches: CacheSizes, journal: KernelJournal?,
     progress: @escaping (String) -> Void
   ) {
     self.options = options
@@ -144,7 +144,7 @@ public final class GEMMTuner {
     return TuningSession(
       space: space, objective: objective, budget: budget, journal: journal,
       journalRecord: { configuration, outcome, effort in
-        Journal.Record(fingerprint: fingerprint, build: build, kernel: "gemm-native", shape: key ?? shape.description, precision: precision.rawValue,
+        TuningRecord(fingerprint: fingerprint, build: build, kernel: "gemm-native", shape: key ?? shape.description, precision: precision.rawValue,
                        configuration: configuration, outcome: outcome, effort: effort)
       }, progress: { [progress] in progress("gemm \(precision) \(shape): \($0)") })
   }

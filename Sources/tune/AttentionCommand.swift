@@ -99,7 +99,7 @@ enum AttentionStage {
       try AttentionBenchmark.memoryPlan(shape: largest, precision: .fp32, backward: true, threads: threads, materialized: false)
         .check("tune attention on \(largest)", against: limits, fits: "shorter --seq or a smaller --head-dim")
     }
-    let journal = try Journal(path: "results/journal/\(machine.fingerprint).jsonl")
+    let journal = try KernelJournal(path: "results/journal/\(machine.fingerprint).jsonl")
     let tuner = AttentionTuner(
       options: AttentionTuningOptions(
         problems: problems, precisions: precisions,

@@ -141,7 +141,7 @@ enum GEMMStage {
       options.progress("OVERSUBSCRIBED: \(threads) threads on \(limits.usableThreads) usable hardware threads")
     }
     let journalPath = gemm.journal ?? "results/journal/\(machine.fingerprint).jsonl"
-    let journal = try Journal(path: journalPath, fresh: gemm.fresh)
+    let journal = try KernelJournal(path: journalPath, fresh: gemm.fresh)
     if journal.skippedLines > 0 { options.progress("journal \(journalPath): skipped \(journal.skippedLines) unreadable line(s) (a run killed mid-write)") }
     if journal.count > 0 { options.progress("journal \(journalPath): reusing \(journal.count) earlier result(s); --fresh ignores them") }
     let peaks = Self.peaks(machine, threads: threads)

@@ -144,7 +144,7 @@ enum ParallelStage {
     // Trials run those kernel choices (the file as it is now, before this stage writes).
     let trialFlags = parallel.trialFlags.map { $0.split(separator: " ").map(String.init) } ?? []
     tuneOptions.trainFlags = (kernelSource.map { ["--profile", $0.path] } ?? []) + trialFlags
-    tuneOptions.journalPath = "results/journal/parallel-\(machine.fingerprint).jsonl"
+    tuneOptions.journalPath = "results/journal/trials-\(machine.fingerprint).jsonl"
     tuneOptions.fresh = parallel.freshTrials
     let section = try ParallelTuner(options: tuneOptions, costModel: cost).run(progress: options.progress)
     var updated = stage.profile ?? Profile(machine: machine, provenance: Provenance(runs: []))

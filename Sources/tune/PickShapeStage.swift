@@ -34,7 +34,7 @@ enum PickShapeStage {
       shapes: [], precisions: Array(Set(problems.map(\.precision))), budgetSeconds: budget, quick: options.quick, threads: threads,
       fingerprint: stage.machine.fingerprint, build: BuildIdentity.current, peaks: GEMMStage.peaks(stage.machine, threads: threads), coreTypes: [],
       executable: nil, strategy: .model, sweepAllShapes: false)
-    let journal = try Journal(path: "results/journal/\(stage.machine.fingerprint).jsonl", fresh: false)
+    let journal = try KernelJournal(path: "results/journal/\(stage.machine.fingerprint).jsonl", fresh: false)
     let tuner = GEMMTuner(
       options: tuningOptions, features: .current, context: KernelContext(threads: threads, placement: .perCore(topology)), caches: CacheSizes(topology),
       journal: journal, progress: options.progress)

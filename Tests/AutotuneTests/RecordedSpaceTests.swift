@@ -7,11 +7,11 @@ import Testing
 /// 2048³ fp32, two threads, on this project's 2-vCPU AMD EPYC (Zen 3) machine (320 configurations,
 /// the journal it wrote). No kernel runs here.
 @Suite struct RecordedSpaceTests {
-  static let records: [Journal.Record] = {
+  static let records: [TuningRecord] = {
     let url = Bundle.module.url(forResource: "gemm-2048-fp32-epyc-zen3-2threads", withExtension: "jsonl", subdirectory: "Fixtures")!
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .iso8601
-    return try! String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { try! decoder.decode(Journal.Record.self, from: Data($0.utf8)) }
+    return try! String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { try! decoder.decode(TuningRecord.self, from: Data($0.utf8)) }
   }()
 
   static let table = Dictionary(uniqueKeysWithValues: records.map { ($0.configuration, $0.outcome) })
