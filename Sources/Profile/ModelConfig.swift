@@ -161,43 +161,6 @@ public struct ModelConfig: Codable, Hashable, Sendable {
       }
     }
   }
-
-  /// One GEMM of a training step: what it computes, and its problem (row-major operands).
-  public struct TrainingGEMM: Hashable, Sendable {
-    public var role: String
-    public var m: Int, n: Int, k: Int
-    public var transA: Bool, transB: Bool
-    /// 1 where the product accumulates (weight gradients over micro-batches).
-    public var beta: Double
-  }
-
-  /// The GEMMs of one layer's (and the LM head's) forward and backward for `tokens` tokens, with
-  /// weights stored (in × out): forward Y = X·W (NN), backward dX = dY·Wᵀ (NT) and dW += Xᵀ·dY
-  /// (TN, β = 1); the tied head computes logits = X·Eᵀ (NT), dX = dL·E (NN), dE += dLᵀ·X (TN).
-  /// Duplicates (the same problem for two roles) appear once, under the first role.
-  public func trainingGEMMs(tokens: Int) -> [TrainingGEMM] {
-    let t = tokens
-    var list: [TrainingGEMM] = []
-    func linear(_ name: String, inputs: Int, outputs: Int) {
-      list.append(TrainingGEMM(role: "\(name) forward", m: t, n: outputs, k: inputs, transA: false, transB: false, beta: 0))
-      list.append(TrainingGEMM(role: "\(name) dX", m: t, n: inputs, k: outputs, transA: false, transB: true, beta: 0))
-      list.append(TrainingGEMM(role: "\(name) dW", m: inputs, n: outputs, k: t, transA: true, transB: false, beta: 1))
-    }
-    linear("qkv", inputs: hidden, outputs: qkvWidth)
-    linear("attention output", inputs: hidden, outputs: hidden)
-    linear("mlp up", inputs: hidden, outputs: mlp == .swiglu ? 2 * mlpHidden : mlpHidden)
-    linear("mlp down", inputs: mlpHidden, outputs: hidden)
-    if let features {
-      // The input projection: no dX (its input is data).
-      list.append(TrainingGEMM(role: "input forward", m: t, n: hidden, k: features, transA: false, transB: false, beta: 1))
-      list.append(TrainingGEMM(role: "input dW", m: features, n: hidden, k: t, transA: true, transB: false, beta: 1))
-    }
-    list.append(TrainingGEMM(role: "lm head logits", m: t, n: vocabulary, k: hidden, transA: false, transB: true, beta: 0))
-    list.append(TrainingGEMM(role: "lm head dX", m: t, n: hidden, k: vocabulary, transA: false, transB: false, beta: 0))
-    list.append(TrainingGEMM(role: "lm head dE", m: vocabulary, n: hidden, k: t, transA: true, transB: false, beta: 1))
-    var seen = Set<[Int]>()
-    return list.filter { seen.insert([$0.m, $0.n, $0.k, $0.transA ? 1 : 0, $0.transB ? 1 : 0]).inserted }
-  }
 }
 
 public enum ModelConfigError: Error, Equatable, CustomStringConvertible {

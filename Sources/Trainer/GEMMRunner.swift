@@ -3,17 +3,8 @@ import NumberFormats
 import Platform
 import Profile
 
-/// Which product of a linear layer a GEMM computes: what sets its operands' formats under fp8
-/// (E4M3 for weights and activations, E5M2 for gradients).
-public enum GEMMRole: String, Sendable, Hashable {
-  /// Y = X·W.
-  case forward
-  /// dX = dY·Wᵀ.
-  case inputGradient = "dX"
-  /// dW += Xᵀ·dY.
-  case weightGradient = "dW"
-
-  /// The formats of A and B under fp8.
+extension GEMMRole {
+  /// The formats of A and B under fp8 (E4M3 for weights and activations, E5M2 for gradients).
   var fp8Formats: (a: MiniFloatFormat, b: MiniFloatFormat) {
     switch self {
     case .forward: (.e4m3, .e4m3)

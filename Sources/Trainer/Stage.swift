@@ -4,17 +4,25 @@ import NumberFormats
 import Platform
 import Profile
 
-/// Pointers to one layer's tensors (its parameters, or their gradients, which share the layout).
-struct LayerTensors<T> {
-  var ln1w, ln1b, qkvW, qkvB, outW, outB, ln2w, ln2b, upW, upB, downW, downB: UnsafeMutablePointer<T>
+/// One layer's LayerNorm parameters (or their gradients, which share the layout).
+struct NormTensors<T> {
+  var ln1w, ln1b, ln2w, ln2b: UnsafeMutablePointer<T>
+}
+
+/// One local layer: its norms, and its four linear layers as units (each its shards, GEMMs and
+/// collective).
+struct LayerUnits<T: TrainScalar> {
+  var norms: NormTensors<T>
+  var normGrads: NormTensors<T>
+  var qkv, out, up, down: ParallelLinear<T>
 }
 
 /// One rank's part of the model: its pipeline stage's layers (and the embedding or head where the
 /// stage holds them), its tensor-parallel share of each, with parameters and gradients as one flat
-/// buffer each, and the activations of the micro-batches in flight. Megatron's split: the QKV and
-/// MLP-up projections are column-parallel, the attention-output and MLP-down projections
-/// row-parallel with one all-reduce after each in the forward, and one after the column-parallel
-/// input gradients in the backward; the arithmetic reads the same for tp = 1.
+/// buffer each, and the activations of the micro-batches in flight. Its linear layers are
+/// `ParallelLinear` units (Megatron's split: QKV and MLP-up column-parallel, attention-output and
+/// MLP-down row-parallel, the head and input projection replicated); the arithmetic reads the
+/// same for tp = 1.
 final class Stage<T: TrainScalar> {
   let layout: ParameterLayout
   let model: ModelConfig
@@ -28,8 +36,10 @@ final class Stage<T: TrainScalar> {
   let tokens: Int
   let params: UnsafeMutablePointer<T>
   let grads: UnsafeMutablePointer<T>
-  private var layerParams: [LayerTensors<T>] = []
-  private var layerGrads: [LayerTensors<T>] = []
+  private var units: [LayerUnits<T>] = []
+  /// The head (last stage, tied to the embedding) and the continuous-input projection (first stage).
+  private var head: ParallelLinear<T>?
+  private var inputProjection: ParallelLinear<T>?
 
   /// The activations one micro-batch in flight keeps: each local layer's input and (without
   /// recomputation) its saved intermediates, the stage's output, and on the last stage the
@@ -75,10 +85,22 @@ final class Stage<T: TrainScalar> {
     let h = model.hidden
     params = account.allocate(T.self, count: layout.count, part: "parameters")
     grads = account.allocate(T.self, count: layout.count, part: "gradients")
-    for layer in layout.layers {
-      layerParams.append(Self.tensors(layout, layer: layer, base: params))
-      layerGrads.append(Self.tensors(layout, layer: layer, base: grads))
+    let (params, grads) = (params, grads)
+    func unit(_ linear: LinearLayer, _ name: String, prefix: String = "", bias: Bool) -> ParallelLinear<T> {
+      let weight = prefix + linear.tensor + ".weight", bias = bias ? prefix + linear.tensor + ".bias" : nil
+      return ParallelLinear(
+        layer: linear, name: name, tp: layout.tp, weight: params + layout.view(weight).offset, weightGradient: grads + layout.view(weight).offset,
+        bias: bias.map { params + layout.view($0).offset }, biasGradient: bias.map { grads + layout.view($0).offset })
     }
+    let linears = model.layerLinears
+    for layer in layout.layers {
+      func linear(_ index: Int, _ name: String) -> ParallelLinear<T> { unit(linears[index], "layer\(layer).\(name)", prefix: "layers.\(layer).", bias: true) }
+      units.append(LayerUnits(
+        norms: Self.norms(layout, layer: layer, base: params), normGrads: Self.norms(layout, layer: layer, base: grads), qkv: linear(0, "qkv"),
+        out: linear(1, "out"), up: linear(2, "up"), down: linear(3, "down")))
+    }
+    head = layout.isLast ? unit(model.headLinear, "head", bias: false) : nil
+    inputProjection = layout.isFirst ? model.inputLinear.map { unit($0, "input", bias: false) } : nil
     let local = layout.layersPerStage
     for _ in 0..<inFlight {
       let xIn = (0..<local).map { _ in account.allocate(T.self, count: n * h, part: "activations") }
@@ -126,12 +148,9 @@ final class Stage<T: TrainScalar> {
       causal: model.kind == .causalLM)
   }
 
-  private static func tensors(_ layout: ParameterLayout, layer: Int, base: UnsafeMutablePointer<T>) -> LayerTensors<T> {
+  private static func norms(_ layout: ParameterLayout, layer: Int, base: UnsafeMutablePointer<T>) -> NormTensors<T> {
     func at(_ name: String) -> UnsafeMutablePointer<T> { base + layout.view("layers.\(layer).\(name)").offset }
-    return LayerTensors(
-      ln1w: at("ln1.weight"), ln1b: at("ln1.bias"), qkvW: at("attn.qkv.weight"), qkvB: at("attn.qkv.bias"), outW: at("attn.out.weight"),
-      outB: at("attn.out.bias"), ln2w: at("ln2.weight"), ln2b: at("ln2.bias"), upW: at("mlp.up.weight"), upB: at("mlp.up.bias"),
-      downW: at("mlp.down.weight"), downB: at("mlp.down.bias"))
+    return NormTensors(ln1w: at("ln1.weight"), ln1b: at("ln1.bias"), ln2w: at("ln2.weight"), ln2b: at("ln2.bias"))
   }
 
   func pointer(_ name: String, in base: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> { base + layout.view(name).offset }
@@ -141,7 +160,7 @@ final class Stage<T: TrainScalar> {
     nonFiniteLosses = 0
   }
 
-  private func tpAllReduce(_ buffer: UnsafeMutablePointer<T>, count: Int) {
+  private func tpAllReduce(_ buffer: UnsafeMutablePointer<T>, _ count: Int) {
     guard tpGroup.size > 1 else { return }
     let start = DispatchTime.now().uptimeNanoseconds
     tpGroup.allReduce(buffer, count: count)
@@ -190,30 +209,22 @@ final class Stage<T: TrainScalar> {
   }
 
   private func forwardLayer(_ i: Int, x: UnsafePointer<T>, acts a: LayerActivations<T>, out: UnsafeMutablePointer<T>) {
-    let w = layerParams[i], n = tokens, h = model.hidden
-    let q = layout.localQWidth, qkv = layout.localQKVWidth, up = layout.localUpWidth, mlp = layout.localMLP
-    let name = "layer\(layout.layers.lowerBound + i)"
-    Layers.layerNormForward(y: a.xn1, mean: a.mean1, rstd: a.rstd1, x: x, g: w.ln1w, b: w.ln1b, rows: n, columns: h, context: context)
-    runner.run(name + ".qkv", .forward, m: n, n: qkv, k: h, a: a.xn1, lda: h, b: w.qkvW, ldb: qkv, c: a.qkv, ldc: qkv)
-    Layers.addBias(a.qkv, w.qkvB, rows: n, columns: qkv, context: context)
+    let u = units[i], n = tokens, h = model.hidden, mlp = layout.localMLP
+    Layers.layerNormForward(y: a.xn1, mean: a.mean1, rstd: a.rstd1, x: x, g: u.norms.ln1w, b: u.norms.ln1b, rows: n, columns: h, context: context)
+    u.qkv.forward(a.xn1, into: a.qkv, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
     if model.positions == .rotary {
       rotate(a.qkv, inverse: false)
     }
     attentionForward(a)
-    runner.run(name + ".out", .forward, m: n, n: h, k: q, a: a.o, lda: q, b: w.outW, ldb: h, c: proj, ldc: h)
-    tpAllReduce(proj, count: n * h)
-    Layers.addBias(proj, w.outB, rows: n, columns: h, context: context)
+    u.out.forward(a.o, into: proj, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
     Layers.add(a.r1, x, proj, count: n * h, context: context)
-    Layers.layerNormForward(y: a.xn2, mean: a.mean2, rstd: a.rstd2, x: a.r1, g: w.ln2w, b: w.ln2b, rows: n, columns: h, context: context)
-    runner.run(name + ".up", .forward, m: n, n: up, k: h, a: a.xn2, lda: h, b: w.upW, ldb: up, c: a.up, ldc: up)
-    Layers.addBias(a.up, w.upB, rows: n, columns: up, context: context)
+    Layers.layerNormForward(y: a.xn2, mean: a.mean2, rstd: a.rstd2, x: a.r1, g: u.norms.ln2w, b: u.norms.ln2b, rows: n, columns: h, context: context)
+    u.up.forward(a.xn2, into: a.up, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
     switch model.mlp {
     case .gelu: Layers.geluForward(a.act, a.up, count: n * mlp, context: context)
     case .swiglu: Layers.swigluForward(a.act, a.up, rows: n, width: mlp, context: context)
     }
-    runner.run(name + ".down", .forward, m: n, n: h, k: mlp, a: a.act, lda: mlp, b: w.downW, ldb: h, c: proj, ldc: h)
-    tpAllReduce(proj, count: n * h)
-    Layers.addBias(proj, w.downB, rows: n, columns: h, context: context)
+    u.down.forward(a.act, into: proj, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
     Layers.add(out, a.r1, proj, count: n * h, context: context)
   }
 
@@ -234,13 +245,12 @@ final class Stage<T: TrainScalar> {
   /// loss (1/tokens counted in the global batch, times the loss scale).
   @_specialize(where T == Float)
   func headForwardBackward(_ batch: MicroBatch, slot: Int, weight: Double) {
-    guard let logits, let xf, let meanF, let rstdF, let dOut = slots[slot].dOut else { preconditionFailure("the head lives on the last stage") }
+    guard let head, let logits, let xf, let meanF, let rstdF, let dOut = slots[slot].dOut else { preconditionFailure("the head lives on the last stage") }
     let n = tokens, h = model.hidden, v = model.vocabulary
     let x = slots[slot].out
     let gw = pointer("final_ln.weight", in: params), gb = pointer("final_ln.bias", in: params)
-    let e = pointer("embedding.weight", in: params), dE = pointer("embedding.weight", in: grads)
     Layers.layerNormForward(y: xf, mean: meanF, rstd: rstdF, x: x, g: gw, b: gb, rows: n, columns: h, context: context)
-    runner.run("head", .forward, m: n, n: v, k: h, transB: true, a: xf, lda: h, b: e, ldb: h, c: logits, ldc: v)
+    head.forward(xf, into: logits, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
     let (loss, bad) = batch.targets.withUnsafeBufferPointer { targets in
       batch.counted.withUnsafeBufferPointer { counted in
         Layers.crossEntropy(
@@ -250,8 +260,7 @@ final class Stage<T: TrainScalar> {
     lossSum += loss
     nonFiniteLosses += bad
     // dxf = dlogits·E, dE += dlogitsᵀ·xf
-    runner.run("head", .inputGradient, m: n, n: h, k: v, a: logits, lda: v, b: e, ldb: h, c: dxn, ldc: h)
-    runner.run("head", .weightGradient, m: v, n: h, k: n, transA: true, a: logits, lda: v, b: xf, ldb: h, c: dE, ldc: h, beta: 1)
+    head.backward(logits, input: xf, inputGradient: dxn, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
     dOut.update(repeating: 0, count: n * h)
     Layers.layerNormBackward(
       dx: dOut, dg: pointer("final_ln.weight", in: grads), db: pointer("final_ln.bias", in: grads), dy: dxn, x: x, g: gw, mean: meanF,
@@ -289,9 +298,8 @@ final class Stage<T: TrainScalar> {
   /// x += F·W_in: the continuous inputs' projection, a GEMM under the precision policy like the
   /// layers' (its A is the data itself: outliers in it set fp8's per-tensor scale).
   private func projectFeatures(_ batch: MicroBatch, into x: UnsafeMutablePointer<T>) {
-    guard let (f, values) = features(of: batch) else { return }
-    let w = pointer("input.weight", in: params)
-    runner.run("input", .forward, m: batch.inputs.count, n: model.hidden, k: f, a: values, lda: f, b: w, ldb: model.hidden, c: x, ldc: model.hidden, beta: 1)
+    guard let inputProjection, let (_, values) = features(of: batch) else { return }
+    inputProjection.forward(values, into: x, tokens: batch.inputs.count, runner: runner, context: context, allReduce: tpAllReduce)
   }
 
   /// The micro-batch's continuous inputs as T (converted on every call: another micro-batch may
@@ -309,11 +317,8 @@ final class Stage<T: TrainScalar> {
   /// dE[token] += dx, dP[position] += dx (first stage), from the input gradient; dW_in += Fᵀ·dx.
   @_specialize(where T == Float)
   func embedBackward(_ batch: MicroBatch) {
-    if let (f, values) = features(of: batch) {
-      let dW = pointer("input.weight", in: grads)
-      runner.run(
-        "input", .weightGradient, m: f, n: model.hidden, k: batch.inputs.count, transA: true, a: values, lda: f, b: dX, ldb: model.hidden, c: dW,
-        ldc: model.hidden, beta: 1)
+    if let inputProjection, let (_, values) = features(of: batch) {
+      inputProjection.backward(dX, input: values, inputGradient: nil, tokens: batch.inputs.count, runner: runner, context: context, allReduce: tpAllReduce)
     }
     let h = model.hidden, seq = model.seq
     let dE = pointer("embedding.weight", in: grads)
@@ -334,35 +339,26 @@ final class Stage<T: TrainScalar> {
   }
 
   private func backwardLayer(_ i: Int, x: UnsafePointer<T>, acts a: LayerActivations<T>) {
-    let w = layerParams[i], g = layerGrads[i], n = tokens, h = model.hidden
-    let q = layout.localQWidth, qkv = layout.localQKVWidth, up = layout.localUpWidth, mlp = layout.localMLP
-    let name = "layer\(layout.layers.lowerBound + i)"
+    let u = units[i], n = tokens, h = model.hidden, mlp = layout.localMLP
     // MLP down (row-parallel): dY = dX.
-    Layers.biasBackward(g.downB, dX, rows: n, columns: h, context: context)
-    runner.run(name + ".down", .inputGradient, m: n, n: mlp, k: h, transB: true, a: dX, lda: h, b: w.downW, ldb: h, c: dAct, ldc: mlp)
-    runner.run(name + ".down", .weightGradient, m: mlp, n: h, k: n, transA: true, a: a.act, lda: mlp, b: dX, ldb: h, c: g.downW, ldc: h, beta: 1)
+    u.down.backward(dX, input: a.act, inputGradient: dAct, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
     switch model.mlp {
     case .gelu: Layers.geluBackward(dUp, dAct, a.up, count: n * mlp, context: context)
     case .swiglu: Layers.swigluBackward(dUp, dAct, a.up, rows: n, width: mlp, context: context)
     }
     // MLP up (column-parallel): its input gradient is summed over the group.
-    Layers.biasBackward(g.upB, dUp, rows: n, columns: up, context: context)
-    runner.run(name + ".up", .inputGradient, m: n, n: h, k: up, transB: true, a: dUp, lda: up, b: w.upW, ldb: up, c: dxn, ldc: h)
-    runner.run(name + ".up", .weightGradient, m: h, n: up, k: n, transA: true, a: a.xn2, lda: h, b: dUp, ldb: up, c: g.upW, ldc: up, beta: 1)
-    tpAllReduce(dxn, count: n * h)
-    Layers.layerNormBackward(dx: dX, dg: g.ln2w, db: g.ln2b, dy: dxn, x: a.r1, g: w.ln2w, mean: a.mean2, rstd: a.rstd2, rows: n, columns: h, context: context)
+    u.up.backward(dUp, input: a.xn2, inputGradient: dxn, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
+    Layers.layerNormBackward(
+      dx: dX, dg: u.normGrads.ln2w, db: u.normGrads.ln2b, dy: dxn, x: a.r1, g: u.norms.ln2w, mean: a.mean2, rstd: a.rstd2, rows: n, columns: h,
+      context: context)
     // Attention output (row-parallel).
-    Layers.biasBackward(g.outB, dX, rows: n, columns: h, context: context)
-    runner.run(name + ".out", .inputGradient, m: n, n: q, k: h, transB: true, a: dX, lda: h, b: w.outW, ldb: h, c: dO, ldc: q)
-    runner.run(name + ".out", .weightGradient, m: q, n: h, k: n, transA: true, a: a.o, lda: q, b: dX, ldb: h, c: g.outW, ldc: h, beta: 1)
+    u.out.backward(dX, input: a.o, inputGradient: dO, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
     attentionBackward(a)
     if model.positions == .rotary { rotate(dqkv, inverse: true) }
     // QKV (column-parallel).
-    Layers.biasBackward(g.qkvB, dqkv, rows: n, columns: qkv, context: context)
-    runner.run(name + ".qkv", .inputGradient, m: n, n: h, k: qkv, transB: true, a: dqkv, lda: qkv, b: w.qkvW, ldb: qkv, c: dxn, ldc: h)
-    runner.run(name + ".qkv", .weightGradient, m: h, n: qkv, k: n, transA: true, a: a.xn1, lda: h, b: dqkv, ldb: qkv, c: g.qkvW, ldc: qkv, beta: 1)
-    tpAllReduce(dxn, count: n * h)
-    Layers.layerNormBackward(dx: dX, dg: g.ln1w, db: g.ln1b, dy: dxn, x: x, g: w.ln1w, mean: a.mean1, rstd: a.rstd1, rows: n, columns: h, context: context)
+    u.qkv.backward(dqkv, input: a.xn1, inputGradient: dxn, tokens: n, runner: runner, context: context, allReduce: tpAllReduce)
+    Layers.layerNormBackward(
+      dx: dX, dg: u.normGrads.ln1w, db: u.normGrads.ln1b, dy: dxn, x: x, g: u.norms.ln1w, mean: a.mean1, rstd: a.rstd1, rows: n, columns: h,
+      context: context)
   }
-
 }

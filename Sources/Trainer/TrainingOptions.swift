@@ -155,54 +155,13 @@ public struct TrainingOptions: Sendable {
   public var predictedPeakRankBytes: Double { rankMemoryPlans().map(\.totalBytes).max() ?? 0 }
 }
 
-/// The GEMMs one rank runs per micro-batch (the same products `Stage` calls), with their operand
-/// sizes and FLOPs.
+/// The GEMMs one rank runs per micro-batch: its stage's linear layers' products (`LinearLayer`,
+/// what `Stage` runs through `ParallelLinear`), with their operand sizes and FLOPs.
 public enum GEMMShapes {
-  public struct Product: Sendable, Hashable {
-    public var role: String
-    /// Forward, input gradient or weight gradient: what precision it runs in under fp8.
-    public var kind: GEMMRole
-    public var m: Int, n: Int, k: Int
-    public var transA: Bool, transB: Bool
-    /// 1 where the product accumulates into C (weight gradients over micro-batches).
-    public var beta: Double = 0
-    /// A transformer layer's (not the head's or the input projection's): recomputation reruns its
-    /// forward in the backward.
-    public var inLayer = false
-
-    /// Run twice per micro-batch under recomputation.
-    public var recomputed: Bool { inLayer && kind == .forward }
-    public var aCount: Int { m * k }
-    public var bCount: Int { k * n }
-    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
-  }
+  public typealias Product = GEMMProduct
 
   public static func rank(_ model: ModelConfig, layout p: ParameterLayout, tokens n: Int) -> [Product] {
-    let h = model.hidden, q = p.localQWidth, qkv = p.localQKVWidth, up = p.localUpWidth, mlp = p.localMLP
-    var list: [Product] = []
-    func linear(_ role: String, inputs: Int, outputs: Int) {
-      list.append(Product(role: role + " forward", kind: .forward, m: n, n: outputs, k: inputs, transA: false, transB: false, inLayer: true))
-      list.append(Product(role: role + " dX", kind: .inputGradient, m: n, n: inputs, k: outputs, transA: false, transB: true, inLayer: true))
-      list.append(Product(role: role + " dW", kind: .weightGradient, m: inputs, n: outputs, k: n, transA: true, transB: false, beta: 1, inLayer: true))
-    }
-    for _ in p.layers {
-      linear("qkv", inputs: h, outputs: qkv)
-      linear("attention output", inputs: q, outputs: h)
-      linear("mlp up", inputs: h, outputs: up)
-      linear("mlp down", inputs: mlp, outputs: h)
-    }
-    if p.isFirst, let f = model.features {
-      // Added onto the embeddings (β = 1); no dX, its input is data.
-      list.append(Product(role: "input forward", kind: .forward, m: n, n: h, k: f, transA: false, transB: false, beta: 1))
-      list.append(Product(role: "input dW", kind: .weightGradient, m: f, n: h, k: n, transA: true, transB: false, beta: 1))
-    }
-    if p.isLast {
-      let v = model.vocabulary
-      list.append(Product(role: "head forward", kind: .forward, m: n, n: v, k: h, transA: false, transB: true))
-      list.append(Product(role: "head dX", kind: .inputGradient, m: n, n: h, k: v, transA: false, transB: false))
-      list.append(Product(role: "head dW", kind: .weightGradient, m: v, n: h, k: n, transA: true, transB: false, beta: 1))
-    }
-    return list
+    model.rankGEMMs(tokens: n, tp: p.tp, layers: p.layersPerStage, first: p.isFirst, last: p.isLast)
   }
 }
 
