@@ -23,7 +23,7 @@ for part in "ScaleTune probe:" "GEMM tuning:" "Attention tuning:" "pick:"; do
   fi
 done
 # The pick, exported (refused when there is none), then trained for a step with the profile.
-"$bin/tune" export "$profile" --format torchrun > /dev/null
+"$bin/tune" export "$profile" --format torchrun > /dev/null 2>/dev/null
 out=$("$bin/train" --profile "$profile" --model "$model" --steps 1 2>&1)
 echo "$out"
 if ! grep -q "applied layout" <<<"$out"; then

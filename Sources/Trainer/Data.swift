@@ -286,7 +286,7 @@ public struct BatchSource: Sendable {
     var inputs = window, chosen = [Bool](repeating: false, count: window.count)
     for (n, token) in window.enumerated() where token != ESMVocabulary.cls && token != ESMVocabulary.eos && token != ESMVocabulary.pad {
       let u = Double(random.next() >> 11) / Double(1 << 53)
-      guard u < 0.15 else { continue }
+      guard u < Recipe.maskingProbability else { continue }
       chosen[n] = true
       let w = Double(random.next() >> 11) / Double(1 << 53)
       if w < 0.8 {

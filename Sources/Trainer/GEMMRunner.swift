@@ -138,7 +138,7 @@ final class GEMMRunner<T: TrainScalar> {
       }
       let amax = TensorScaling.amax(UnsafeBufferPointer(start: out, count: count))
       if fp8Scaling == .delayed {
-        var state = delayed[key] ?? DelayedScaling(format: format, historyLength: 16)
+        var state = delayed[key] ?? DelayedScaling(format: format, historyLength: Recipe.fp8AmaxHistory)
         // The first step has no history: it scales by its own amax, as Transformer Engine does.
         if state.history.isEmpty { state.record(amax: amax) }
         scale = state.scale

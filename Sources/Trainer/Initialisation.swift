@@ -2,9 +2,9 @@ import NumberFormats
 import Profile
 
 /// GPT-2's initialisation, the same whatever the layout: each full tensor is drawn from a
-/// generator seeded by (seed, its name), and every rank takes its part. Matrices and the
-/// embedding N(0, 0.02²); the projections into the residual stream (attention output, MLP down)
-/// N(0, (0.02/√(2·layers))²); biases 0; LayerNorm gains 1.
+/// generator seeded by (seed, its name), and every rank takes its part (`Recipe`'s deviations).
+/// Matrices N(0, 0.02²), the embeddings N(0, 0.01²); the projections into the residual stream
+/// (attention output, MLP down) N(0, (0.02/√(2·layers))²); biases 0; LayerNorm gains 1.
 enum Initialisation {
   static func values(_ view: TensorView, model: ModelConfig, seed: UInt64) -> [Float] {
     let name = view.name
@@ -13,7 +13,8 @@ enum Initialisation {
     var random = SeededRandom(seed: seed ^ fnv1a(name))
     let residual = name.hasSuffix("attn.out.weight") || name.hasSuffix("mlp.down.weight")
     let embedding = name == "embedding.weight" || name == "position.weight"
-    let std = residual ? 0.02 / Float(2 * model.layers).squareRoot() : embedding ? 0.01 : 0.02
+    let base = Float(Recipe.initStandardDeviation)
+    let std = residual ? base / Float(2 * model.layers).squareRoot() : embedding ? Float(Recipe.embeddingStandardDeviation) : base
     return random.normal(view.fullCount).map { $0 * std }
   }
 

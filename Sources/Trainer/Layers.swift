@@ -7,7 +7,7 @@ import Kernels
 /// for parameter gradients, so that no two threads add into one element) are split over the
 /// context's threads.
 enum Layers {
-  static let layerNormEpsilon = 1e-5
+  static let layerNormEpsilon = Recipe.layerNormEpsilon
 
   /// Splits 0..<count into the context's threads' shares and runs body on each.
   @inline(__always)

@@ -88,11 +88,11 @@ public struct LossScaler: Sendable, Codable, Equatable {
   public var mode: Mode
   public private(set) var scale: Double
   public private(set) var cleanSteps = 0
-  public var growthInterval = 2000
+  public var growthInterval = Recipe.lossScaleGrowthInterval
   /// How many times the scale was cut.
   public private(set) var backoffs = 0
 
-  public init(mode: Mode, initial: Double = 65536) {
+  public init(mode: Mode, initial: Double = Recipe.initialLossScale) {
     self.mode = mode
     switch mode {
     case .dynamic: scale = initial

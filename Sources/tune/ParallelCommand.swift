@@ -160,12 +160,16 @@ enum ParallelStage {
 
 struct ExportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "export", abstract: "Write a profile's parallel pick in another trainer's terms: megatron, deepspeed, torchrun, nemo.")
+    commandName: "export",
+    abstract: "Write a profile's parallel pick, with its whole recipe, in another trainer's terms: megatron, deepspeed, torchrun, nemo, bionemo.",
+    discussion: "What the tool cannot express of the recipe is said on stderr (and on the export's comment lines where its format has them).")
 
   @Argument(help: "A profile with a parallel section.")
   var profile: String
-  @Option(help: "megatron, deepspeed, torchrun or nemo.")
+  @Option(help: "megatron, deepspeed, torchrun, nemo or bionemo.")
   var format: String
+  @Option(help: "The run's length in steps, which the learning-rate schedule decays over.")
+  var steps = Export.defaultSteps
   @Option(help: "Write here instead of stdout.")
   var output: String?
 
@@ -176,7 +180,14 @@ struct ExportCommand: ParsableCommand {
   func run() throws {
     let loaded = try ProfileStore.read(profile)
     guard let section = loaded.parallel, section.pick != nil else { throw CommandFailure(Export.ExportError.noPick(path: profile).description) }
-    let text = Export.render(section, format: Export.Format(rawValue: format)!)
+    let rendered: Export.Rendered
+    do {
+      rendered = try Export.render(section, format: Export.Format(rawValue: format)!, steps: steps)
+    } catch let error as Export.ExportError {
+      throw CommandFailure(error.description)
+    }
+    for item in rendered.unexpressed { FileHandle.standardError.write(Data("warning: \(format) cannot express \(item)\n".utf8)) }
+    let text = rendered.text
     if let output {
       do {
         try AtomicFile.write(Data(text.utf8), to: output)

@@ -76,64 +76,6 @@ func trainBinary() throws -> String {
   }
 }
 
-@Suite struct ExportTests {
-  static func section(_ layout: String, _ precision: TrainingPrecision) throws -> ParallelSection {
-    let pick = ParallelPick(layout: try ParallelLayout.parse(layout), precision: precision, threadsPerRank: 2, globalBatch: 16, tokensPerSecond: 1000, reason: "test")
-    return ParallelSection(
-      fingerprint: "0123456789abcdef", model: try ModelConfig.named("esm2-8m"), worldThreads: 8, globalBatch: 16, pick: pick, trials: [], referenceLosses: [],
-      collectiveGBPerSecond: 5, budgetSeconds: 1, spentSeconds: 1, tolerances: [:])
-  }
-
-  /// Option names as Megatron-LM's megatron/training/arguments.py defines them.
-  static let megatron: Set<String> = [
-    "--tensor-model-parallel-size", "--pipeline-model-parallel-size", "--micro-batch-size", "--global-batch-size", "--num-layers", "--hidden-size",
-    "--num-attention-heads", "--ffn-hidden-size", "--seq-length", "--max-position-embeddings", "--position-embedding-type", "--group-query-attention",
-    "--num-query-groups", "--swiglu", "--recompute-granularity", "--recompute-method", "--recompute-num-layers", "--use-distributed-optimizer",
-    "--bf16", "--fp16", "--initial-loss-scale", "--loss-scale-window", "--fp8-format", "--fp8-amax-history-len", "--fp8-amax-compute-algo",
-  ]
-  /// DeepSpeed config keys (deepspeed/runtime/constants.py, zero/config.py, fp16 and bf16 sections).
-  static let deepspeed: Set<String> = [
-    "train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "gradient_clipping", "zero_optimization", "stage", "bf16",
-    "fp16", "enabled", "loss_scale", "initial_scale_power", "loss_scale_window", "hysteresis", "min_loss_scale", "activation_checkpointing",
-    "partition_activations", "contiguous_memory_optimization",
-  ]
-  /// NeMo's Megatron model config and Lightning trainer keys.
-  static let nemo: Set<String> = [
-    "trainer.devices", "trainer.num_nodes", "trainer.accelerator", "trainer.precision", "trainer.accumulate_grad_batches",
-    "model.tensor_model_parallel_size", "model.pipeline_model_parallel_size", "model.micro_batch_size", "model.global_batch_size",
-    "model.activations_checkpoint_granularity", "model.activations_checkpoint_method", "model.activations_checkpoint_num_layers", "model.optim.name",
-    "model.fp8", "model.fp8_hybrid", "model.fp8_amax_history_len", "model.fp8_amax_compute_algo",
-  ]
-
-  @Test(arguments: ["dp=2,tp=2,pp=2,micro=2,recompute=on,zero=1", "dp=4,micro=4"], TrainingPrecision.allCases)
-  func exportsUseOnlyDocumentedNames(layout: String, precision: TrainingPrecision) throws {
-    let section = try Self.section(layout, precision)
-    let megatron = Export.render(section, format: .megatron)
-    let flags = megatron.split(whereSeparator: { $0 == " " || $0 == "\n" }).filter { $0.hasPrefix("--") }.map(String.init)
-    for flag in flags { #expect(Self.megatron.contains(flag), "megatron: \(flag)") }
-    #expect(megatron.contains("--tensor-model-parallel-size \(section.pick!.layout.tp)"))
-    #expect(megatron.contains("--micro-batch-size \(16 / (section.pick!.layout.dp * section.pick!.layout.micro))"))
-    #expect(megatron.contains("--use-distributed-optimizer") == (section.pick!.layout.zero == 1))
-
-    let json = try #require(try JSONSerialization.jsonObject(with: Data(Export.render(section, format: .deepspeed).utf8)) as? [String: Any])
-    func keys(_ object: [String: Any]) -> [String] { object.flatMap { [$0.key] + (($0.value as? [String: Any]).map(keys) ?? []) } }
-    for key in keys(json) { #expect(Self.deepspeed.contains(key), "deepspeed: \(key)") }
-    let l = section.pick!.layout
-    #expect(json["train_batch_size"] as? Int == 16 && json["gradient_accumulation_steps"] as? Int == l.micro)
-    #expect(json["train_micro_batch_size_per_gpu"] as? Int == 16 / (l.dp * l.micro))
-    #expect((json["train_micro_batch_size_per_gpu"] as! Int) * l.micro * l.dp == 16)
-
-    let nemo = Export.render(section, format: .nemo)
-    for item in nemo.split(separator: "\n").filter({ !$0.hasPrefix("#") }) {
-      let key = String(item.split(separator: "=")[0])
-      #expect(Self.nemo.contains(key), "nemo: \(key)")
-    }
-    #expect(nemo.contains("trainer.precision=\(["fp32": "32", "bf16": "bf16-mixed", "fp16": "16-mixed", "fp8": "bf16-mixed"][precision.rawValue]!)"))
-    let torchrun = Export.render(section, format: .torchrun)
-    #expect(torchrun.contains("--nproc_per_node=\(l.ranks)") && torchrun.contains("OMP_NUM_THREADS=2") && torchrun.contains("--nnodes=1"))
-  }
-}
-
 /// The planted instability: fp16 without loss scaling at a high learning rate. Every fp16 trial
 /// is rejected as unstable (its loss goes NaN), with the reason kept, and none is picked.
 @Suite struct PlantedInstabilityTests {

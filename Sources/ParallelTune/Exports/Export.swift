@@ -1,0 +1,99 @@
+import Foundation
+import Profile
+import Trainer
+
+/// The pick in other trainers' terms, with its whole recipe: layout, precision with its scaling
+/// recipe, loss scaling, AdamW, the schedule, no dropout, the activation, the initialisation and
+/// the seed. Each export names only options its tool documents (the tests hold every name and
+/// value type against the tool's own source, cited there); what a tool cannot express is listed
+/// in `Rendered.unexpressed`, which the export's comment lines repeat where its format has them
+/// (`tune export` also prints it on stderr), never left out silently.
+public enum Export {
+  public enum Format: String, CaseIterable, Sendable {
+    case megatron, deepspeed, torchrun, nemo, bionemo
+  }
+
+  /// An export's text and what its tool cannot express of the recipe.
+  public struct Rendered: Sendable, Equatable {
+    public var text: String
+    public var unexpressed: [String]
+  }
+
+  public enum ExportError: Error, CustomStringConvertible {
+    case noPick(path: String)
+    case unknownFormat(String)
+    case unsupported(format: Format, reason: String)
+    case invalidSteps(Int)
+    public var description: String {
+      switch self {
+      case .noPick(let path): return "\(path) has no parallel pick; run `tune parallel` (or the whole `tune`) first"
+      case .unknownFormat(let text): return "unknown export format \"\(text)\"; expected one of \(Format.allCases.map(\.rawValue).joined(separator: ", "))"
+      case .unsupported(let format, let reason): return "the pick cannot be exported as \(format.rawValue): \(reason)"
+      case .invalidSteps(let steps): return "--steps must be at least 1 (got \(steps)): it sets the run's length, which the schedule decays over"
+      }
+    }
+  }
+
+  /// The run length an export's schedule decays over unless `--steps` says otherwise.
+  public static let defaultSteps = 10_000
+
+  public static func render(_ section: ParallelSection, format: Format, steps: Int = defaultSteps) throws -> Rendered {
+    guard let pick = section.pick else { throw ExportError.noPick(path: "the profile") }
+    guard steps >= 1 else { throw ExportError.invalidSteps(steps) }
+    let recipe = try Recipe(spec: spec(section.model, pick), steps: steps)
+    let shared = common(recipe)
+    switch format {
+    case .megatron: return megatron(recipe, reason: pick.reason, shared: shared)
+    case .deepspeed: return deepspeed(recipe, shared: shared)
+    case .torchrun: return torchrun(recipe, reason: pick.reason, shared: shared)
+    case .nemo: return nemo(recipe, reason: pick.reason, shared: shared)
+    case .bionemo: return try bionemo(recipe, reason: pick.reason, shared: shared)
+    }
+  }
+
+  /// The run the pick trains: its spec, or for a profile written before picks kept one, the
+  /// defaults under the pick's layout, precision, threads and batch.
+  static func spec(_ model: ModelConfig, _ pick: ParallelPick) -> TrainingSpec {
+    pick.spec ?? TrainingSpec(model: model, layout: pick.layout, precision: pick.precision, threadsPerRank: pick.threadsPerRank, globalBatch: pick.globalBatch)
+  }
+
+  /// What no export expresses: the data the pick was measured on, and the CPU threads per rank.
+  static func common(_ recipe: Recipe) -> [String] {
+    ["data: the pick was measured on `\(recipe.spec.data)` data; point the tool at your dataset",
+     "threads: \(recipe.spec.threadsPerRank) CPU thread(s) per rank; an accelerator rank has no such setting"]
+  }
+
+  /// The recipe in words, for the comment lines of formats that have them.
+  static func summary(_ r: Recipe) -> [String] {
+    let o = r.optimizer, s = r.spec
+    var lines = [
+      "model \(s.model.name): \(s.model.layers) layers, hidden \(s.model.hidden), \(s.model.heads) heads (\(s.model.kvHeads) key/value), MLP \(s.model.mlpHidden) (\(s.model.mlp == .swiglu ? "SwiGLU" : "GELU, tanh form")), seq \(s.model.seq), vocabulary \(s.model.vocabulary), \(s.model.positions.rawValue) positions, LayerNorm ε \(number(Recipe.layerNormEpsilon)), no dropout, head tied to the embedding",
+      "layout \(s.layout), global batch \(s.globalBatch) = micro-batch \(r.microBatchSize) × \(s.layout.micro) micro-batch(es) × data parallel \(s.layout.dp); precision \(s.policy)",
+      "AdamW β1 \(number(o.beta1)), β2 \(number(o.beta2)), ε \(number(o.epsilon)), weight decay \(number(o.weightDecay)) (matrices only), gradient clipping at norm \(number(o.clipNorm))",
+      "schedule: \(number(o.learningRate)) after \(o.warmupSteps) linear warm-up step(s), cosine to \(number(r.minimumLearningRate)) at step \(o.totalSteps) of \(r.steps)",
+      "initialisation N(0, \(number(Recipe.initStandardDeviation))²), residual projections / √(2·layers), embeddings N(0, \(number(Recipe.embeddingStandardDeviation))²); seed \(s.seed)",
+    ]
+    if case .dynamic = r.lossScaling {
+      lines.append("loss scaling dynamic: from \(number(Recipe.initialLossScale)), halved on an overflowing step (skipped), doubled after \(Recipe.lossScaleGrowthInterval) clean steps")
+    }
+    return lines
+  }
+
+  /// A number as the tools read it: integers without a fraction, others to 10 significant digits
+  /// (0.1 × 3e-4 is written 3e-05, not 2.9999999999999997e-05).
+  static func number(_ value: Double) -> String {
+    value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.10g", value)
+  }
+
+  static func comments(_ lines: [String]) -> String { lines.map { "# " + $0 + "\n" }.joined() }
+
+  /// The header of a shell-like export: what it is, the recipe, what the tool cannot express.
+  static func header(_ title: String, reason: String, recipe: Recipe, unexpressed: [String]) -> String {
+    comments(["\(title); picked by ScaleTune: \(reason)"] + summary(recipe).map { "recipe: " + $0 } + unexpressed.map { "not expressible here: " + $0 })
+  }
+
+  /// A shell export: the header, then the arguments one per line.
+  static func shell(_ title: String, reason: String, recipe: Recipe, unexpressed: [String], lines: [String]) -> Rendered {
+    Rendered(text: header(title, reason: reason, recipe: recipe, unexpressed: unexpressed) + lines.joined(separator: " \\\n") + "\n", unexpressed: unexpressed)
+  }
+}
