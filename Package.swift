@@ -50,7 +50,7 @@ let package = Package(
       name: "Platform",
       dependencies: ["CHwloc", "CKernels"]
     ),
-    .target(name: "Profile", dependencies: ["NumberFormats", "Platform"], resources: [.copy("Resources/profile.schema.json")]),
+    .target(name: "Profile", dependencies: ["Autotune", "NumberFormats", "Platform"], resources: [.copy("Resources/profile.schema.json")]),
     .target(name: "NumberFormats", swiftSettings: hostCPUFlags),
     .target(
       name: "Probe",
@@ -86,10 +86,10 @@ let package = Package(
     ),
     .testTarget(name: "ParallelTuneTests", dependencies: ["ParallelTune", "Trainer", "Autotune", "Profile", "Platform"]),
     .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Profile", "Platform", "NumberFormats"]),
-    .testTarget(name: "ProfileTests", dependencies: ["Profile", "Platform"]),
+    .testTarget(name: "ProfileTests", dependencies: ["Profile", "Platform", "NumberFormats", "Autotune"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
     .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "Platform"], resources: [.copy("Fixtures")]),
-    .testTarget(name: "ReportTests", dependencies: ["Report", "Profile", "Platform"]),
+    .testTarget(name: "ReportTests", dependencies: ["Report", "Profile", "Platform", "NumberFormats"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "Autotune", "NumberFormats", "Platform"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "Report", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.

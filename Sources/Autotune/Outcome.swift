@@ -1,5 +1,11 @@
 import Platform
 
+/// What became of a candidate, as a profile records it (kernel candidates and layout trials alike;
+/// written as the case's name).
+public enum TrialStatus: String, Codable, Sendable, CaseIterable {
+  case ok, wrong, failed, pruned, timeout, unstable, oom
+}
+
 /// What became of one candidate: a typed outcome, never a sentinel or an exception that stops the
 /// search. Only `.ok` candidates can be chosen.
 public enum Outcome: Codable, Sendable, Equatable {
@@ -32,16 +38,16 @@ public enum Outcome: Codable, Sendable, Equatable {
     return nil
   }
 
-  /// The status word the profile uses.
-  public var status: String {
+  /// Its status in a profile.
+  public var status: TrialStatus {
     switch self {
-    case .ok: return "ok"
-    case .wrong: return "wrong"
-    case .failed: return "failed"
-    case .pruned: return "pruned"
-    case .timeout: return "timeout"
-    case .unstable: return "unstable"
-    case .oom: return "oom"
+    case .ok: return .ok
+    case .wrong: return .wrong
+    case .failed: return .failed
+    case .pruned: return .pruned
+    case .timeout: return .timeout
+    case .unstable: return .unstable
+    case .oom: return .oom
     }
   }
 

@@ -34,7 +34,8 @@ public struct CostModel: Sendable {
     self.collectiveGBPerSecond = collectiveGBPerSecond
     self.tunedThreads = max(1, tunedThreads)
     attention = (profile?.kernels?.attention?.entries ?? []).compactMap { entry in
-      guard let precision = Precision(rawValue: entry.precision), let forward = entry.winner?.forwardGflops?.median else { return nil }
+      let precision = entry.precision
+      guard let forward = entry.winner?.forwardGflops?.median else { return nil }
       let shape = AttentionShape(batch: entry.batch, heads: entry.heads, kvHeads: entry.kvHeads, seq: entry.seq, headDim: entry.headDim, causal: entry.causal)
       return (shape, precision, forward, entry.winner?.backwardGflops?.median)
     }

@@ -269,13 +269,7 @@ final class TrialObjective: RankedObjective {
         outcome = .failed(reason: "no timed step reported")
       }
     }
-    switch outcome {
-    case .ok: record.status = .ok
-    case .unstable(let reason): (record.status, record.reason) = (.unstable, reason)
-    case .oom(let reason): (record.status, record.reason) = (.oom, reason)
-    case .timeout(let reason): (record.status, record.reason) = (.timeout, reason)
-    default: (record.status, record.reason) = (.failed, outcome.reason)
-    }
+    (record.status, record.reason) = (outcome.status, outcome.reason)
     return (outcome, record)
   }
 }

@@ -70,9 +70,7 @@ public struct KernelChoices: Sendable {
       for (index, entry) in section.entries.enumerated() {
         guard let winner = entry.winner else { continue }
         let field = "kernels.gemm.entries[\(index)].winner"
-        guard let precision = Precision(rawValue: entry.precision) else {
-          throw ProfileError.invalidValue(path: path, field: "kernels.gemm.entries[\(index)].precision", problem: "unknown precision \"\(entry.precision)\"")
-        }
+        let precision = entry.precision
         do {
           let choice = try winner.runnableChoice(precision: precision)
           gemm.append(GEMMWinner(
@@ -88,7 +86,8 @@ public struct KernelChoices: Sendable {
         throw ProfileError.foreignMachine(path: path, profileFingerprint: section.fingerprint, machineFingerprint: machineFingerprint)
       }
       for (index, entry) in section.entries.enumerated() {
-        guard let winner = entry.winner, let precision = Precision(rawValue: entry.precision) else { continue }
+        guard let winner = entry.winner else { continue }
+        let precision = entry.precision
         do {
           let problem = AttentionShape(batch: entry.batch, heads: entry.heads, kvHeads: entry.kvHeads, seq: entry.seq, headDim: entry.headDim, causal: entry.causal)
           attention.append(AttentionWinner(problem: problem, precision: precision, shape: entry.shape, choice: try winner.runnableChoice(precision: precision)))

@@ -1,5 +1,6 @@
-import Platform
+import Autotune
 import NumberFormats
+import Platform
 
 /// The `kernels` section: what the kernel autotuner chose, per kernel.
 public struct KernelsSection: Codable, Equatable, Sendable {
@@ -41,12 +42,12 @@ public struct GEMMSection: Codable, Equatable, Sendable {
 
 public struct SearchSummary: Codable, Equatable, Sendable {
   public var shape: String
-  public var precision: String
+  public var precision: Precision
   public var spaceSize: Int
   public var evaluated: Int
   public var fromJournal: Int
 
-  public init(shape: String, precision: String, spaceSize: Int, evaluated: Int, fromJournal: Int) {
+  public init(shape: String, precision: Precision, spaceSize: Int, evaluated: Int, fromJournal: Int) {
     self.shape = shape
     self.precision = precision
     self.spaceSize = spaceSize
@@ -60,7 +61,7 @@ public struct GEMMEntry: Codable, Equatable, Sendable {
   public var m: Int
   public var n: Int
   public var k: Int
-  public var precision: String
+  public var precision: Precision
   /// The problem's transposes (absent: neither, as in profiles written before they were recorded).
   public var transA: Bool?
   public var transB: Bool?
@@ -75,12 +76,12 @@ public struct GEMMEntry: Codable, Equatable, Sendable {
   public var candidates: [GEMMCandidateRecord]
 
   /// The best verified rate of `backend`'s candidates here (a library's figure beside the winner's).
-  public func bestRate(of backend: String) -> Statistics? {
-    candidates.filter { $0.backend == backend && $0.status == "ok" }.compactMap(\.gflops).max { $0.median < $1.median }
+  public func bestRate(of backend: GEMMBackend) -> Statistics? {
+    candidates.filter { $0.backend == backend && $0.status == .ok }.compactMap(\.gflops).max { $0.median < $1.median }
   }
 
   public init(
-    shape: String, m: Int, n: Int, k: Int, precision: String, transA: Bool? = nil, transB: Bool? = nil, winner: GEMMCandidateRecord?,
+    shape: String, m: Int, n: Int, k: Int, precision: Precision, transA: Bool? = nil, transB: Bool? = nil, winner: GEMMCandidateRecord?,
     candidates: [GEMMCandidateRecord]
   ) {
     self.shape = shape
@@ -96,7 +97,7 @@ public struct GEMMEntry: Codable, Equatable, Sendable {
 }
 
 public struct GEMMCandidateRecord: Codable, Equatable, Sendable {
-  public var backend: String
+  public var backend: GEMMBackend
   /// What the kernels run; absent for a candidate that never got one (pruned before it was built),
   /// and in profiles written before it existed (then `parameters` says it: see `runnableChoice`).
   public var choice: GEMMChoice?
@@ -104,8 +105,7 @@ public struct GEMMCandidateRecord: Codable, Equatable, Sendable {
   public var parameters: [String: String]
   /// Measured by an earlier run and reused from the journal.
   public var fromJournal: Bool?
-  /// ok | wrong | failed | pruned | timeout
-  public var status: String
+  public var status: TrialStatus
   public var reason: String?
   /// Effective GFLOP/s: 2·M·N·K over the time, conversions included.
   public var gflops: Statistics?
@@ -117,7 +117,7 @@ public struct GEMMCandidateRecord: Codable, Equatable, Sendable {
   public var errorOutliers: Double?
 
   public init(
-    backend: String, parameters: [String: String], status: String, reason: String? = nil, gflops: Statistics? = nil,
+    backend: GEMMBackend, parameters: [String: String], status: TrialStatus, reason: String? = nil, gflops: Statistics? = nil,
     percentOfPeak: Double? = nil, errorNormal: Double? = nil, errorOutliers: Double? = nil
   ) {
     self.backend = backend
@@ -132,11 +132,11 @@ public struct GEMMCandidateRecord: Codable, Equatable, Sendable {
 
   /// A record of `choice`: its backend and its `key=value` form (with `extra`, e.g. OpenBLAS's core).
   public init(
-    choice: GEMMChoice, extra: [String: String] = [:], status: String, reason: String? = nil, gflops: Statistics? = nil,
+    choice: GEMMChoice, extra: [String: String] = [:], status: TrialStatus, reason: String? = nil, gflops: Statistics? = nil,
     percentOfPeak: Double? = nil, fromJournal: Bool = false
   ) {
     self.init(
-      backend: choice.backend.rawValue, parameters: choice.parameters.merging(extra) { a, _ in a }, status: status, reason: reason,
+      backend: choice.backend, parameters: choice.parameters.merging(extra) { a, _ in a }, status: status, reason: reason,
       gflops: gflops, percentOfPeak: percentOfPeak)
     self.choice = choice
     self.fromJournal = fromJournal ? true : nil
@@ -146,7 +146,6 @@ public struct GEMMCandidateRecord: Codable, Equatable, Sendable {
   /// - Throws: `ChoiceError` when neither says one.
   public func runnableChoice(precision: Precision) throws -> GEMMChoice {
     if let choice { return choice }
-    guard let backend = GEMMBackend(rawValue: backend) else { throw GEMMBackend.ParseError.unknown(backend) }
     return try GEMMChoice(backend: backend, precision: precision, parameters: parameters)
   }
 }
@@ -182,11 +181,11 @@ public struct AttentionSection: Codable, Equatable, Sendable {
 
 /// A GEMM rate at one precision and where it came from.
 public struct GEMMRate: Codable, Equatable, Sendable {
-  public var precision: String
+  public var precision: Precision
   public var gflops: Double
   public var source: String
 
-  public init(precision: String, gflops: Double, source: String) {
+  public init(precision: Precision, gflops: Double, source: String) {
     self.precision = precision
     self.gflops = gflops
     self.source = source
@@ -201,12 +200,12 @@ public struct AttentionEntry: Codable, Equatable, Sendable {
   public var seq: Int
   public var headDim: Int
   public var causal: Bool
-  public var precision: String
+  public var precision: Precision
   public var winner: AttentionCandidateRecord?
   public var candidates: [AttentionCandidateRecord]
 
   public init(
-    shape: String, batch: Int, heads: Int, kvHeads: Int, seq: Int, headDim: Int, causal: Bool, precision: String,
+    shape: String, batch: Int, heads: Int, kvHeads: Int, seq: Int, headDim: Int, causal: Bool, precision: Precision,
     winner: AttentionCandidateRecord?, candidates: [AttentionCandidateRecord]
   ) {
     self.shape = shape
@@ -223,15 +222,14 @@ public struct AttentionEntry: Codable, Equatable, Sendable {
 }
 
 public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
-  /// flash | gemm
-  public var backend: String
+  public var backend: AttentionBackend
   /// What the kernels run (absent in profiles written before it existed: see `runnableChoice`).
   public var choice: AttentionChoice?
   /// The choice's `key=value` form, for reading.
   public var parameters: [String: String]
   /// Measured by an earlier run and reused from the journal.
   public var fromJournal: Bool?
-  public var status: String
+  public var status: TrialStatus
   public var reason: String?
   /// 4·B·H·S²·D (half when causal) over the forward's time.
   public var forwardGflops: Statistics?
@@ -250,7 +248,7 @@ public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
   public var backwardError: Double?
 
   public init(
-    backend: String, parameters: [String: String], status: String, reason: String? = nil, forwardGflops: Statistics? = nil,
+    backend: AttentionBackend, parameters: [String: String], status: TrialStatus, reason: String? = nil, forwardGflops: Statistics? = nil,
     backwardGflops: Statistics? = nil, percentOfGEMM: Double? = nil, maxError: Double? = nil, precisionError: Double? = nil,
     backwardError: Double? = nil
   ) {
@@ -268,11 +266,11 @@ public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
 
   /// A record of `choice`: its backend and `key=value` form.
   public init(
-    choice: AttentionChoice, status: String, reason: String? = nil, forwardGflops: Statistics? = nil, percentOfGEMM: Double? = nil,
+    choice: AttentionChoice, status: TrialStatus, reason: String? = nil, forwardGflops: Statistics? = nil, percentOfGEMM: Double? = nil,
     fromJournal: Bool = false
   ) {
     self.init(
-      backend: choice.backend.rawValue, parameters: choice.parameters, status: status, reason: reason, forwardGflops: forwardGflops,
+      backend: choice.backend, parameters: choice.parameters, status: status, reason: reason, forwardGflops: forwardGflops,
       percentOfGEMM: percentOfGEMM)
     self.choice = choice
     self.fromJournal = fromJournal ? true : nil
@@ -281,9 +279,6 @@ public struct AttentionCandidateRecord: Codable, Equatable, Sendable {
   /// The choice to run: `choice`, or for records of older profiles the one their `parameters` say.
   public func runnableChoice(precision: Precision) throws -> AttentionChoice {
     if let choice { return choice }
-    guard let backend = AttentionBackend(rawValue: backend) else {
-      throw ChoiceError.badValue("backend", backend, expected: AttentionBackend.allCases.map(\.rawValue).joined(separator: " or "))
-    }
     return try AttentionChoice(backend: backend, precision: precision, parameters: parameters, ignoring: ["journal"])
   }
 }

@@ -1,3 +1,4 @@
+import Autotune
 import Foundation
 import Platform
 
@@ -76,9 +77,7 @@ public struct ParallelPick: Codable, Equatable, Sendable {
 /// One candidate: its layout, precision and threads, the models' predictions, and (once run) what
 /// the trial measured.
 public struct ParallelTrial: Codable, Equatable, Sendable {
-  public enum Status: String, Codable, Sendable, CaseIterable {
-    case ok, unstable, oom, failed, timeout, pruned
-  }
+  public typealias Status = TrialStatus
 
   public var layout: ParallelLayout
   public var precision: TrainingPrecision

@@ -1,4 +1,5 @@
 import Foundation
+import NumberFormats
 
 /// A kernel rate in a profile above the peak of every unit that can run its precision. A kernel
 /// cannot beat its unit, so the peak was measured wrong (too low: the probe ran on a busy machine,
@@ -6,14 +7,13 @@ import Foundation
 public struct PeakExcess: Equatable, Sendable, CustomStringConvertible {
   /// "GEMM 2048x2048x2048 bf16 onednn, 2 threads".
   public var kernel: String
-  /// The kernel's precision (a `Precision` name).
-  public var precision: String
+  public var precision: Precision
   public var gflops: Double
   /// The unit whose peak it exceeded: the fastest that can run the kernel's precision.
   public var peak: String
   public var peakGflops: Double
 
-  public init(kernel: String, precision: String, gflops: Double, peak: String, peakGflops: Double) {
+  public init(kernel: String, precision: Precision, gflops: Double, peak: String, peakGflops: Double) {
     self.kernel = kernel
     self.precision = precision
     self.gflops = gflops
@@ -36,18 +36,18 @@ public enum PeakBounds {
   /// The units whose products a kernel of `precision` may run on: fp64 and fp32 on their own FMA
   /// units; bf16 and fp16 on fp32 FMA (operands widened) or their own units; the narrower formats
   /// (fp8, MX, NVFP4) widened to any of them (the amx backend runs MX operands on bf16 tiles).
-  public static func units(for precision: String) -> [String] {
+  public static func units(for precision: Precision) -> [String] {
     switch precision {
-    case "fp64": return ["fp64"]
-    case "fp32": return ["fp32"]
-    case "bf16": return ["fp32", "bf16"]
-    case "fp16": return ["fp32", "fp16"]
+    case .fp64: return ["fp64"]
+    case .fp32: return ["fp32"]
+    case .bf16: return ["fp32", "bf16"]
+    case .fp16: return ["fp32", "fp16"]
     default: return ["fp32", "fp16", "bf16"]
     }
   }
 
   /// The fastest unit that can run `precision` with `threads` threads, and its bound (GFLOP/s).
-  public static func bound(_ machine: MachineSection, precision: String, threads: Int) -> (peak: Peak, gflops: Double)? {
+  public static func bound(_ machine: MachineSection, precision: Precision, threads: Int) -> (peak: Peak, gflops: Double)? {
     let units = units(for: precision)
     return machine.peaks.filter { units.contains($0.precision) }
       .map { ($0, $0.bound(threads: threads)) }
@@ -56,19 +56,19 @@ public enum PeakBounds {
 
   /// The backends that run the CPU as it is, whatever `SCALETUNE_ISA` masks: under a mask the
   /// probe measures only the masked units, which do not bound them.
-  public static let unmaskedBackends: Set<String> = ["openblas", "blis", "onednn"]
+  public static let unmaskedBackends: Set<GEMMBackend> = [.openblas, .blis, .onednn]
 
   /// Every rate in `kernels` above its bound on `machine`: GEMM candidates, attention forward and
   /// backward, and the GEMM rates attention was set against. On a masked machine
   /// (`SCALETUNE_ISA`), the libraries' rates (and the reference rates attention took from them)
   /// are not held to the masked units' peaks.
   public static func excesses(machine: MachineSection, kernels: KernelsSection) -> [PeakExcess] {
-    var rates: [(kernel: String, precision: String, threads: Int, gflops: Double)] = []
+    var rates: [(kernel: String, precision: Precision, threads: Int, gflops: Double)] = []
     let allCores = machine.peaks.map(\.threads).max() ?? 1
     let masked = machine.fingerprintFacts.contains { $0.hasPrefix("isaMask=") }
     for entry in kernels.gemm?.entries ?? [] {
       let records = entry.candidates + [entry.winner].compactMap { $0 }.filter { !entry.candidates.contains($0) }
-      for record in records where record.status == "ok" && !(masked && unmaskedBackends.contains(record.backend)) {
+      for record in records where record.status == .ok && !(masked && unmaskedBackends.contains(record.backend)) {
         guard let gflops = record.gflops?.median else { continue }
         let threads = record.choice?.threads ?? record.parameters["threads"].flatMap { Int($0) } ?? allCores
         rates.append(("GEMM \(entry.label) \(entry.precision) \(record.backend), \(threads) thread\(threads == 1 ? "" : "s")", entry.precision, threads, gflops))
@@ -76,7 +76,7 @@ public enum PeakBounds {
     }
     if let attention = kernels.attention {
       for entry in attention.entries {
-        for record in entry.candidates where record.status == "ok" {
+        for record in entry.candidates where record.status == .ok {
           let threads = record.choice?.threads ?? record.parameters["threads"].flatMap { Int($0) } ?? allCores
           let name = "attention \(entry.shape) \(entry.precision) \(record.backend), \(threads) thread\(threads == 1 ? "" : "s")"
           if let forward = record.forwardGflops?.median { rates.append((name + " forward", entry.precision, threads, forward)) }

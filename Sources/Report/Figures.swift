@@ -86,10 +86,10 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
     if let gemm = profile.kernels?.gemm {
       sections.append("kernels.gemm")
       // The best GEMM per precision, over the shapes that were measured.
-      var best: [String: (GEMMEntry, GEMMCandidateRecord)] = [:]
+      var best: [String: (GEMMEntry, GEMMCandidateRecord)] = [:]  // by precision name
       for entry in gemm.entries {
         guard let winner = entry.winner, let g = winner.gflops else { continue }
-        if g.median > best[entry.precision]?.1.gflops?.median ?? -1 { best[entry.precision] = (entry, winner) }
+        if g.median > best[entry.precision.rawValue]?.1.gflops?.median ?? -1 { best[entry.precision.rawValue] = (entry, winner) }
       }
       for precision in best.keys.sorted(by: Self.precisionOrder) {
         let (entry, winner) = best[precision]!
@@ -101,7 +101,7 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
           figures.append(Figure(name: "GEMM \(entry.precision) 2048³", unit: "GFLOP/s", statistics: g, percentOfPeak: winner.percentOfPeak))
         }
         // Each library's best verified rate there, beside the winner's.
-        for backend in ["openblas", "blis", "onednn"] {
+        for backend in [GEMMBackend.openblas, .blis, .onednn] {
           if let best = entry.bestRate(of: backend) {
             figures.append(Figure(name: "GEMM \(entry.precision) 2048³ \(backend)", unit: "GFLOP/s", statistics: best, percentOfPeak: nil))
           }
@@ -111,8 +111,8 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
       var counts: [String: [String: Int]] = [:]
       for entry in gemm.entries {
         guard let winner = entry.winner else { continue }
-        picks["\(entry.precision) \(entry.label)"] = winner.backend
-        counts[entry.precision, default: [:]][winner.backend, default: 0] += 1
+        picks["\(entry.precision) \(entry.label)"] = winner.backend.rawValue
+        counts[entry.precision.rawValue, default: [:]][winner.backend.rawValue, default: 0] += 1
       }
       gemmPicks = picks
       facts["gemm libraries"] = ["fp32", "bf16", "fp16", "fp64"].compactMap { precision in
@@ -125,7 +125,7 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
       sections.append("kernels.attention")
       for entry in attention.entries {
         if let winner = entry.winner, let g = winner.forwardGflops {
-          let precision = entry.precision == "fp32" ? "" : " \(entry.precision)"
+          let precision = entry.precision == .fp32 ? "" : " \(entry.precision)"
           figures.append(Figure(name: "attention fwd \(entry.shape)\(precision)", unit: "GFLOP/s", statistics: g, percentOfPeak: nil))
         }
       }

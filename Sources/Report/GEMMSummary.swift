@@ -12,18 +12,18 @@ public enum GEMMSummary {
     lines.append("environment for train: " + section.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
     lines.append("shape               precision    winner                                   GFLOP/s [min-max]        %peak       err N(0,1)  err outliers  ok/all")
     for entry in section.entries {
-      let okCount = entry.candidates.filter { $0.status == "ok" }.count
+      let okCount = entry.candidates.filter { $0.status == .ok }.count
       guard let winner = entry.winner, let g = winner.gflops else {
-        if entry.candidates.allSatisfy({ $0.status == "timeout" }) {
-          lines.append("\(pad(entry.label, 19)) \(pad(entry.precision, 12)) not measured: the budget ran out first (--budget)")
+        if entry.candidates.allSatisfy({ $0.status == .timeout }) {
+          lines.append("\(pad(entry.label, 19)) \(pad(entry.precision.rawValue, 12)) not measured: the budget ran out first (--budget)")
           continue
         }
-        lines.append("\(pad(entry.label, 19)) \(pad(entry.precision, 12)) no candidate passed (\(okCount)/\(entry.candidates.count))")
+        lines.append("\(pad(entry.label, 19)) \(pad(entry.precision.rawValue, 12)) no candidate passed (\(okCount)/\(entry.candidates.count))")
         continue
       }
-      let name = winner.backend + "[" + describe(winner.parameters) + "]"
+      let name = winner.backend.rawValue + "[" + describe(winner.parameters) + "]"
       lines.append(
-        "\(pad(entry.label, 19)) \(pad(entry.precision, 12)) \(pad(name, 40)) "
+        "\(pad(entry.label, 19)) \(pad(entry.precision.rawValue, 12)) \(pad(name, 40)) "
           + pad(String(format: "%.1f [%.1f-%.1f]", g.median, g.min, g.max), 24) + " "
           + pad(PeakBounds.percentText(winner.percentOfPeak), 11)
           + pad(winner.errorNormal.map { String(format: "%.2e", $0) } ?? "-", 12)

@@ -27,8 +27,8 @@ enum ReportCharts {
 
   /// FLOPs per byte moved at least once: 2MNK over A and B in their precision plus C in fp32.
   static func intensity(_ entry: GEMMEntry) -> Double {
-    let e = bytes(entry.precision)
-    let moved = e * Double(entry.m * entry.k + entry.k * entry.n) + (entry.precision == "fp64" ? 8 : 4) * Double(entry.m * entry.n)
+    let e = bytes(entry.precision.rawValue)
+    let moved = e * Double(entry.m * entry.k + entry.k * entry.n) + (entry.precision.rawValue == "fp64" ? 8 : 4) * Double(entry.m * entry.n)
     return 2 * Double(entry.m) * Double(entry.n) * Double(entry.k) / moved
   }
 
@@ -54,13 +54,13 @@ enum ReportCharts {
       chart.text(0.15, 0.15 * bandwidth * 1.6, String(format: "triad %.1f GB/s", bandwidth), size: 9)
     }
     for (entry, g) in points {
-      chart.point(intensity(entry), g, color: color(entry.precision), label: "\(entry.precision) \(entry.shape): \(String(format: "%.1f", g)) GFLOP/s (\(entry.winner!.backend))")
+      chart.point(intensity(entry), g, color: color(entry.precision.rawValue), label: "\(entry.precision.rawValue) \(entry.shape): \(String(format: "%.1f", g)) GFLOP/s (\(entry.winner!.backend.rawValue))")
     }
     return chart.svg()
   }
 
   static func gemmByShape(_ profile: Profile) -> String? {
-    guard let entries = profile.kernels?.gemm?.entries.filter({ $0.precision == "fp32" && $0.winner?.gflops != nil }), !entries.isEmpty else { return nil }
+    guard let entries = profile.kernels?.gemm?.entries.filter({ $0.precision.rawValue == "fp32" && $0.winner?.gflops != nil }), !entries.isEmpty else { return nil }
     let sorted = entries.sorted { Double($0.m) * Double($0.n) * Double($0.k) < Double($1.m) * Double($1.n) * Double($1.k) }
     let top = (sorted.compactMap { $0.winner?.gflops?.max }.max() ?? 1) * 1.1
     var chart = SVGChart(title: "fp32 GEMM by shape (winner)", xLabel: "", yLabel: "GFLOP/s", xScale: .linear, yScale: .linear,
@@ -68,10 +68,10 @@ enum ReportCharts {
     chart.categories = sorted.map(\.shape)
     for (index, entry) in sorted.enumerated() {
       let winner = entry.winner!
-      chart.bar(at: Double(index), width: 0.7, value: winner.gflops!.median, color: libraryColors[winner.backend]?.hex ?? "#000",
-                label: "\(entry.shape): \(String(format: "%.1f", winner.gflops!.median)) GFLOP/s, \(winner.backend)")
+      chart.bar(at: Double(index), width: 0.7, value: winner.gflops!.median, color: libraryColors[winner.backend.rawValue]?.hex ?? "#000",
+                label: "\(entry.shape): \(String(format: "%.1f", winner.gflops!.median)) GFLOP/s, \(winner.backend.rawValue)")
     }
-    chart.text(Double(sorted.count) - 0.5, top * 0.97, legend(Array(Set(sorted.map { $0.winner!.backend })).sorted()), size: 9, anchor: "end")
+    chart.text(Double(sorted.count) - 0.5, top * 0.97, legend(Array(Set(sorted.map { $0.winner!.backend.rawValue })).sorted()), size: 9, anchor: "end")
     return chart.svg()
   }
 
@@ -84,22 +84,22 @@ enum ReportCharts {
   /// Each library's best verified rate per shape, side by side: where one library wins and by
   /// how much. One chart per precision.
   static func librariesByShape(_ profile: Profile, precision: String) -> String? {
-    guard let entries = profile.kernels?.gemm?.entries.filter({ $0.precision == precision && $0.winner != nil }), !entries.isEmpty else { return nil }
+    guard let entries = profile.kernels?.gemm?.entries.filter({ $0.precision.rawValue == precision && $0.winner != nil }), !entries.isEmpty else { return nil }
     let libraries = ["native", "openblas", "blis", "amx", "onednn"].filter { backend in
-      entries.contains { $0.candidates.contains { $0.backend == backend && $0.status == "ok" } }
+      entries.contains { $0.candidates.contains { $0.backend.rawValue == backend && $0.status == .ok } }
     }
     guard libraries.count > 1 else { return nil }
     let sorted = entries.sorted { Double($0.m) * Double($0.n) * Double($0.k) < Double($1.m) * Double($1.n) * Double($1.k) }
-    let top = (sorted.flatMap { entry in libraries.compactMap { entry.bestRate(of: $0)?.max } }.max() ?? 1) * 1.15
+    let top = (sorted.flatMap { entry in libraries.compactMap { GEMMBackend(rawValue: $0).flatMap { entry.bestRate(of: $0) }?.max } }.max() ?? 1) * 1.15
     var chart = SVGChart(title: "\(precision) GEMM by library and shape (best verified rate of each)", xLabel: "", yLabel: "GFLOP/s",
                          xScale: .linear, yScale: .linear, xRange: -0.6...(Double(sorted.count) - 0.4), yRange: 0...top)
     chart.categories = sorted.map(\.label)
     let width = 0.8 / Double(libraries.count)
     for (index, entry) in sorted.enumerated() {
       for (slot, backend) in libraries.enumerated() {
-        guard let g = entry.bestRate(of: backend) else { continue }
+        guard let g = GEMMBackend(rawValue: backend).flatMap({ entry.bestRate(of: $0) }) else { continue }
         let x = Double(index) - 0.4 + width * (Double(slot) + 0.5)
-        let winner = entry.winner?.backend == backend ? " (winner)" : ""
+        let winner = entry.winner?.backend.rawValue == backend ? " (winner)" : ""
         chart.bar(at: x, width: width * 0.9, value: g.median, color: libraryColors[backend]?.hex ?? "#000",
                   label: "\(entry.shape) \(backend): \(String(format: "%.1f", g.median)) GFLOP/s\(winner)")
       }
@@ -116,15 +116,15 @@ enum ReportCharts {
     guard let gemm = profile.kernels?.gemm else { return nil }
     let shape = gemm.search?.shape ?? "2048x2048x2048"
     let entries = gemm.entries.filter { $0.shape == shape && $0.winner?.gflops != nil }
-      .sorted { ProfileSummary.precisionOrder($0.precision, $1.precision) }
+      .sorted { ProfileSummary.precisionOrder($0.precision.rawValue, $1.precision.rawValue) }
     guard !entries.isEmpty else { return nil }
     let top = (entries.compactMap { $0.winner?.gflops?.max }.max() ?? 1) * 1.1
     var chart = SVGChart(title: "GEMM \(shape) by precision", xLabel: "", yLabel: "GFLOP/s (conversions included)", xScale: .linear, yScale: .linear,
                          xRange: -0.6...(Double(entries.count) - 0.4), yRange: 0...top)
-    chart.categories = entries.map(\.precision)
+    chart.categories = entries.map(\.precision.rawValue)
     for (index, entry) in entries.enumerated() {
       let g = entry.winner!.gflops!
-      chart.bar(at: Double(index), width: 0.7, value: g.median, color: color(entry.precision), label: "\(entry.precision): \(String(format: "%.1f [%.1f-%.1f]", g.median, g.min, g.max))")
+      chart.bar(at: Double(index), width: 0.7, value: g.median, color: color(entry.precision.rawValue), label: "\(entry.precision.rawValue): \(String(format: "%.1f [%.1f-%.1f]", g.median, g.min, g.max))")
     }
     return chart.svg()
   }
@@ -133,7 +133,7 @@ enum ReportCharts {
     guard let gemm = profile.kernels?.gemm else { return nil }
     let points = gemm.entries.compactMap { entry -> (String, Double, Double)? in
       guard let winner = entry.winner, let g = winner.gflops?.median, let error = winner.errorNormal else { return nil }
-      return (entry.precision, g, max(error, 1e-17))
+      return (entry.precision.rawValue, g, max(error, 1e-17))
     }
     guard !points.isEmpty else { return nil }
     let top = (points.map(\.1).max() ?? 1) * 1.15
@@ -151,7 +151,7 @@ enum ReportCharts {
 
   static func attention(_ profile: Profile) -> String? {
     guard let section = profile.kernels?.attention else { return nil }
-    let entries = section.entries.filter { $0.winner?.forwardGflops != nil && $0.precision == "fp32" }
+    let entries = section.entries.filter { $0.winner?.forwardGflops != nil && $0.precision.rawValue == "fp32" }
     guard !entries.isEmpty else { return nil }
     let top = max(section.gemmGflops, entries.compactMap { $0.winner?.forwardGflops?.max }.max() ?? 1) * 1.1
     var chart = SVGChart(title: "Attention forward, fp32 (the winning backend per problem)", xLabel: "", yLabel: "GFLOP/s", xScale: .linear, yScale: .linear,
@@ -160,7 +160,7 @@ enum ReportCharts {
     for (index, entry) in entries.enumerated() {
       let g = entry.winner!.forwardGflops!
       chart.bar(at: Double(index), width: 0.7, value: g.median, color: entry.causal ? "#9467bd" : "#17becf",
-                label: "\(entry.shape): \(String(format: "%.1f", g.median)) GFLOP/s forward (\(entry.winner!.backend))")
+                label: "\(entry.shape): \(String(format: "%.1f", g.median)) GFLOP/s forward (\(entry.winner!.backend.rawValue))")
     }
     chart.line([(-0.6, section.gemmGflops), (Double(entries.count) - 0.4, section.gemmGflops)], color: "#d62728", dashed: true)
     chart.text(Double(entries.count) - 0.5, section.gemmGflops * 1.03, String(format: "fp32 GEMM %.0f", section.gemmGflops), color: "#d62728", size: 9, anchor: "end")
@@ -171,17 +171,17 @@ enum ReportCharts {
     guard let entry = profile.kernels?.gemm?.entries.max(by: { $0.candidates.count < $1.candidates.count }), entry.candidates.count > 1 else { return nil }
     let ordered = entry.candidates.sorted { ($0.gflops?.median ?? -1) > ($1.gflops?.median ?? -1) }
     let top = (ordered.compactMap { $0.gflops?.max }.max() ?? 1) * 1.1
-    var chart = SVGChart(title: "Tuner's candidates: \(entry.precision) \(entry.shape)", xLabel: "candidate (fastest first)", yLabel: "GFLOP/s",
+    var chart = SVGChart(title: "Tuner's candidates: \(entry.precision.rawValue) \(entry.shape)", xLabel: "candidate (fastest first)", yLabel: "GFLOP/s",
                          xScale: .linear, yScale: .linear, xRange: -1...Double(ordered.count), yRange: 0...top)
     for (index, candidate) in ordered.enumerated() {
       let value = candidate.gflops?.median ?? top * 0.02
       let parameters = candidate.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-      chart.point(Double(index), value, color: statusColor[candidate.status] ?? "#000",
-                  label: "\(candidate.backend)[\(parameters)] \(candidate.status)\(candidate.reason.map { ": " + $0 } ?? "")", radius: 3.5)
+      chart.point(Double(index), value, color: statusColor[candidate.status.rawValue] ?? "#000",
+                  label: "\(candidate.backend.rawValue)[\(parameters)] \(candidate.status.rawValue)\(candidate.reason.map { ": " + $0 } ?? "")", radius: 3.5)
     }
     var legendY = top * 0.95
     for status in ["ok", "wrong", "failed", "pruned", "timeout"] {
-      let count = ordered.filter { $0.status == status }.count
+      let count = ordered.filter { $0.status.rawValue == status }.count
       guard count > 0 else { continue }
       chart.text(Double(ordered.count) * 0.98, legendY, "\(status): \(count)", color: statusColor[status]!, size: 10, anchor: "end")
       legendY -= top * 0.07

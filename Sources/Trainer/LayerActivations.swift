@@ -21,7 +21,7 @@ struct LayerActivations<T: TrainScalar> {
     return (n * (3 * h + 4 + p.localQKVWidth + p.localQWidth + p.localUpWidth + p.localMLP), sequences * p.localHeads * p.model.seq)
   }
 
-  static func allocate(tokens n: Int, sequences: Int, layout p: ParameterLayout, account: MemoryAccount, part: String) -> LayerActivations {
+  static func allocate(tokens n: Int, sequences: Int, layout p: ParameterLayout, account: MemoryAccount, part: MemoryPart) -> LayerActivations {
     let h = p.model.hidden
     let (values, lseCount) = elements(tokens: n, sequences: sequences, layout: p)
     var next = account.allocate(T.self, count: values, part: part)

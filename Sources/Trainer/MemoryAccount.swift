@@ -1,11 +1,24 @@
 import Foundation
 
+/// What a rank's memory holds, part by part: one vocabulary for the account (what was allocated)
+/// and the plan (what will be: `TrainingOptions.rankMemoryPlans`).
+public enum MemoryPart: String, CaseIterable, Sendable {
+  case parameters, gradients
+  case optimizerState = "optimizer state"
+  case activations
+  /// One layer's intermediates, rebuilt in the backward under recomputation.
+  case recomputeBuffer = "recompute buffer"
+  case workBuffers = "work buffers"
+  /// The rounded copies of a GEMM's operands under a low-precision policy (the GEMM runner's).
+  case roundingBuffers = "rounding buffers"
+}
+
 /// What one rank holds, counted where it is allocated (llm.c's way: memory counted, not
 /// guessed): parameters, gradients, optimizer state, activations, work buffers. The peak is the
 /// most held at once. Its allocations live as long as the account.
 public final class MemoryAccount: @unchecked Sendable {
   private let lock = NSLock()
-  public private(set) var bytes: [String: Int] = [:]
+  public private(set) var bytes: [MemoryPart: Int] = [:]
   public private(set) var current = 0
   public private(set) var peak = 0
   private var blocks: [UnsafeMutableRawPointer] = []
@@ -15,7 +28,7 @@ public final class MemoryAccount: @unchecked Sendable {
   deinit { for block in blocks { block.deallocate() } }
 
   /// Allocates `count` elements of T (zeroed, 64-byte aligned) and counts them under `part`.
-  func allocate<T>(_ type: T.Type, count: Int, part: String) -> UnsafeMutablePointer<T> {
+  func allocate<T>(_ type: T.Type, count: Int, part: MemoryPart) -> UnsafeMutablePointer<T> {
     let size = max(1, count) * MemoryLayout<T>.stride
     let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
     raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
@@ -27,7 +40,7 @@ public final class MemoryAccount: @unchecked Sendable {
   }
 
   /// Counts bytes held elsewhere (work buffers that grow on demand); negative to release.
-  func add(_ size: Int, part: String) {
+  func add(_ size: Int, part: MemoryPart) {
     lock.lock()
     bytes[part, default: 0] += size
     current += size

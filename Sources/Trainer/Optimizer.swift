@@ -46,8 +46,8 @@ final class AdamW<T: TrainScalar> {
   init(settings: OptimizerSettings, layout: ParameterLayout, range: Range<Int>, account: MemoryAccount) {
     self.settings = settings
     self.range = range
-    m = account.allocate(T.self, count: range.count, part: "optimizer state")
-    v = account.allocate(T.self, count: range.count, part: "optimizer state")
+    m = account.allocate(T.self, count: range.count, part: .optimizerState)
+    v = account.allocate(T.self, count: range.count, part: .optimizerState)
     segments = layout.tensors.compactMap { view in
       let lo = max(view.offset, range.lowerBound), hi = min(view.offset + view.count, range.upperBound)
       return lo < hi ? (lo..<hi, view.decays) : nil

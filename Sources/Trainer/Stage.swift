@@ -83,8 +83,8 @@ final class Stage<T: TrainScalar> {
     let n = sequences * layout.model.seq
     tokens = n
     let h = model.hidden
-    params = account.allocate(T.self, count: layout.count, part: "parameters")
-    grads = account.allocate(T.self, count: layout.count, part: "gradients")
+    params = account.allocate(T.self, count: layout.count, part: .parameters)
+    grads = account.allocate(T.self, count: layout.count, part: .gradients)
     let (params, grads) = (params, grads)
     func unit(_ linear: LinearLayer, _ name: String, prefix: String = "", bias: Bool) -> ParallelLinear<T> {
       let weight = prefix + linear.tensor + ".weight", bias = bias ? prefix + linear.tensor + ".bias" : nil
@@ -103,32 +103,32 @@ final class Stage<T: TrainScalar> {
     inputProjection = layout.isFirst ? model.inputLinear.map { unit($0, "input", bias: false) } : nil
     let local = layout.layersPerStage
     for _ in 0..<inFlight {
-      let xIn = (0..<local).map { _ in account.allocate(T.self, count: n * h, part: "activations") }
+      let xIn = (0..<local).map { _ in account.allocate(T.self, count: n * h, part: .activations) }
       let saved = recompute ? [] : (0..<local).map { _ in
-        LayerActivations<T>.allocate(tokens: n, sequences: sequences, layout: layout, account: account, part: "activations")
+        LayerActivations<T>.allocate(tokens: n, sequences: sequences, layout: layout, account: account, part: .activations)
       }
       slots.append(Slot(
-        xIn: xIn, saved: saved, out: account.allocate(T.self, count: n * h, part: "activations"),
-        dOut: layout.isLast ? account.allocate(T.self, count: n * h, part: "activations") : nil))
+        xIn: xIn, saved: saved, out: account.allocate(T.self, count: n * h, part: .activations),
+        dOut: layout.isLast ? account.allocate(T.self, count: n * h, part: .activations) : nil))
     }
-    work = recompute ? LayerActivations<T>.allocate(tokens: n, sequences: sequences, layout: layout, account: account, part: "recompute buffer") : nil
+    work = recompute ? LayerActivations<T>.allocate(tokens: n, sequences: sequences, layout: layout, account: account, part: .recomputeBuffer) : nil
     let widest = max(h, layout.localQKVWidth, layout.localUpWidth)
-    dX = account.allocate(T.self, count: n * h, part: "work buffers")
-    dxn = account.allocate(T.self, count: n * h, part: "work buffers")
-    dqkv = account.allocate(T.self, count: n * layout.localQKVWidth, part: "work buffers")
-    dO = account.allocate(T.self, count: n * layout.localQWidth, part: "work buffers")
-    dUp = account.allocate(T.self, count: n * layout.localUpWidth, part: "work buffers")
-    dAct = account.allocate(T.self, count: n * layout.localMLP, part: "work buffers")
-    proj = account.allocate(T.self, count: n * widest, part: "work buffers")
+    dX = account.allocate(T.self, count: n * h, part: .workBuffers)
+    dxn = account.allocate(T.self, count: n * h, part: .workBuffers)
+    dqkv = account.allocate(T.self, count: n * layout.localQKVWidth, part: .workBuffers)
+    dO = account.allocate(T.self, count: n * layout.localQWidth, part: .workBuffers)
+    dUp = account.allocate(T.self, count: n * layout.localUpWidth, part: .workBuffers)
+    dAct = account.allocate(T.self, count: n * layout.localMLP, part: .workBuffers)
+    proj = account.allocate(T.self, count: n * widest, part: .workBuffers)
     if layout.isLast {
-      logits = account.allocate(T.self, count: n * model.vocabulary, part: "work buffers")
-      xf = account.allocate(T.self, count: n * h, part: "work buffers")
-      meanF = account.allocate(T.self, count: n, part: "work buffers")
-      rstdF = account.allocate(T.self, count: n, part: "work buffers")
+      logits = account.allocate(T.self, count: n * model.vocabulary, part: .workBuffers)
+      xf = account.allocate(T.self, count: n * h, part: .workBuffers)
+      meanF = account.allocate(T.self, count: n, part: .workBuffers)
+      rstdF = account.allocate(T.self, count: n, part: .workBuffers)
     } else {
       (logits, xf, meanF, rstdF) = (nil, nil, nil, nil)
     }
-    featureValues = layout.isFirst ? model.features.map { account.allocate(T.self, count: n * $0, part: "work buffers") } : nil
+    featureValues = layout.isFirst ? model.features.map { account.allocate(T.self, count: n * $0, part: .workBuffers) } : nil
     if model.positions == .rotary {
       (cosTable, sinTable) = Layers.rotaryTable(seq: model.seq, headDim: model.headDim)
     } else {

@@ -108,9 +108,9 @@ public struct TrainingOptions: Sendable {
       for part in plan.parts { total.add(part.what, part.bytes * copies) }
     }
     var merged = MemoryPlan()
-    for what in ["parameters and gradients", "optimizer state", "activations", "work buffers", "rounding buffers"] {
-      let bytes = total.parts.filter { $0.what == what }.reduce(0) { $0 + $1.bytes }
-      if bytes > 0 { merged.add(what, bytes) }
+    for part in MemoryPart.allCases {
+      let bytes = total.parts.filter { $0.what == part.rawValue }.reduce(0) { $0 + $1.bytes }
+      if bytes > 0 { merged.add(part.rawValue, bytes) }
     }
     return merged
   }
@@ -135,17 +135,19 @@ public struct TrainingOptions: Sendable {
       var buffers = Double(n * (2 * h + p.localQKVWidth + p.localQWidth + p.localUpWidth + p.localMLP + max(h, p.localQKVWidth, p.localUpWidth)))
       if p.isLast { buffers += Double(n * (model.vocabulary + h + 2)) }
       if p.isFirst, let f = model.features { buffers += Double(n * f) }
-      if l.recompute { buffers += Double(per.values + per.lse) }
       var plan = MemoryPlan()
-      plan.add("parameters and gradients", 2 * Double(p.count) * 4)
-      plan.add("optimizer state", 2 * Double(p.count) * 4 / Double(l.zero == 1 ? l.dp : 1))
-      plan.add("activations", inFlight * slot * 4)
-      plan.add("work buffers", buffers * 4)
+      func add(_ part: MemoryPart, _ bytes: Double) { if bytes > 0 { plan.add(part.rawValue, bytes) } }
+      add(.parameters, Double(p.count) * 4)
+      add(.gradients, Double(p.count) * 4)
+      add(.optimizerState, 2 * Double(p.count) * 4 / Double(l.zero == 1 ? l.dp : 1))
+      add(.activations, inFlight * slot * 4)
+      add(.recomputeBuffer, l.recompute ? Double(per.values + per.lse) * 4 : 0)
+      add(.workBuffers, buffers * 4)
       if precision != .fp32 {
         // The rounded copies of one GEMM's A and B (and fp8's codes), sized by the largest product.
         let gemms = GEMMShapes.rank(model, layout: p, tokens: n)
         let a = gemms.map { Double($0.aCount) }.max() ?? 0, bb = gemms.map { Double($0.bCount) }.max() ?? 0
-        plan.add("rounding buffers", (a + bb) * 4 + (precision == .fp8 ? max(a, bb) : 0))
+        add(.roundingBuffers, (a + bb) * 4 + (precision == .fp8 ? max(a, bb) : 0))
       }
       return plan
     }

@@ -40,7 +40,7 @@ public struct TrainingSummary: Sendable {
   public var appliedGEMMs: [String: String]
   public var appliedAttention: String
   /// Rank 0's memory account by part.
-  public var memoryByPart: [String: Int]
+  public var memoryByPart: [MemoryPart: Int]
   public var firstStep: Int
 }
 
@@ -179,7 +179,7 @@ public final class TrainingSession: @unchecked Sendable {
 protocol Stepping: AnyObject, Sendable {
   func step(_ step: Int, global: MicroBatch) -> (times: [RankStepTimes], loss: Double, norm: Double, nonFinite: Int, skipped: Bool, lossScale: Double)
   func save(to path: String, options: TrainingOptions, step: Int) throws
-  var applied: (gemms: [String: String], attention: String, memory: [String: Int]) { get }
+  var applied: (gemms: [String: String], attention: String, memory: [MemoryPart: Int]) { get }
   /// Per rank (in rank order), the products its runner logged (`TrainingOptions.logsGEMMs`).
   var gemmLog: [[GEMMShapes.Product]] { get }
 }
@@ -231,7 +231,7 @@ final class RankSet<T: TrainScalar>: Stepping, @unchecked Sendable {
     try gatherer.write(to: path, model: options.model, metadata: metadata, bf16Weights: options.precision == .bf16)
   }
 
-  var applied: (gemms: [String: String], attention: String, memory: [String: Int]) {
+  var applied: (gemms: [String: String], attention: String, memory: [MemoryPart: Int]) {
     (ranks[0].runner.applied, ranks[0].stage.attentionChoice.description, ranks[0].account.bytes)
   }
 }

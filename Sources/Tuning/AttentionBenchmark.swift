@@ -84,7 +84,7 @@ public enum AttentionBenchmark {
       try backwardRun.check()
       backwardStats = Statistics(samples: seconds.map { 2.5 * shape.forwardFlops / $0 / 1e9 })
     }
-    let gemm = GEMMRate(precision: precision.rawValue, gflops: Statistics(samples: gemmSeconds.map { gemmRun.flops / $0 / 1e9 }).median, source: gemmRun.source)
+    let gemm = GEMMRate(precision: precision, gflops: Statistics(samples: gemmSeconds.map { gemmRun.flops / $0 / 1e9 }).median, source: gemmRun.source)
     // Per round: attention's rate over the GEMM's, both taken in the same turn.
     let ratios = zip(forwardSeconds, gemmSeconds).map { (shape.forwardFlops / $0) / (gemmRun.flops / $1) }
     return AttentionBenchmarkResult(

@@ -177,7 +177,7 @@ public final class AttentionTuner {
   public func run() -> AttentionSection {
     let budget = Budget(seconds: options.budgetSeconds)
     let rates = options.precisions.map { precision in
-      options.gemmRates.first { $0.precision == precision.rawValue } ?? {
+      options.gemmRates.first { $0.precision == precision } ?? {
         let size = options.quick ? 512 : 2048
         progress("attention: measuring the \(precision) GEMM rate at \(size)³")
         return AttentionGEMMReference.measure(
@@ -207,14 +207,14 @@ public final class AttentionTuner {
           (records, winner) = tune(
             workspace, rate: rate, space: space, budget: budget, share: share, fp32Tiles: &fp32Tiles, losses: &losses)
         } else {
-          records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before this problem"))
+          records.append(AttentionCandidateRecord(backend: .flash, parameters: [:], status: .timeout, reason: "the budget ran out before this problem"))
         }
         entries.append(AttentionEntry(
           shape: shape.description, batch: shape.batch, heads: shape.heads, kvHeads: shape.kvHeads, seq: shape.seq, headDim: shape.headDim,
-          causal: shape.causal, precision: precision.rawValue, winner: winner, candidates: records))
+          causal: shape.causal, precision: precision, winner: winner, candidates: records))
       }
     }
-    let fp32 = rates.first { $0.precision == Precision.fp32.rawValue } ?? rates.first
+    let fp32 = rates.first { $0.precision == .fp32 } ?? rates.first
     return AttentionSection(
       fingerprint: options.fingerprint, strategy: "model-seeded local search (fp32), fp32's tiles for lower precisions",
       budgetSeconds: options.budgetSeconds, tuningSeconds: budget.elapsed, gemmGflops: fp32?.gflops ?? 0, gemmSource: fp32?.source ?? "none",
@@ -236,16 +236,16 @@ public final class AttentionTuner {
     let gemmChoice = AttentionChoice(backend: .gemm, precision: precision, threads: options.threads)
     let gemm = session(space.gemm, kernel: "attention-gemm", objective: objective, share: share)
     if let reason = MaterializedAttention.unavailability(shape, threads: options.threads) {
-      records.append(AttentionCandidateRecord(choice: gemmChoice, status: "pruned", reason: reason))
+      records.append(AttentionCandidateRecord(choice: gemmChoice, status: .pruned, reason: reason))
     } else if let lost = losses[ProblemKind(shape, precision)], lost.seq < shape.seq {
       records.append(AttentionCandidateRecord(
-        choice: gemmChoice, status: "pruned",
+        choice: gemmChoice, status: .pruned,
         reason: String(format: "lost to flash at seq %d (%.1f against %.1f GFLOP/s); longer sequences only widen the gap", lost.seq, lost.gemm, lost.flash)))
     } else {
       // One candidate, measured before the search so the search cannot spend its share.
       let trial = gemm.evaluate(Configuration(["backend": "gemm"]))
       if case .timeout = trial.outcome {
-        records.append(AttentionCandidateRecord(choice: gemmChoice, status: "timeout", reason: "the budget ran out before it was measured"))
+        records.append(AttentionCandidateRecord(choice: gemmChoice, status: .timeout, reason: "the budget ran out before it was measured"))
       }
     }
     let flash = session(space.flash, kernel: "attention-flash", objective: objective, share: share)
@@ -265,7 +265,7 @@ public final class AttentionTuner {
       flash.evaluate(tiles)
     }
     if flash.trials.isEmpty {
-      records.append(AttentionCandidateRecord(backend: "flash", parameters: [:], status: "timeout", reason: "the budget ran out before it was measured"))
+      records.append(AttentionCandidateRecord(backend: .flash, parameters: [:], status: .timeout, reason: "the budget ran out before it was measured"))
     }
     // bf16 inputs: the same tiles with bf16 products on AMX or AVX512-BF16, where the CPU has them.
     let bf16Kernels = precision == .bf16 ? BF16MicroKernel.usable(features).map(\.name) : []
@@ -367,9 +367,9 @@ public enum AttentionGEMMReference {
     do {
       let run = try prepare(precision: precision, size: size, threads: threads, features: features, caches: caches, context: context)
       let seconds = Stopwatch.secondsPerCall(repeats: repeats, minimumSeconds: 0.2, warmedUp: true, run.call)
-      return GEMMRate(precision: precision.rawValue, gflops: Statistics(samples: seconds.map { run.flops / $0 / 1e9 }).median, source: run.source)
+      return GEMMRate(precision: precision, gflops: Statistics(samples: seconds.map { run.flops / $0 / 1e9 }).median, source: run.source)
     } catch {
-      return GEMMRate(precision: precision.rawValue, gflops: 0, source: "the \(precision) GEMM at \(size)³ could not run: \(error)")
+      return GEMMRate(precision: precision, gflops: 0, source: "the \(precision) GEMM at \(size)³ could not run: \(error)")
     }
   }
 }

@@ -14,7 +14,7 @@ extension GEMMTuner {
     let candidate = GEMMChoice(backend: .openblas, precision: precision, threads: options.threads)
     var records: [GEMMCandidateRecord] = []
     guard !budget.exhausted else {
-      return ([GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: "timeout", reason: "budget exhausted")], nil)
+      return ([GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: .timeout, reason: "budget exhausted")], nil)
     }
     progress("gemm \(precision) \(shape): openblas (core \(loaded))")
     var best: (core: String, gflops: Double)?
@@ -23,13 +23,13 @@ extension GEMMTuner {
       let check = evaluator.verify(run)
       if check.passed {
         let gflops = evaluator.time(run, repeats: repeats(shape), maxRepeats: shape == referenceShape ? nil : repeats(shape), minimumSeconds: minimumSeconds)
-        records.append(GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: "ok", gflops: gflops, percentOfPeak: percent(gflops.median, precision)))
+        records.append(GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: .ok, gflops: gflops, percentOfPeak: percent(gflops.median, precision)))
         best = (loaded, gflops.median)
       } else {
-        records.append(GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: "wrong", reason: "error \(check.error) above tolerance \(check.tolerance)"))
+        records.append(GEMMCandidateRecord(choice: candidate, extra: ["core": loaded], status: .wrong, reason: "error \(check.error) above tolerance \(check.tolerance)"))
       }
     } catch {
-      records.append(GEMMCandidateRecord(backend: "openblas", parameters: [:], status: "pruned", reason: "\(error)"))
+      records.append(GEMMCandidateRecord(backend: .openblas, parameters: [:], status: .pruned, reason: "\(error)"))
     }
     if shape == referenceShape, let executable = options.executable {
       for core in options.coreTypes where core.lowercased() != loaded.lowercased() && !budget.exhausted {
@@ -38,12 +38,12 @@ extension GEMMTuner {
                                                  threads: options.threads, repeats: repeats)[0]
         let extra = ["core": measured.result?.openblasCore ?? core, "OPENBLAS_CORETYPE": core]
         if let result = measured.result, result.passed, let gflops = result.gflops {
-          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: "ok", gflops: gflops, percentOfPeak: percent(gflops.median, precision)))
+          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: .ok, gflops: gflops, percentOfPeak: percent(gflops.median, precision)))
           if gflops.median > best?.gflops ?? 0 { best = (core, gflops.median) }
         } else if let result = measured.result {
-          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: "wrong", reason: "error \(result.verificationError)"))
+          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: .wrong, reason: "error \(result.verificationError)"))
         } else {
-          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: "failed", reason: measured.failure))
+          records.append(GEMMCandidateRecord(choice: candidate, extra: extra, status: .failed, reason: measured.failure))
         }
       }
     }
@@ -54,19 +54,19 @@ extension GEMMTuner {
   /// precision allow it; otherwise a pruned record that says why.
   func amxCandidate(_ shape: GEMMShape, evaluator: GEMMEvaluator, precision: Precision) -> GEMMCandidateRecord {
     if let reason = GEMMBackend.amx.unavailability(precision: precision, features: features) {
-      return GEMMCandidateRecord(backend: "amx", parameters: [:], status: "pruned", reason: reason)
+      return GEMMCandidateRecord(backend: .amx, parameters: [:], status: .pruned, reason: reason)
     }
     guard let blocking = GEMMBackend.amxBlocking(features: features, threads: options.threads) else {
-      return GEMMCandidateRecord(backend: "amx", parameters: [:], status: "pruned", reason: "no bf16 micro-kernel runs here")
+      return GEMMCandidateRecord(backend: .amx, parameters: [:], status: .pruned, reason: "no bf16 micro-kernel runs here")
     }
     let choice = GEMMChoice(backend: .amx, precision: precision, blocking: blocking)
-    guard !budget.exhausted else { return GEMMCandidateRecord(choice: choice, status: "timeout", reason: "budget exhausted") }
+    guard !budget.exhausted else { return GEMMCandidateRecord(choice: choice, status: .timeout, reason: "budget exhausted") }
     progress("gemm \(precision) \(shape): amx (\(blocking.microKernel))")
     let run: () -> Void
     do {
       run = try evaluator.runner(for: choice)
     } catch {
-      return GEMMCandidateRecord(choice: choice, status: "failed", reason: "\(error)")
+      return GEMMCandidateRecord(choice: choice, status: .failed, reason: "\(error)")
     }
     // Against the peak of the unit that ran it.
     let peak = options.peaks[blocking.microKernel.hasPrefix("amx") ? "amx-bf16" : "avx512_bf16"]
@@ -81,10 +81,10 @@ extension GEMMTuner {
   ) -> GEMMCandidateRecord {
     let check = evaluator.verify(run)
     guard check.passed else {
-      return GEMMCandidateRecord(choice: choice, extra: extra, status: "wrong", reason: "error \(check.error) above tolerance \(check.tolerance)")
+      return GEMMCandidateRecord(choice: choice, extra: extra, status: .wrong, reason: "error \(check.error) above tolerance \(check.tolerance)")
     }
     let gflops = evaluator.time(run, repeats: repeats(shape), maxRepeats: repeats(shape), minimumSeconds: minimumSeconds)
-    return GEMMCandidateRecord(choice: choice, extra: extra, status: "ok", gflops: gflops, percentOfPeak: percentOfPeak(gflops.median))
+    return GEMMCandidateRecord(choice: choice, extra: extra, status: .ok, gflops: gflops, percentOfPeak: percentOfPeak(gflops.median))
   }
 
   /// BLIS and oneDNN, each verified and then timed where it takes the precision; otherwise a
@@ -97,15 +97,15 @@ extension GEMMTuner {
       var extra = ["library": status.name + (status.version.map { " " + $0 } ?? "")]
       if let selected = status.selected { extra[backend == .blis ? "arch" : "isa"] = selected }
       if let reason = backend.unavailability(precision: precision, features: features) {
-        return GEMMCandidateRecord(choice: choice, extra: extra, status: "pruned", reason: reason)
+        return GEMMCandidateRecord(choice: choice, extra: extra, status: .pruned, reason: reason)
       }
-      guard !budget.exhausted else { return GEMMCandidateRecord(choice: choice, extra: extra, status: "timeout", reason: "budget exhausted") }
+      guard !budget.exhausted else { return GEMMCandidateRecord(choice: choice, extra: extra, status: .timeout, reason: "budget exhausted") }
       progress("gemm \(precision) \(shape): \(status.name)")
       let run: () -> Void
       do {
         run = try evaluator.runner(for: choice)
       } catch {
-        return GEMMCandidateRecord(choice: choice, extra: extra, status: "pruned", reason: "\(error)")
+        return GEMMCandidateRecord(choice: choice, extra: extra, status: .pruned, reason: "\(error)")
       }
       // Recorded where it says more than the library's own selection (oneDNN's, per problem).
       let implementation = evaluator.implementation ?? ""

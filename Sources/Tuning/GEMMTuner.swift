@@ -88,7 +88,7 @@ public final class GEMMTuner {
     for precision in ordered where precision != .fp64 {
       for problem in options.modelProblems {
         let stored = precision != .fp32
-        if stored && entries.contains(where: { $0.m == problem.shape.m && $0.n == problem.shape.n && $0.k == problem.shape.k && $0.precision == precision.rawValue }) { continue }
+        if stored && entries.contains(where: { $0.m == problem.shape.m && $0.n == problem.shape.n && $0.k == problem.shape.k && $0.precision == precision }) { continue }
         guard !budget.exhausted else {
           entries.append(timedOut(problem.shape, precision, transA: stored ? nil : problem.transA, transB: stored ? true : problem.transB))
           continue
@@ -116,8 +116,8 @@ public final class GEMMTuner {
   }
 
   func timedOut(_ shape: GEMMShape, _ precision: Precision, transA: Bool? = nil, transB: Bool? = nil) -> GEMMEntry {
-    GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision.rawValue, transA: transA == true ? true : nil,
-              transB: transB == true ? true : nil, winner: nil, candidates: [GEMMCandidateRecord(backend: "native", parameters: [:], status: "timeout", reason: "the budget ran out before this shape")])
+    GEMMEntry(shape: shape.description, m: shape.m, n: shape.n, k: shape.k, precision: precision, transA: transA == true ? true : nil,
+              transB: transB == true ? true : nil, winner: nil, candidates: [GEMMCandidateRecord(backend: .native, parameters: [:], status: .timeout, reason: "the budget ran out before this shape")])
   }
 
   /// Fewer samples for shapes whose single run already takes long.
@@ -166,7 +166,7 @@ public final class GEMMTuner {
     records.append(amxCandidate(shape, evaluator: evaluator, precision: .fp32))
     records += libraryCandidates(shape, evaluator: evaluator, precision: .fp32)
     let summary = SearchSummary(
-      shape: shape.description, precision: "fp32", spaceSize: space.count, evaluated: search.trials.count,
+      shape: shape.description, precision: .fp32, spaceSize: space.count, evaluated: search.trials.count,
       fromJournal: search.trials.filter(\.fromJournal).count)
     return (finish(shape: shape, precision: .fp32, records: records, workspace: workspace, evaluator: evaluator, accuracy: true), summary, best, core)
   }
@@ -216,7 +216,7 @@ public final class GEMMTuner {
     let gflops = trial.outcome.statistics
     guard let choice = try? objective.candidate(for: trial.configuration) else {
       return GEMMCandidateRecord(
-        backend: "native", parameters: trial.configuration.values, status: trial.outcome.status, reason: trial.outcome.reason)
+        backend: .native, parameters: trial.configuration.values, status: trial.outcome.status, reason: trial.outcome.reason)
     }
     return GEMMCandidateRecord(
       choice: choice, status: trial.outcome.status, reason: trial.outcome.reason, gflops: gflops,
@@ -231,7 +231,7 @@ public final class GEMMTuner {
   /// The winner among measured records: the verified ("ok") one with the highest median rate,
   /// whatever its library; wrong, failed, pruned and timed-out records never win.
   public static func pick(_ records: [GEMMCandidateRecord]) -> Int? {
-    records.indices.filter { records[$0].status == "ok" && records[$0].gflops != nil }
+    records.indices.filter { records[$0].status == .ok && records[$0].gflops != nil }
       .max { records[$0].gflops!.median < records[$1].gflops!.median }
   }
 
@@ -265,7 +265,7 @@ public final class GEMMTuner {
   func entry(_ workspace: GEMMWorkspace, precision: Precision, winner: GEMMCandidateRecord?, candidates: [GEMMCandidateRecord]) -> GEMMEntry {
     let p = workspace.effectiveProblem
     return GEMMEntry(
-      shape: p.shape.description, m: p.shape.m, n: p.shape.n, k: p.shape.k, precision: precision.rawValue, transA: p.transA ? true : nil,
+      shape: p.shape.description, m: p.shape.m, n: p.shape.n, k: p.shape.k, precision: precision, transA: p.transA ? true : nil,
       transB: p.transB ? true : nil, winner: winner, candidates: candidates)
   }
 

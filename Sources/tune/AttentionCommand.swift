@@ -84,10 +84,10 @@ enum AttentionStage {
     var rates: [GEMMRate] = []
     if let section = stage.profile?.kernels?.gemm, section.fingerprint == machine.fingerprint {
       for precision in precisions {
-        if let entry = section.entries.first(where: { $0.shape == "2048x2048x2048" && $0.precision == precision.rawValue }), let winner = entry.winner,
+        if let entry = section.entries.first(where: { $0.shape == "2048x2048x2048" && $0.precision == precision }), let winner = entry.winner,
           let g = winner.gflops?.median
         {
-          rates.append(GEMMRate(precision: precision.rawValue, gflops: g, source: "kernels.gemm 2048x2048x2048 \(precision) winner (\(winner.backend))"))
+          rates.append(GEMMRate(precision: precision, gflops: g, source: "kernels.gemm 2048x2048x2048 \(precision) winner (\(winner.backend))"))
         }
       }
     }

@@ -81,7 +81,7 @@ func ok(_ score: Double) -> Outcome { .ok(Statistics(samples: [score])) }
     let session = TuningSession(space: Self.space, objective: RecordedObjective(table))
     ExhaustiveSearch().run(session)
     #expect(session.best?.configuration != Self.knownBest && session.best?.configuration != runnerUp)
-    #expect(session.trials.first { $0.configuration == Self.knownBest }?.outcome.status == "wrong")
+    #expect(session.trials.first { $0.configuration == Self.knownBest }?.outcome.status == .wrong)
   }
 
   @Test func anExhaustedBudgetStopsTheSearch() {

@@ -73,7 +73,7 @@ import Testing
     #expect(again.status == 0, "\(again.stderr)")
     #expect(again.stderr.contains("reusing"), "the second run reuses what the first measured")
     let profile = try ProfileStore.read(directory + "/p.json")
-    #expect(profile.kernels?.gemm?.entries.contains { $0.precision == "bf16" && $0.winner != nil } == true)
+    #expect(profile.kernels?.gemm?.entries.contains { $0.precision == .bf16 && $0.winner != nil } == true)
   }
 }
 
@@ -146,22 +146,22 @@ import Testing
     let section = try #require(profile.kernels?.attention)
     // Two problems, each in fp32 and bf16.
     #expect(section.entries.count == 4)
-    #expect(Set(section.entries.map(\.precision)) == ["fp32", "bf16"])
-    #expect(section.gemmRates?.map(\.precision) == ["fp32", "bf16"])
+    #expect(Set(section.entries.map(\.precision)) == [.fp32, .bf16])
+    #expect(section.gemmRates?.map(\.precision) == [.fp32, .bf16])
     for entry in section.entries {
       let winner = try #require(entry.winner)
       // The kernel's own error: fp32 products on decoded inputs stay near fp32 rounding; a winner
       // with bf16 products (AMX or AVX512-BF16, where the CPU has them) rounds Q, K, V and the
       // probabilities to bf16 and is held to the tuner's bf16 tolerance.
       let bf16Products = winner.parameters["kernel"].map { ["amx", "bf16"].contains(where: $0.contains) } ?? false
-      #expect(winner.status == "ok" && (winner.maxError ?? 1) <= (bf16Products ? 2e-2 : 1e-4), "\(entry.precision) \(winner.parameters)")
+      #expect(winner.status == .ok && (winner.maxError ?? 1) <= (bf16Products ? 2e-2 : 1e-4), "\(entry.precision) \(winner.parameters)")
       // Both backends were verified and timed; flash's backward passed its gradient check.
-      #expect(entry.candidates.contains { $0.backend == "gemm" && $0.status == "ok" })
-      let flash = try #require(entry.candidates.first { $0.backend == "flash" && $0.backwardGflops != nil })
+      #expect(entry.candidates.contains { $0.backend == .gemm && $0.status == .ok })
+      let flash = try #require(entry.candidates.first { $0.backend == .flash && $0.backwardGflops != nil })
       #expect((flash.backwardError ?? 1) <= 2e-4)
       // bf16 storage costs accuracy against the unquantised inputs; fp32 does not.
       let cost = try #require(winner.precisionError)
-      #expect(entry.precision == "bf16" ? cost > 1e-4 : cost <= 1e-4, "\(entry.precision): \(cost)")
+      #expect(entry.precision == .bf16 ? cost > 1e-4 : cost <= 1e-4, "\(entry.precision): \(cost)")
     }
     let bad = try tune(["attention", "--seq", "12,x", "--quick"])
     #expect(bad.status != 0 && bad.stderr.contains("--seq"))
@@ -209,7 +209,7 @@ import Testing
     #expect((row["fromProfile"] as? String)?.contains("tuned for this shape") == true)
     #expect(abs((row["recordedGflops"] as? Double ?? 0) - (winner.gflops?.median ?? 1)) < 1e-9)
     let candidate = try #require(row["candidate"] as? [String: Any])
-    #expect(candidate["backend"] as? String == winner.backend && row["passed"] as? Bool == true)
+    #expect(candidate["backend"] as? String == winner.backend.rawValue && row["passed"] as? Bool == true)
     // The same profile said to come from another machine.
     var foreign = try ProfileStore.read(path)
     foreign.kernels?.gemm?.fingerprint = "0123456789abcdef"

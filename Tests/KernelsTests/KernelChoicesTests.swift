@@ -12,9 +12,9 @@ import Testing
   static let caches = CacheSizes(l1: 32 << 10, l2: 1 << 20, l3PerCore: 16 << 20)
 
   static func entry(_ m: Int, _ n: Int, _ k: Int, _ precision: Precision, _ choice: GEMMChoice, transB: Bool = false) -> GEMMEntry {
-    let winner = GEMMCandidateRecord(choice: choice, status: "ok", gflops: Statistics(samples: [100]))
+    let winner = GEMMCandidateRecord(choice: choice, status: .ok, gflops: Statistics(samples: [100]))
     return GEMMEntry(
-      shape: "\(m)x\(n)x\(k)", m: m, n: n, k: k, precision: precision.rawValue, transB: transB ? true : nil, winner: winner, candidates: [winner])
+      shape: "\(m)x\(n)x\(k)", m: m, n: n, k: k, precision: precision, transB: transB ? true : nil, winner: winner, candidates: [winner])
   }
 
   /// One choice per backend this CPU runs, each the winner of its own shape.
@@ -121,13 +121,13 @@ import Testing
   @Test func recordsOfOlderProfilesStillSayTheirChoice() throws {
     // Written before records carried `choice`: the key=value form, with the tuner's extra keys.
     let legacy = GEMMCandidateRecord(
-      backend: "native", parameters: ["kernel": "avx2-6x16", "mcPanels": "16", "mc": "96", "kc": "256", "nc": "4092", "loop": "jc", "threads": "2", "journal": "reused"],
-      status: "ok")
+      backend: .native, parameters: ["kernel": "avx2-6x16", "mcPanels": "16", "mc": "96", "kc": "256", "nc": "4092", "loop": "jc", "threads": "2", "journal": "reused"],
+      status: .ok)
     let choice = try legacy.runnableChoice(precision: .fp32)
     #expect(choice.blocking == BlockingParameters(microKernel: "avx2-6x16", mc: 96, kc: 256, nc: 4092, threads: 2, parallelLoop: .jc))
-    let openblas = try GEMMCandidateRecord(backend: "openblas", parameters: ["threads": "2", "core": "Zen"], status: "ok").runnableChoice(precision: .fp32)
+    let openblas = try GEMMCandidateRecord(backend: .openblas, parameters: ["threads": "2", "core": "Zen"], status: .ok).runnableChoice(precision: .fp32)
     #expect(openblas == GEMMChoice(backend: .openblas, precision: .fp32, threads: 2))
-    #expect(throws: ChoiceError.self) { try GEMMCandidateRecord(backend: "native", parameters: ["kc": "256"], status: "ok").runnableChoice(precision: .fp32) }
+    #expect(throws: ChoiceError.self) { try GEMMCandidateRecord(backend: .native, parameters: ["kc": "256"], status: .ok).runnableChoice(precision: .fp32) }
     // The key=value form prints what it parses.
     let round = try GEMMChoice(backend: .native, precision: .fp32, parameters: choice.parameters)
     #expect(round == choice)

@@ -1,3 +1,4 @@
+import Autotune
 import Foundation
 import Platform
 import Profile
@@ -25,23 +26,23 @@ import Testing
         continue
       }
       let pick = entry.candidates[index]
-      #expect(pick.status == "ok", "\(label)")
-      #expect(pick.backend == entry.winner?.backend && pick.parameters == entry.winner?.parameters, "\(label): replay picks \(pick.backend), the tune picked \(entry.winner?.backend ?? "none")")
-      let verified = entry.candidates.filter { $0.status == "ok" }
+      #expect(pick.status == .ok, "\(label)")
+      #expect(pick.backend == entry.winner?.backend && pick.parameters == entry.winner?.parameters, "\(label): replay picks \(pick.backend), the tune picked \(entry.winner?.backend.rawValue ?? "none")")
+      let verified = entry.candidates.filter { $0.status == .ok }
       #expect(verified.allSatisfy { $0.gflops!.median <= pick.gflops!.median }, "\(label)")
-      libraries.formUnion(verified.map(\.backend))
+      libraries.formUnion(verified.map(\.backend.rawValue))
       // A library that could not run is recorded with its own reason, never as the pick.
-      for record in entry.candidates where record.status == "pruned" { #expect(record.reason?.isEmpty == false, "\(label): \(record.backend) pruned without a reason") }
+      for record in entry.candidates where record.status == .pruned { #expect(record.reason?.isEmpty == false, "\(label): \(record.backend) pruned without a reason") }
     }
     #expect(libraries.isSuperset(of: ["native", "openblas", "blis", "onednn"]), "\(libraries)")
   }
 
   @Test func wrongPrunedAndTimedOutRecordsNeverWin() {
-    func record(_ backend: String, _ status: String, _ gflops: Double?) -> GEMMCandidateRecord {
+    func record(_ backend: GEMMBackend, _ status: TrialStatus, _ gflops: Double?) -> GEMMCandidateRecord {
       GEMMCandidateRecord(backend: backend, parameters: [:], status: status, gflops: gflops.map { Statistics(samples: [$0]) })
     }
-    let records = [record("onednn", "wrong", 900), record("blis", "pruned", nil), record("openblas", "ok", 180), record("native", "ok", 190), record("amx", "timeout", nil)]
+    let records = [record(.onednn, .wrong, 900), record(.blis, .pruned, nil), record(.openblas, .ok, 180), record(.native, .ok, 190), record(.amx, .timeout, nil)]
     #expect(GEMMTuner.pick(records) == 3)
-    #expect(GEMMTuner.pick([record("blis", "pruned", nil)]) == nil)
+    #expect(GEMMTuner.pick([record(.blis, .pruned, nil)]) == nil)
   }
 }

@@ -17,11 +17,11 @@ import Testing
     let caches = CacheSizes(topology)
     // A profile that tuned this projection (as `tune gemm --model` writes it).
     let tuned = GEMMChoice.fallback(precision: .fp16, threads: 2, caches: caches).blocking!
-    let winner = GEMMCandidateRecord(choice: GEMMChoice(backend: .native, precision: .fp32, blocking: tuned), status: "ok", gflops: Statistics(samples: [10]))
+    let winner = GEMMCandidateRecord(choice: GEMMChoice(backend: .native, precision: .fp32, blocking: tuned), status: .ok, gflops: Statistics(samples: [10]))
     let profile = Profile(
       kernels: KernelsSection(gemm: GEMMSection(
         fingerprint: "this-machine", strategy: "test", budgetSeconds: 1, tuningSeconds: 1, environment: [:], search: nil,
-        entries: [GEMMEntry(shape: "\(tokens)x\(3 * hidden)x\(hidden)", m: tokens, n: 3 * hidden, k: hidden, precision: "fp32", winner: winner, candidates: [winner])])),
+        entries: [GEMMEntry(shape: "\(tokens)x\(3 * hidden)x\(hidden)", m: tokens, n: 3 * hidden, k: hidden, precision: .fp32, winner: winner, candidates: [winner])])),
       provenance: Provenance(runs: []))
     let choices = try KernelChoices(profile: profile, path: "node.json", machineFingerprint: "this-machine")
     let problem = GEMMProblem(shape: GEMMShape(m: tokens, n: 3 * hidden, k: hidden))

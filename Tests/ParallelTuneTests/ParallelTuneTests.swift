@@ -34,13 +34,13 @@ import Testing
     // 124,439,808 parameters (GPT-2 small with biases, tied head, learned positions).
     #expect(parameters == 124_439_808)
     let plan = options.rankMemoryPlans()[0]
-    func part(_ name: String) -> Double { plan.parts.first { $0.what == name }?.bytes ?? 0 }
-    #expect(part("parameters and gradients") == parameters * 8)
-    #expect(part("optimizer state") == parameters * 8)
+    func part(_ part: MemoryPart) -> Double { plan.parts.first { $0.what == part.rawValue }?.bytes ?? 0 }
+    #expect(part(.parameters) == parameters * 4 && part(.gradients) == parameters * 4)
+    #expect(part(.optimizerState) == parameters * 8)
     // Saved per layer per token: 3h + 4 + 3h (qkv) + h + 4h + 4h floats, plus 12 heads of lse; and the inputs.
     let n = 1024.0, h = 768.0
     let perLayer = n * (3 * h + 4 + 3 * h + h + 4 * h + 4 * h) + 12 * 1024
-    #expect(part("activations") == (12 * perLayer + 12 * n * h + n * h + n * h) * 4)
+    #expect(part(.activations) == (12 * perLayer + 12 * n * h + n * h + n * h) * 4)
     options.layout = try ParallelLayout.parse("dp=2,zero=1,micro=1")
     options.batch = 2
     #expect(options.rankMemoryPlans()[0].parts.first { $0.what == "optimizer state" }!.bytes == parameters * 4)
@@ -53,9 +53,18 @@ import Testing
     for text in ["dp=1", "dp=2,zero=1,micro=2", "tp=2,recompute=on", "pp=2,micro=4"] {
       var options = TrainingOptions(model: try ModelConfig.named("tiny"), layout: try ParallelLayout.parse(text), batch: 8, steps: 1, precision: .bf16)
       options.threadsPerRank = 1
-      let measured = try TrainingRun(options).run().reports[0].peakBytesPerRank.max()!
+      let summary = try TrainingRun(options).run()
+      let measured = summary.reports[0].peakBytesPerRank.max()!
       let predicted = options.predictedPeakRankBytes
       #expect(abs(predicted - Double(measured)) <= 0.02 * Double(measured), "\(text): predicted \(predicted), measured \(measured)")
+      // Part by part, in one vocabulary: rank 0's account is the plan of its stage (the rounding
+      // buffers are the GEMM runner's, outside the account).
+      let plan = options.rankMemoryPlans()[0]
+      for part in MemoryPart.allCases where part != .roundingBuffers {
+        let planned = plan.parts.first { $0.what == part.rawValue }?.bytes ?? 0
+        let counted = Double(summary.memoryByPart[part] ?? 0)
+        #expect(abs(planned - counted) <= 0.01 * max(planned, 1) + 4096, "\(text) \(part.rawValue): planned \(planned), counted \(counted)")
+      }
     }
   }
 }

@@ -70,9 +70,9 @@ import Testing
     machine.peaks[0].perCoreGflops = scaled(fp32.perCoreGflops, 0.1)
     machine.peaks[0].allCoresGflops = scaled(fp32.allCoresGflops, 0.1)
     func record(_ gflops: Double) -> GEMMCandidateRecord {
-      GEMMCandidateRecord(backend: "openblas", parameters: ["threads": String(fp32.threads)], status: "ok", gflops: Statistics(samples: [gflops]))
+      GEMMCandidateRecord(backend: .openblas, parameters: ["threads": String(fp32.threads)], status: .ok, gflops: Statistics(samples: [gflops]))
     }
-    let entry = GEMMEntry(shape: "256x256x256", m: 256, n: 256, k: 256, precision: "fp32", winner: record(fp32.allCoresBest * 0.2), candidates: [record(fp32.allCoresBest * 0.2)])
+    let entry = GEMMEntry(shape: "256x256x256", m: 256, n: 256, k: 256, precision: .fp32, winner: record(fp32.allCoresBest * 0.2), candidates: [record(fp32.allCoresBest * 0.2)])
     var profile = Profile(
       machine: machine, kernels: KernelsSection(gemm: GEMMSection(
         fingerprint: machine.fingerprint, strategy: "t", budgetSeconds: 1, tuningSeconds: 1, environment: [:], search: nil, entries: [entry])),

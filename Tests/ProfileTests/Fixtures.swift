@@ -55,11 +55,11 @@ func sampleProfileJSON() throws -> String {
 /// A small attention section, as `tune attention` writes it.
 func sampleAttention() -> AttentionSection {
   let winner = AttentionCandidateRecord(
-    backend: "flash", parameters: ["br": "128", "bc": "128"], status: "ok", forwardGflops: Statistics(samples: [70, 72]),
+    backend: .flash, parameters: ["br": "128", "bc": "128"], status: .ok, forwardGflops: Statistics(samples: [70, 72]),
     backwardGflops: Statistics(samples: [20]), percentOfGEMM: 47, maxError: 1e-6)
   return AttentionSection(
     fingerprint: "0123456789abcdef", strategy: "model-seeded local search", budgetSeconds: 60, tuningSeconds: 30, gemmGflops: 150,
     gemmSource: "kernels.gemm 2048x2048x2048 fp32",
-    entries: [AttentionEntry(shape: "1x8x2048x64 causal", batch: 1, heads: 8, kvHeads: 8, seq: 2048, headDim: 64, causal: true, precision: "fp32",
-                             winner: winner, candidates: [winner, AttentionCandidateRecord(backend: "gemm", parameters: [:], status: "pruned", reason: "not built yet")])])
+    entries: [AttentionEntry(shape: "1x8x2048x64 causal", batch: 1, heads: 8, kvHeads: 8, seq: 2048, headDim: 64, causal: true, precision: .fp32,
+                             winner: winner, candidates: [winner, AttentionCandidateRecord(backend: .gemm, parameters: [:], status: .pruned, reason: "not built yet")])])
 }

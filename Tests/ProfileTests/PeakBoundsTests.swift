@@ -1,4 +1,5 @@
 import Foundation
+import NumberFormats
 import Platform
 import Testing
 
@@ -17,8 +18,8 @@ import Testing
     return machine
   }
 
-  static func gemm(_ precision: String, backend: String = "native", gflops: Double, threads: Int = 2) -> GEMMEntry {
-    let record = GEMMCandidateRecord(backend: backend, parameters: ["threads": String(threads)], status: "ok", gflops: Statistics(samples: [gflops]))
+  static func gemm(_ precision: Precision, backend: GEMMBackend = .native, gflops: Double, threads: Int = 2) -> GEMMEntry {
+    let record = GEMMCandidateRecord(backend: backend, parameters: ["threads": String(threads)], status: .ok, gflops: Statistics(samples: [gflops]))
     return GEMMEntry(shape: "512x512x512", m: 512, n: 512, k: 512, precision: precision, winner: record, candidates: [record])
   }
 
@@ -28,8 +29,8 @@ import Testing
     // bf16 on the native backend widens to fp32 and may beat nothing; oneDNN's bf16 on the dot unit at 93%.
     let kernels = KernelsSection(gemm: GEMMSection(
       fingerprint: "0123456789abcdef", strategy: "t", budgetSeconds: 1, tuningSeconds: 1, environment: [:], search: nil,
-      entries: [Self.gemm("fp32", gflops: 220), Self.gemm("bf16", backend: "onednn", gflops: 433), Self.gemm("fp64", backend: "blis", gflops: 107),
-                Self.gemm("mxfp8-e4m3", backend: "amx", gflops: 300), Self.gemm("fp32", gflops: 116, threads: 1)]))
+      entries: [Self.gemm(.fp32, gflops: 220), Self.gemm(.bf16, backend: .onednn, gflops: 433), Self.gemm(.fp64, backend: .blis, gflops: 107),
+                Self.gemm(.mxfp8e4m3, backend: .amx, gflops: 300), Self.gemm(.fp32, gflops: 116, threads: 1)]))
     #expect(PeakBounds.excesses(machine: Self.zen4, kernels: kernels) == [])
   }
 
@@ -39,11 +40,11 @@ import Testing
     let busy = Self.machine([Self.peak("fp32", "avx512f", one: 134, all: 143), Self.peak("bf16", "avx512_bf16", one: 150, all: 160)])
     let kernels = KernelsSection(gemm: GEMMSection(
       fingerprint: "0123456789abcdef", strategy: "t", budgetSeconds: 1, tuningSeconds: 1, environment: [:], search: nil,
-      entries: [Self.gemm("fp32", gflops: 490), Self.gemm("bf16", gflops: 150), Self.gemm("fp32", gflops: 140, threads: 1)]))
+      entries: [Self.gemm(.fp32, gflops: 490), Self.gemm(.bf16, gflops: 150), Self.gemm(.fp32, gflops: 140, threads: 1)]))
     let excesses = PeakBounds.excesses(machine: busy, kernels: kernels)
     #expect(excesses.count == 2)
     let first = try #require(excesses.first)
-    #expect(first.precision == "fp32" && first.gflops == 490 && first.peakGflops == 143)
+    #expect(first.precision == .fp32 && first.gflops == 490 && first.peakGflops == 143)
     #expect(first.description.contains("GEMM 512x512x512 fp32 native, 2 threads ran at 490.0 GFLOP/s, 243% above the fp32 avx512f (2 cores) peak of 143.0 GFLOP/s"), "\(first)")
     // One thread is held to one core's best (134), not half the all-core figure.
     #expect(excesses[1].peakGflops == 134 && excesses[1].peak == "fp32 avx512f (1 core)")
@@ -56,7 +57,7 @@ import Testing
     masked.fingerprintFacts.append("isaMask=avx,avx2,avx512f")
     let kernels = KernelsSection(gemm: GEMMSection(
       fingerprint: "0123456789abcdef", strategy: "t", budgetSeconds: 1, tuningSeconds: 1, environment: [:], search: nil,
-      entries: [Self.gemm("fp64", backend: "openblas", gflops: 50), Self.gemm("fp64", backend: "native", gflops: 60)]))
+      entries: [Self.gemm(.fp64, backend: .openblas, gflops: 50), Self.gemm(.fp64, backend: .native, gflops: 60)]))
     #expect(PeakBounds.excesses(machine: masked, kernels: kernels).map(\.kernel) == ["GEMM 512x512x512 fp64 native, 2 threads"])
     #expect(PeakBounds.excesses(machine: Self.machine(masked.peaks), kernels: kernels).count == 2)
   }
@@ -70,10 +71,10 @@ import Testing
   }
 
   @Test func unitsAndBounds() {
-    #expect(PeakBounds.units(for: "fp64") == ["fp64"])
-    #expect(PeakBounds.units(for: "bf16") == ["fp32", "bf16"])
-    #expect(PeakBounds.units(for: "nvfp4") == ["fp32", "fp16", "bf16"])
-    let bound = PeakBounds.bound(Self.zen4, precision: "bf16", threads: 2)
+    #expect(PeakBounds.units(for: .fp64) == ["fp64"])
+    #expect(PeakBounds.units(for: .bf16) == ["fp32", "bf16"])
+    #expect(PeakBounds.units(for: .nvfp4) == ["fp32", "fp16", "bf16"])
+    let bound = PeakBounds.bound(Self.zen4, precision: .bf16, threads: 2)
     #expect(bound?.peak.isa == "avx512_bf16" && bound?.gflops == 469)
     // Half the cores: half the all-core best; more threads than cores: every core.
     #expect(Self.zen4.peaks[1].bound(threads: 1) == 117 && Self.zen4.peaks[1].bound(threads: 8) == 234)

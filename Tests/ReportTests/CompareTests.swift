@@ -1,3 +1,4 @@
+import NumberFormats
 import Platform
 import Foundation
 import Testing
@@ -30,8 +31,8 @@ enum Fleet {
   static func profile(host: String, fingerprint: String = "00000000000000aa", scale: Double, gemmScale: Double? = nil) -> Profile {
     let gemm = GEMMSection(
       fingerprint: fingerprint, strategy: "test", budgetSeconds: 1, tuningSeconds: 1, environment: [:], search: nil,
-      entries: [GEMMEntry(shape: "2048x2048x2048", m: 2048, n: 2048, k: 2048, precision: "fp32",
-                          winner: GEMMCandidateRecord(backend: "native", parameters: [:], status: "ok", gflops: Statistics(samples: [2500 * (gemmScale ?? scale)]), percentOfPeak: 86, errorNormal: 1e-8),
+      entries: [GEMMEntry(shape: "2048x2048x2048", m: 2048, n: 2048, k: 2048, precision: .fp32,
+                          winner: GEMMCandidateRecord(backend: .native, parameters: [:], status: .ok, gflops: Statistics(samples: [2500 * (gemmScale ?? scale)]), percentOfPeak: 86, errorNormal: 1e-8),
                           candidates: [])])
     return Profile(machine: machine(host: host, fingerprint: fingerprint, scale: scale), kernels: KernelsSection(gemm: gemm),
                    provenance: Provenance(runs: [Provenance.Run(commandLine: ["test"], gitCommit: nil, startedAt: Date(timeIntervalSince1970: 0), finishedAt: Date(timeIntervalSince1970: 1), stages: ["probe"])]))
@@ -124,17 +125,17 @@ enum Fleet {
 /// Two machines whose GEMM tuners picked different libraries for the same entries.
 @Suite struct LibraryCompareTests {
   static func profile(host: String, fingerprint: String, bf16Winner: String, fp32Winner: String) -> Profile {
-    func record(_ backend: String, _ gflops: Double) -> GEMMCandidateRecord {
-      GEMMCandidateRecord(backend: backend, parameters: [:], status: "ok", gflops: Statistics(samples: [gflops * 0.99, gflops, gflops * 1.01]))
+    func record(_ backend: GEMMBackend, _ gflops: Double) -> GEMMCandidateRecord {
+      GEMMCandidateRecord(backend: backend, parameters: [:], status: .ok, gflops: Statistics(samples: [gflops * 0.99, gflops, gflops * 1.01]))
     }
-    func entry(_ precision: String, _ winner: String, transB: Bool? = nil) -> GEMMEntry {
-      let candidates = ["native", "openblas", "blis", "amx", "onednn"].map { record($0, $0 == winner ? 300 : 200) }
-        + [GEMMCandidateRecord(backend: "blis", parameters: [:], status: "pruned", reason: "BLIS's typed gemm takes fp32 or fp64 operands, not bf16")]
+    func entry(_ precision: Precision, _ winner: String, transB: Bool? = nil) -> GEMMEntry {
+      let candidates = [GEMMBackend.native, .openblas, .blis, .amx, .onednn].map { record($0, $0.rawValue == winner ? 300 : 200) }
+        + [GEMMCandidateRecord(backend: .blis, parameters: [:], status: .pruned, reason: "BLIS's typed gemm takes fp32 or fp64 operands, not bf16")]
       return GEMMEntry(shape: "2048x2048x2048", m: 2048, n: 2048, k: 2048, precision: precision, transB: transB,
-                       winner: candidates.first { $0.backend == winner }, candidates: candidates)
+                       winner: candidates.first { $0.backend.rawValue == winner }, candidates: candidates)
     }
     var profile = Fleet.profile(host: host, fingerprint: fingerprint, scale: 1)
-    profile.kernels?.gemm?.entries = [entry("fp32", fp32Winner), entry("bf16", bf16Winner, transB: true)]
+    profile.kernels?.gemm?.entries = [entry(.fp32, fp32Winner), entry(.bf16, bf16Winner, transB: true)]
     return profile
   }
 
