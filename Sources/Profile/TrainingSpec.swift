@@ -185,6 +185,38 @@ extension TrainingSpec {
     return Resolution(spec: spec, applied: applied)
   }
 
+  /// The spec a run trains with, and what it took from where: a spec file (`train --spec`) when
+  /// given, else the profile's parallel pick when it is for the same model (and, unless `force`,
+  /// this machine), under the flags. `notes` says what was applied from where, and a pick left out
+  /// for another model.
+  /// - Throws: `ProfileError.foreignMachine` for a pick measured on another machine.
+  public static func forRun(
+    specFile: (path: String, spec: TrainingSpec)?, profile: (path: String, profile: Profile)?, machineFingerprint: String, force: Bool,
+    overrides: Overrides, defaultModel: ModelConfig, usableThreads: Int
+  ) throws -> (resolution: Resolution, notes: [String]) {
+    var base: TrainingSpec?
+    var notes: [String] = []
+    if let specFile {
+      base = specFile.spec
+    } else if let (path, profile) = profile, let section = profile.parallel, let pick = section.pick {
+      if section.fingerprint != machineFingerprint && !force {
+        throw ProfileError.foreignMachine(path: path, profileFingerprint: section.fingerprint, machineFingerprint: machineFingerprint)
+      }
+      if overrides.model == nil || overrides.model == section.model {
+        base = pick.spec ?? TrainingSpec(
+          model: section.model, layout: pick.layout, precision: pick.precision, threadsPerRank: pick.threadsPerRank, globalBatch: pick.globalBatch)
+      } else {
+        notes.append("profile \(path): its parallel pick is for \(section.model.name), not \(overrides.model?.name ?? ""); not applied")
+      }
+    }
+    let resolution = resolve(base: base, overrides: overrides, defaultModel: defaultModel, usableThreads: usableThreads)
+    if !resolution.applied.isEmpty {
+      let source = specFile.map { "spec \($0.path)" } ?? profile.map { "profile \($0.path)" } ?? ""
+      notes.append("\(source): applied " + resolution.applied.joined(separator: ", "))
+    }
+    return (resolution, notes)
+  }
+
   /// Reads a spec file (`train --spec`).
   /// - Throws: `ProfileError` naming the file and what was wrong.
   public static func load(_ path: String) throws -> TrainingSpec {

@@ -42,6 +42,18 @@ public struct TrainingSummary: Sendable {
   /// Rank 0's memory account by part.
   public var memoryByPart: [MemoryPart: Int]
   public var firstStep: Int
+
+  /// The steady state: the median tokens/s and MFU over the steps after the first two (warm-up:
+  /// plans built, buffers grown), with the steps they cover; nil for a run of one step.
+  public var steadyState: (steps: ClosedRange<Int>, tokensPerSecond: Double, mfu: Double?)? {
+    let timed = reports.dropFirst(min(2, max(0, reports.count - 1)))
+    guard let first = timed.first, let last = timed.last else { return nil }
+    let utilisation = timed.compactMap(\.mfu)
+    return (
+      first.step...last.step, Statistics(samples: timed.map(\.tokensPerSecond)).median,
+      utilisation.isEmpty ? nil : Statistics(samples: utilisation).median
+    )
+  }
 }
 
 /// A training run: validates everything (model, layout, data, checkpoint) when made, then runs

@@ -69,7 +69,7 @@ extension GEMMTuner {
       return GEMMCandidateRecord(choice: choice, status: .failed, reason: "\(error)")
     }
     // Against the peak of the unit that ran it.
-    let peak = options.peaks[blocking.microKernel.hasPrefix("amx") ? "amx-bf16" : "avx512_bf16"]
+    let peak = options.peaks[ArithmeticUnit.of(choice, onednnISA: nil)]
     return verifiedRecord(choice, run: run, evaluator: evaluator, shape: shape) { gflops in peak.map { 100 * gflops / $0 } }
   }
 
@@ -91,7 +91,7 @@ extension GEMMTuner {
   /// pruned record with the library's own reason (not installed, no such precision, no
   /// implementation for this CPU), so that a library that cannot run never stops the tune.
   func libraryCandidates(_ shape: GEMMShape, evaluator: GEMMEvaluator, precision: Precision) -> [GEMMCandidateRecord] {
-    [GEMMBackend.blis, .onednn].map { backend in
+    [GEMMBackend.blis, .onednn].map { (backend: GEMMBackend) -> GEMMCandidateRecord in
       let choice = GEMMChoice(backend: backend, precision: precision, threads: options.threads)
       let status = backend == .blis ? BLISGEMM.status : OneDNNGEMM.status
       var extra = ["library": status.name + (status.version.map { " " + $0 } ?? "")]
@@ -111,8 +111,8 @@ extension GEMMTuner {
       let implementation = evaluator.implementation ?? ""
       if !implementation.isEmpty && implementation != status.selected { extra["implementation"] = implementation }
       // bf16 against the peak of the unit its implementation names.
-      let unit = precision != .bf16 ? nil : implementation.contains("amx") ? "amx-bf16" : implementation.contains("bf16") ? "avx512_bf16" : nil
-      let peak = unit.flatMap { options.peaks[$0] }
+      let unit = ArithmeticUnit.of(choice, onednnISA: implementation)
+      let peak = precision == .bf16 && unit != .fp32 ? options.peaks[unit] : nil
       return verifiedRecord(choice, extra: extra, run: run, evaluator: evaluator, shape: shape) { gflops in
         peak.map { 100 * gflops / $0 } ?? self.percent(gflops, precision)
       }

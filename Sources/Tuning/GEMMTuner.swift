@@ -224,7 +224,7 @@ public final class GEMMTuner {
   }
 
   func percent(_ gflops: Double, _ precision: Precision) -> Double? {
-    guard let peak = options.peaks[precision == .fp64 ? "fp64" : "fp32"], peak > 0 else { return nil }
+    guard let peak = options.peaks[precision == .fp64 ? .fp64 : .fp32], peak > 0 else { return nil }
     return 100 * gflops / peak
   }
 

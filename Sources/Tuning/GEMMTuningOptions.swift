@@ -1,3 +1,4 @@
+import Profile
 import Kernels
 import NumberFormats
 
@@ -15,8 +16,8 @@ public struct GEMMTuningOptions: Sendable {
   public var fingerprint: String
   /// Identifies the build whose kernels are measured (journal entries of other builds are stale).
   public var build: String
-  /// All-core peaks by unit ("fp32", "fp64"), GFLOP/s, for percent of peak.
-  public var peaks: [String: Double]
+  /// Peaks by arithmetic unit at the tuning's threads, GFLOP/s, for percent of peak.
+  public var peaks: [ArithmeticUnit: Double]
   /// OpenBLAS core types to measure in child processes (empty: only the loaded one).
   public var coreTypes: [String]
   /// This program, for those child processes.
@@ -30,7 +31,7 @@ public struct GEMMTuningOptions: Sendable {
 
   public init(
     shapes: [GEMMShape], precisions: [Precision], budgetSeconds: Double, quick: Bool, threads: Int, fingerprint: String,
-    build: String, peaks: [String: Double], coreTypes: [String], executable: String?, strategy: StrategyChoice, sweepAllShapes: Bool
+    build: String, peaks: [ArithmeticUnit: Double], coreTypes: [String], executable: String?, strategy: StrategyChoice, sweepAllShapes: Bool
   ) {
     self.shapes = shapes
     self.precisions = precisions

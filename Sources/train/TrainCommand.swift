@@ -142,25 +142,11 @@ struct TrainCommand: ParsableCommand {
       }
     }
     // The run's base: a spec file, or the profile's pick (for its model), which the flags override.
-    var base: TrainingSpec?
-    if let spec {
-      base = try TrainingSpec.load(spec)
-    } else if let loaded, let section = loaded.parallel, let pick = section.pick {
-      if section.fingerprint != machineFingerprint && !force {
-        throw ProfileError.foreignMachine(path: profile ?? "", profileFingerprint: section.fingerprint, machineFingerprint: machineFingerprint)
-      }
-      if overrides.model == nil || overrides.model == section.model {
-        base = pick.spec ?? TrainingSpec(
-          model: section.model, layout: pick.layout, precision: pick.precision, threadsPerRank: pick.threadsPerRank, globalBatch: pick.globalBatch)
-      } else {
-        note("profile \(profile ?? ""): its parallel pick is for \(section.model.name), not \(overrides.model?.name ?? ""); not applied")
-      }
-    }
-    let resolution = TrainingSpec.resolve(base: base, overrides: overrides, defaultModel: try ModelConfig.named("small"), usableThreads: limits.usableThreads)
+    let (resolution, notes) = try TrainingSpec.forRun(
+      specFile: try self.spec.map { ($0, try TrainingSpec.load($0)) }, profile: loaded.map { (profile ?? "", $0) },
+      machineFingerprint: machineFingerprint, force: force, overrides: overrides, defaultModel: try ModelConfig.named("small"),
+      usableThreads: limits.usableThreads)
     let spec = resolution.spec
-    var applied = resolution.applied
-    if let path = self.spec, !applied.isEmpty { note("spec \(path): applied " + applied.joined(separator: ", ")) }
-    if self.spec != nil { applied = [] }
     let config = spec.model, layout = spec.layout, batch = spec.globalBatch, threadsPerRank = spec.threadsPerRank
     var options = try TrainingOptions(spec: spec, steps: steps)
     options.caches = CacheSizes(topology)
@@ -179,12 +165,13 @@ struct TrainCommand: ParsableCommand {
         throw ValidationError("--spec-out \(specOut): cannot be written (\(error))")
       }
     }
+    for line in notes { note(line) }
     if let profile, let loaded {
       options.choices = try KernelChoices(profile: loaded, path: profile, machineFingerprint: machineFingerprint, force: force)
       let counts = options.choices.counts
-      for (key, value) in (loaded.kernels?.gemm?.environment ?? [:]).sorted(by: { $0.key < $1.key }) { applied.append("\(key)=\(value)") }
+      let environment = (loaded.kernels?.gemm?.environment ?? [:]).sorted(by: { $0.key < $1.key }).map { "\($0.key)=\($0.value)" }
       note("profile \(profile): \(counts.gemm) GEMM and \(counts.attention) attention choices"
-        + (applied.isEmpty ? "" : "; applied " + applied.joined(separator: ", ")))
+        + (environment.isEmpty ? "" : "; applied " + environment.joined(separator: ", ")))
     }
     let utilisation = UtilisationPeak.resolve(
       units: options.gemmFlopsByUnit(), machine: loaded?.machine.map { ($0, profile ?? "") },
@@ -219,12 +206,10 @@ struct TrainCommand: ParsableCommand {
     if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     for (shape, choice) in summary.appliedGEMMs.sorted(by: { $0.key < $1.key }) { note("GEMM \(shape): \(choice)") }
     note("attention: \(summary.appliedAttention)")
-    let timed = summary.reports.dropFirst(min(2, summary.reports.count - 1))
-    if !timed.isEmpty {
-      let rate = Statistics(samples: timed.map(\.tokensPerSecond)).median
-      let utilisation = timed.compactMap(\.mfu)
-      let mfu = utilisation.isEmpty ? nil : Statistics(samples: utilisation).median
-      note(String(format: "median over steps %d..%d: %.1f tokens/s", timed.first!.step, timed.last!.step, rate) + (mfu.map { String(format: ", MFU %.1f%%", $0 * 100) } ?? ""))
+    if let steady = summary.steadyState {
+      note(
+        String(format: "median over steps %d..%d: %.1f tokens/s", steady.steps.lowerBound, steady.steps.upperBound, steady.tokensPerSecond)
+          + (steady.mfu.map { String(format: ", MFU %.1f%%", $0 * 100) } ?? ""))
     }
     if let save { note("saved \(save)") }
   }

@@ -122,11 +122,11 @@ enum BuildIdentity {
 enum GEMMStage {
   /// The peaks `threads` threads are held to, for percent of peak: fp32 and fp64 by precision,
   /// the bf16 units (AVX512-BF16, AMX) by ISA, for the amx backend.
-  static func peaks(_ machine: MachineSection, threads: Int) -> [String: Double] {
-    var peaks: [String: Double] = [:]
+  static func peaks(_ machine: MachineSection, threads: Int) -> [ArithmeticUnit: Double] {
+    var peaks: [ArithmeticUnit: Double] = [:]
     for peak in machine.peaks where ["fp32", "fp64", "bf16"].contains(peak.precision) {
-      let key = peak.precision == "bf16" ? peak.isa : peak.precision
-      peaks[key] = max(peaks[key] ?? 0, peak.bound(threads: threads))
+      let unit = ArithmeticUnit(precision: peak.precision, isa: peak.precision == "bf16" ? peak.isa : nil)
+      peaks[unit] = max(peaks[unit] ?? 0, peak.bound(threads: threads))
     }
     return peaks
   }

@@ -26,16 +26,26 @@ struct KernelStage {
     return KernelStage(started: started, path: path, profile: profile, machine: machine)
   }
 
-  /// Merges the stage's section (through `update`), records the run, writes the profile
-  /// atomically, and prints the section as JSON or as `summary`.
+  /// A kernel stage's end: its section merged into `kernels` (through `update`), then `commit`.
   func finish<Section: Encodable>(
     options: CommonOptions, stages: [String], section: Section, summary: String, update: (inout KernelsSection) -> Void
   ) throws {
+    try commit(options: options, stages: stages, section: section, summary: summary) { profile in
+      var kernels = profile.kernels ?? KernelsSection()
+      update(&kernels)
+      profile.kernels = kernels
+    }
+  }
+
+  /// The one way a stage writes its profile: the profile as opened (or a new one for this
+  /// machine), this machine's section, the stage's change (`update`), the run recorded in its
+  /// provenance, the peak check, the atomic write; then the section printed as JSON or as `summary`.
+  func commit<Section: Encodable>(
+    options: CommonOptions, stages: [String], section: Section, summary: String, update: (inout Profile) -> Void
+  ) throws {
     var profile = self.profile ?? Profile(machine: machine, provenance: Provenance(runs: []))
     profile.machine = machine
-    var kernels = profile.kernels ?? KernelsSection()
-    update(&kernels)
-    profile.kernels = kernels
+    update(&profile)
     profile.provenance.runs.append(
       Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: started, finishedAt: Date(), stages: stages))
     try Self.write(&profile, to: path, options: options)

@@ -147,14 +147,7 @@ enum ParallelStage {
     tuneOptions.journalPath = "results/journal/trials-\(machine.fingerprint).jsonl"
     tuneOptions.fresh = parallel.freshTrials
     let section = try ParallelTuner(options: tuneOptions, costModel: cost).run(progress: options.progress)
-    var updated = stage.profile ?? Profile(machine: machine, provenance: Provenance(runs: []))
-    updated.machine = machine
-    updated.parallel = section
-    updated.provenance.runs.append(
-      Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: stage.started, finishedAt: Date(), stages: stages))
-    try KernelStage.write(&updated, to: stage.path, options: options)
-    print(options.json ? String(decoding: try ProfileStore.encode(section), as: UTF8.self) : ParallelSummary.text(section))
-    options.progress("profile written to \(stage.path)")
+    try stage.commit(options: options, stages: stages, section: section, summary: ParallelSummary.text(section)) { $0.parallel = section }
   }
 }
 

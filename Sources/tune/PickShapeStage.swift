@@ -15,7 +15,7 @@ import Tuning
 enum PickShapeStage {
   static func execute(options: CommonOptions, budget: Double) throws {
     let stage = try KernelStage.open(options: options)
-    guard var profile = stage.profile, let section = profile.parallel, let pick = section.pick, profile.kernels?.gemm != nil else {
+    guard let profile = stage.profile, let section = profile.parallel, let pick = section.pick, profile.kernels?.gemm != nil else {
       options.progress("pick shapes: no parallel pick with kernel choices to tune for; skipped")
       return
     }
@@ -39,12 +39,10 @@ enum PickShapeStage {
       options: tuningOptions, features: .current, context: KernelContext(threads: threads, placement: .perCore(topology)), caches: CacheSizes(topology),
       journal: journal, progress: options.progress)
     let entries = tuner.checkProblems(problems)
-    profile.kernels?.gemm?.entries += entries
-    profile.provenance.runs.append(
-      Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: stage.started, finishedAt: Date(), stages: ["pick-shapes"]))
-    try KernelStage.write(&profile, to: stage.path, options: options)
     let tuned = entries.filter { $0.winner != nil }.count
-    print("pick shapes: \(tuned) of \(entries.count) GEMMs of the pick \(spec.layout) \(spec.precision) tuned at \(threads) thread(s) per rank")
-    options.progress("profile written to \(stage.path)")
+    try stage.commit(
+      options: options, stages: ["pick-shapes"], section: entries,
+      summary: "pick shapes: \(tuned) of \(entries.count) GEMMs of the pick \(spec.layout) \(spec.precision) tuned at \(threads) thread(s) per rank"
+    ) { $0.kernels?.gemm?.entries += entries }
   }
 }

@@ -36,6 +36,43 @@ import Testing
     #expect(defaults.spec.threadsPerRank == 2 && defaults.spec.globalBatch == 4 && defaults.spec.data == "synthetic" && defaults.spec.seed == 1)
   }
 
+  /// `train --profile`'s one decision, as a library function: the spec file first, else the
+  /// profile's pick for the same model on this machine, under the flags; what came from where said.
+  @Test func aRunsSpecComesFromTheSpecFileOrTheProfilesPick() throws {
+    let pick = try Self.pick()
+    let section = ParallelSection(
+      fingerprint: "this-machine", model: pick.model, worldThreads: 2, globalBatch: 8,
+      pick: ParallelPick(layout: pick.layout, precision: pick.precision, threadsPerRank: 1, globalBatch: 8, tokensPerSecond: 100, reason: "test", spec: pick),
+      trials: [], referenceLosses: [], collectiveGBPerSecond: 1, budgetSeconds: 1, spentSeconds: 1, tolerances: [:])
+    let profile = Profile(parallel: section, provenance: Provenance(runs: []))
+    let small = try ModelConfig.named("small")
+    func run(spec: TrainingSpec? = nil, on machine: String = "this-machine", force: Bool = false, _ overrides: TrainingSpec.Overrides = .init()) throws
+      -> (resolution: TrainingSpec.Resolution, notes: [String])
+    {
+      try TrainingSpec.forRun(
+        specFile: spec.map { ("s.json", $0) }, profile: ("p.json", profile), machineFingerprint: machine, force: force, overrides: overrides,
+        defaultModel: small, usableThreads: 2)
+    }
+    // The pick, fp8 with MX scaling, and the note saying so.
+    let picked = try run()
+    #expect(picked.resolution.spec == pick && picked.resolution.spec.fp8Scaling == .mx)
+    #expect(picked.notes == ["profile p.json: applied " + picked.resolution.applied.joined(separator: ", ")] && !picked.resolution.applied.isEmpty)
+    // A spec file wins over the profile.
+    var other = pick
+    other.precision = .bf16
+    let fromFile = try run(spec: other)
+    #expect(fromFile.resolution.spec.precision == .bf16 && fromFile.notes.first?.hasPrefix("spec s.json: applied") == true)
+    // Another machine's pick is refused, unless forced.
+    #expect(throws: ProfileError.self) { try run(on: "another-machine") }
+    #expect(try run(on: "another-machine", force: true).resolution.spec == pick)
+    // A pick for another model is not applied, and said.
+    var flags = TrainingSpec.Overrides()
+    flags.model = small
+    let otherModel = try run(flags)
+    #expect(otherModel.resolution.spec.model == small && otherModel.resolution.spec.precision == .fp32)
+    #expect(otherModel.notes == ["profile p.json: its parallel pick is for tiny, not small; not applied"])
+  }
+
   @Test func aSpecRoundTripsThroughItsFileAndABadOneIsNamed() throws {
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
