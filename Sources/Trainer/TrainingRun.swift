@@ -44,7 +44,8 @@ public struct TrainingSummary: Sendable {
   public var firstStep: Int
 
   /// The steady state: the median tokens/s and MFU over the steps after the first two (warm-up:
-  /// plans built, buffers grown), with the steps they cover; nil for a run of one step.
+  /// plans built, buffers grown), with the steps they cover; a shorter run's last step; nil when
+  /// no step ran.
   public var steadyState: (steps: ClosedRange<Int>, tokensPerSecond: Double, mfu: Double?)? {
     let timed = reports.dropFirst(min(2, max(0, reports.count - 1)))
     guard let first = timed.first, let last = timed.last else { return nil }
