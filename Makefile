@@ -19,17 +19,17 @@ build: deps
 # The whole suite, then the kernel and CLI suites again under each SCALETUNE_ISA level below this
 # CPU's (avx2 and sse2 on an AVX-512 CPU, sse2 on an AVX2 one), so that the narrower kernel paths
 # are tested on whichever CPU runs the tests.
-# The trainer's and the parallel tuner's suites run on their own after the rest: they train on both cores for minutes, and
+# The trainer's, the parallel tuner's and the MPI job suites run on their own after the rest: they train on both cores for minutes, and
 # beside them the CLI fuzz test's time-bounded runs would be starved.
 test: deps
-	$(SWIFT) test --skip TrainerTests --skip TrainCLITests --skip TuneThenTrainTests --skip ParallelTuneTests
-	$(SWIFT) test --skip-build --filter 'TrainerTests|TrainCLITests|TuneThenTrainTests|ParallelTuneTests'
+	$(SWIFT) test --skip TrainerTests --skip TrainCLITests --skip TuneThenTrainTests --skip ParallelTuneTests --skip MPIJobTests
+	$(SWIFT) test --skip-build --filter 'TrainerTests|TrainCLITests|TuneThenTrainTests|ParallelTuneTests|MPIJobTests'
 	@$(MAKE) --no-print-directory test-narrower
 
 test-narrower:
 	@for level in $$(scripts/narrower-isa-levels.sh); do \
 	  echo "== kernel and CLI suites under SCALETUNE_ISA=$$level"; \
-	  SCALETUNE_ISA=$$level $(SWIFT) test --skip-build --filter 'KernelsTests|CLITests' --skip FuzzCLITests || exit 1; \
+	  SCALETUNE_ISA=$$level $(SWIFT) test --skip-build --filter 'KernelsTests|CLITests' --skip FuzzCLITests --skip MPIJobTests || exit 1; \
 	done
 
 clean:

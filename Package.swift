@@ -31,6 +31,12 @@ let package = Package(
       pkgConfig: "hwloc",
       providers: [.apt(["libhwloc-dev"])]
     ),
+    // Open MPI (Debian's libopenmpi-dev): ranks as processes across nodes.
+    .systemLibrary(
+      name: "CMPI",
+      pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev"])]
+    ),
     .systemLibrary(
       name: "COpenBLAS",
       pkgConfig: "openblas",
@@ -65,7 +71,7 @@ let package = Package(
     .target(name: "Report", dependencies: ["Profile", "Platform"]),
     // The trainer's elementwise layers are optimised in debug builds too, so that tests train at speed.
     .target(
-      name: "Trainer", dependencies: ["Kernels", "NumberFormats", "Platform", "Profile"],
+      name: "Trainer", dependencies: ["CMPI", "Kernels", "NumberFormats", "Platform", "Profile"],
       swiftSettings: hostCPUFlags + [.unsafeFlags(["-O"])]),
     .target(name: "Bench", dependencies: ["NumberFormats", "Platform", "Profile"]),
     .target(name: "Tuning", dependencies: ["Autotune", "Kernels", "NumberFormats", "Platform", "Profile", "COpenBLAS"]),

@@ -2,17 +2,18 @@
 # Installs the system libraries ScaleTune uses, when they are missing: libopenblas-dev (BLAS) and
 # libhwloc-dev (topology and thread binding), linked through pkg-config (installed too); and the
 # two libraries the GEMM tuner measures beside them, opened at run time: libblis-dev (BLIS) and
-# libdnnl-dev (oneDNN, whose header the loader is compiled against).
+# libdnnl-dev (oneDNN, whose header the loader is compiled against); and Open MPI (openmpi-bin,
+# libopenmpi-dev: the trainer's ranks as processes across nodes, through mpirun or srun).
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libhwloc-dev libblis-dev libdnnl-dev)
+packages=(pkg-config libopenblas-dev libhwloc-dev libblis-dev libdnnl-dev openmpi-bin libopenmpi-dev)
 
 have_library() {
   /sbin/ldconfig -p 2>/dev/null | grep -q "$1" || [ -e "/usr/lib/x86_64-linux-gnu/$1" ] || [ -e "/usr/lib64/$1" ]
 }
 
 have_all() {
-  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hwloc openblas \
+  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hwloc openblas ompi-c && command -v mpirun >/dev/null 2>&1 \
     && [ -e /usr/include/oneapi/dnnl/dnnl.h ] && have_library libdnnl.so.2 && have_library libblis.so.4
 }
 
@@ -21,9 +22,9 @@ if have_all; then
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "error: hwloc, openblas, BLIS or oneDNN is missing, and this system has no apt-get." >&2
-  echo "Install them with your package manager (e.g. dnf install hwloc-devel openblas-devel blis-devel onednn-devel pkgconf)," >&2
-  echo "or point PKG_CONFIG_PATH at the .pc files of hwloc and openblas (BLIS and oneDNN are optional: without them the tuner prunes them)." >&2
+  echo "error: hwloc, openblas, Open MPI, BLIS or oneDNN is missing, and this system has no apt-get." >&2
+  echo "Install them with your package manager (e.g. dnf install hwloc-devel openblas-devel openmpi-devel blis-devel onednn-devel pkgconf)," >&2
+  echo "or point PKG_CONFIG_PATH at the .pc files of hwloc, openblas and ompi-c (BLIS and oneDNN are optional: without them the tuner prunes them)." >&2
   exit 1
 fi
 
@@ -42,6 +43,6 @@ $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
 
 if ! have_all; then
-  echo "error: installed ${packages[*]}, but hwloc, openblas, BLIS or oneDNN is still missing." >&2
+  echo "error: installed ${packages[*]}, but hwloc, openblas, Open MPI, BLIS or oneDNN is still missing." >&2
   exit 1
 fi

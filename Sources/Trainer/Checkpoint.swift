@@ -87,6 +87,9 @@ enum Checkpoint {
       defer { lock.unlock() }
       for view in layout.tensors {
         if view.name == "embedding.weight" && !layout.isFirst { continue }
+        // A tensor every tensor-parallel rank holds whole is written by the first of them (each
+        // element by one rank: what lets a job's processes sum their parts).
+        if case .replicated = view.shard, layout.tpRank != 0 { continue }
         for i in view.offset..<view.offset + view.count {
           let local = i - view.offset
           let full = view.fullIndex(row: local / view.localColumns, column: local % view.localColumns, rank: layout.tpRank, of: layout.tp)
@@ -96,6 +99,16 @@ enum Checkpoint {
             v[view.name]![full] = Float(vState[i - range.lowerBound])
           }
         }
+      }
+    }
+
+    /// Sums every tensor over the job's processes: each filled the elements its ranks own, zero
+    /// elsewhere, so the sum is each element as its owner wrote it.
+    func combine(_ job: MPIJob) {
+      for name in parameters.keys.sorted() {
+        job.allReduce(&parameters[name]!)
+        job.allReduce(&m[name]!)
+        job.allReduce(&v[name]!)
       }
     }
 

@@ -32,6 +32,9 @@ public struct TrainingOptions: Sendable {
   public var peakGflops: Double?
   public var load: String?
   public var save: String?
+  /// Save to `save` after every this many steps as well as at the end (each save atomic: a kill
+  /// at any moment leaves the last complete checkpoint).
+  public var saveEvery: Int?
   /// Each rank's GEMM runner logs every product it runs (`TrainingSession.gemmLog`).
   var logsGEMMs = false
 
@@ -66,25 +69,27 @@ public struct TrainingOptions: Sendable {
   public var lossScaleMode: LossScaler.Mode { lossScale ?? (precision == .fp16 ? .dynamic : .fixed(1)) }
 
   /// Throws `LayoutError.impossible` unless the layout can train the model with this batch on
-  /// `usableThreads` hardware threads (more only with `oversubscribe`), before any work.
-  public func validate(usableThreads: Int, oversubscribe: Bool) throws {
+  /// `usableThreads` hardware threads (more only with `oversubscribe`), before any work. In a job
+  /// of `processes` processes, this process hosts ranks / processes of the ranks.
+  public func validate(usableThreads: Int, oversubscribe: Bool, processes: Int = 1) throws {
     if let problem = model.problem { throw LayoutError.impossible(layout: layout.description, reason: "model \(model.name): \(problem.field): expected \(problem.expected)") }
     if batch < 1 { throw LayoutError.impossible(layout: layout.description, reason: "--batch must be at least 1 (got \(batch))") }
     if steps < 1 { throw LayoutError.impossible(layout: layout.description, reason: "--steps must be at least 1 (got \(steps))") }
     if threadsPerRank < 1 { throw LayoutError.impossible(layout: layout.description, reason: "--threads must be at least 1 (got \(threadsPerRank))") }
     if let problem = layout.problem(model: model, batch: batch) { throw LayoutError.impossible(layout: layout.description, reason: problem) }
-    let threads = layout.ranks * threadsPerRank
+    let hosted = max(1, layout.ranks / max(1, processes))
+    let threads = hosted * threadsPerRank
     let ceiling = max(64, 4 * usableThreads)
     if threads > ceiling {
       throw LayoutError.impossible(
         layout: layout.description,
-        reason: "\(layout.ranks) ranks × \(threadsPerRank) threads = \(threads) threads, more than even an oversubscribed run may start here (\(ceiling)); use dp×tp×pp×threads ≤ \(usableThreads)")
+        reason: "\(hosted) ranks × \(threadsPerRank) threads = \(threads) threads, more than even an oversubscribed run may start here (\(ceiling)); use dp×tp×pp×threads ≤ \(usableThreads)")
     }
     if threads > usableThreads && !oversubscribe {
       let fitting = usableThreads / threadsPerRank
       throw LayoutError.impossible(
         layout: layout.description,
-        reason: "dp×tp×pp = \(layout.ranks) ranks × \(threadsPerRank) thread\(threadsPerRank == 1 ? "" : "s") = \(threads) threads, but this machine gives the process \(usableThreads) hardware thread\(usableThreads == 1 ? "" : "s"); "
+        reason: (processes > 1 ? "\(hosted) of dp×tp×pp = \(layout.ranks) ranks in this process" : "dp×tp×pp = \(layout.ranks) ranks") + " × \(threadsPerRank) thread\(threadsPerRank == 1 ? "" : "s") = \(threads) threads, but this machine gives the process \(usableThreads) hardware thread\(usableThreads == 1 ? "" : "s"); "
           + (fitting >= 1 ? "use at most \(fitting) rank\(fitting == 1 ? "" : "s") at --threads \(threadsPerRank) (dp×tp×pp ≤ \(fitting)), fewer threads per rank, " : "use fewer threads per rank, ")
           + "or add --oversubscribe to run (and label) an oversubscribed run")
     }
@@ -100,10 +105,12 @@ public struct TrainingOptions: Sendable {
   }
 
   /// The memory every rank will allocate, summed (the trainer's own account, computed from the
-  /// same sizes it allocates; kernel packing buffers not included).
-  public func memoryPlan() -> MemoryPlan {
+  /// same sizes it allocates; kernel packing buffers not included); per process, in a job of
+  /// `processes` processes.
+  public func memoryPlan(processes: Int = 1) -> MemoryPlan {
     var total = MemoryPlan()
-    let copies = Double(layout.dp * layout.tp)
+    // Each process of a job holds its share of the ranks.
+    let copies = Double(layout.dp * layout.tp) / Double(max(1, processes))
     for plan in rankMemoryPlans() {
       for part in plan.parts { total.add(part.what, part.bytes * copies) }
     }

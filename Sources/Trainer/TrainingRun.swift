@@ -58,17 +58,29 @@ public struct TrainingSummary: Sendable {
 }
 
 /// A training run: validates everything (model, layout, data, checkpoint) when made, then runs
-/// the ranks as threads in lockstep.
+/// the ranks as threads in lockstep: all of them in this process, or, in an MPI job of P
+/// processes (`MPIJob.current`), this process's block of world / P ranks, the groups reaching the
+/// others through MPI.
 public final class TrainingRun: @unchecked Sendable {
   public let options: TrainingOptions
   let data: BatchSource
   let checkpoint: LoadedCheckpoint?
+  /// The MPI job this run's ranks span (nil: every rank is a thread of this process).
+  let job: MPIJob?
 
   /// - Throws: `DataError`, `CheckpointError` or `LayoutError` before any work.
   public init(_ options: TrainingOptions) throws {
     self.options = options
     if let problem = options.layout.problem(model: options.model, batch: options.batch) {
       throw LayoutError.impossible(layout: options.layout.description, reason: problem)
+    }
+    job = MPIJob.current.flatMap { $0.size > 1 ? $0 : nil }
+    if let job {
+      guard options.layout.ranks % job.size == 0 else {
+        throw LayoutError.impossible(
+          layout: options.layout.description,
+          reason: "its \(options.layout.ranks) ranks cannot be shared evenly by the job's \(job.size) processes; launch a number of processes that divides \(options.layout.ranks) (\((1...options.layout.ranks).filter { options.layout.ranks % $0 == 0 }.map(String.init).joined(separator: ", ")))")
+      }
     }
     data = try BatchSource(model: options.model, source: options.data, seed: options.seed, shuffle: options.shuffle)
     checkpoint = try options.load.map { try Checkpoint.load($0, model: options.model) }
@@ -86,42 +98,47 @@ public final class TrainingRun: @unchecked Sendable {
   @discardableResult
   public func run(onStep: (StepReport) -> Void = { _ in }) throws -> TrainingSummary {
     let session = TrainingSession(self, Float.self)
-    while let report = session.step() { onStep(report) }
+    while let report = session.step() {
+      onStep(report)
+      if let every = options.saveEvery, session.next % every == 0, session.next < options.steps { try session.save() }
+    }
     try session.save()
     return session.summary()
   }
 
   /// The world: rank r = (p·dp + d)·tp + t (tensor-parallel peers adjacent, as Megatron orders
-  /// them), and a shared-memory group for each set of peers.
-  func makeRanks<T: TrainScalar>(_ type: T.Type) -> [Rank<T>] {
+  /// them), and a group for each set of peers: in shared memory when this process hosts every
+  /// rank, else through `fabric` (ranks of other processes reached through MPI). Returns the ranks
+  /// this process hosts.
+  func makeRanks<T: TrainScalar>(_ type: T.Type, fabric: GroupFabric? = nil) -> [Rank<T>] {
     let l = options.layout
+    let fabric = fabric ?? SingleProcessFabric(world: l.ranks)
     func index(_ d: Int, _ t: Int, _ p: Int) -> Int { (p * l.dp + d) * l.tp + t }
     var tp: [Int: Communicator] = [:], dp: [Int: Communicator] = [:], pp: [Int: Communicator] = [:], embedding: [Int: Communicator] = [:]
     for p in 0..<l.pp {
       for d in 0..<l.dp {
-        for (t, member) in SharedMemoryGroup(size: l.tp).members().enumerated() { tp[index(d, t, p)] = member }
+        tp.merge(fabric.members((0..<l.tp).map { index(d, $0, p) }, kind: "tensor-parallel")) { a, _ in a }
       }
       for t in 0..<l.tp {
-        for (d, member) in SharedMemoryGroup(size: l.dp).members().enumerated() { dp[index(d, t, p)] = member }
+        dp.merge(fabric.members((0..<l.dp).map { index($0, t, p) }, kind: "data-parallel")) { a, _ in a }
       }
     }
     for d in 0..<l.dp {
       for t in 0..<l.tp {
-        for (p, member) in SharedMemoryGroup(size: l.pp).members().enumerated() { pp[index(d, t, p)] = member }
+        pp.merge(fabric.members((0..<l.pp).map { index(d, t, $0) }, kind: "pipeline")) { a, _ in a }
         if l.pp > 1 {
-          let pair = SharedMemoryGroup(size: 2).members()
-          embedding[index(d, t, 0)] = pair[0]
-          embedding[index(d, t, l.pp - 1)] = pair[1]
+          embedding.merge(fabric.members([index(d, t, 0), index(d, t, l.pp - 1)], kind: "embedding")) { a, _ in a }
         }
       }
     }
-    let world = SharedMemoryGroup(size: l.ranks).members()
+    let world = fabric.members(Array(0..<l.ranks), kind: "world")
     var ranks: [Rank<T>] = []
     for p in 0..<l.pp {
       for d in 0..<l.dp {
         for t in 0..<l.tp {
           let i = index(d, t, p)
-          let groups = RankGroups(tp: tp[i]!, dp: dp[i]!, pp: pp[i]!, embedding: embedding[i], world: world[i])
+          guard fabric.hosted.contains(i) else { continue }
+          let groups = RankGroups(tp: tp[i]!, dp: dp[i]!, pp: pp[i]!, embedding: embedding[i], world: world[i]!)
           ranks.append(Rank<T>(index: i, d: d, t: t, p: p, options: options, groups: groups))
         }
       }
@@ -144,7 +161,8 @@ public final class TrainingSession: @unchecked Sendable {
   init<T: TrainScalar>(_ run: TrainingRun, _ type: T.Type) {
     self.run = run
     next = run.firstStep
-    stepper = RankSet<T>(run.makeRanks(T.self), checkpoint: run.checkpoint)
+    stepper = RankSet<T>(
+      run.makeRanks(T.self, fabric: run.job.map { MPIFabric(job: $0, world: run.options.layout.ranks) }), checkpoint: run.checkpoint, job: run.job)
   }
 
   /// The next step on every rank; nil once `options.steps` steps are done.
@@ -154,7 +172,9 @@ public final class TrainingSession: @unchecked Sendable {
     let global = run.data.batch(step: next, sequences: options.batch)
     let result = stepper.step(next, global: global)
     let all = result.times
-    let seconds = all.map(\.seconds).max() ?? 0
+    // The step takes as long as its slowest rank, whichever process hosts it.
+    let local = all.map(\.seconds).max() ?? 0
+    let seconds = run.job.map { $0.max(local) } ?? local
     let n = Double(all.count)
     let flopsPerToken = TrainingOptions.flopsPerToken(options.model)
     let tokens = options.batch * options.model.seq
@@ -202,8 +222,12 @@ final class RankSet<T: TrainScalar>: Stepping, @unchecked Sendable {
 
   var gemmLog: [[GEMMShapes.Product]] { ranks.map { $0.runner.log ?? [] } }
 
-  init(_ ranks: [Rank<T>], checkpoint: LoadedCheckpoint?) {
+  /// The MPI job whose other processes host the rest of the world's ranks (nil: none).
+  let job: MPIJob?
+
+  init(_ ranks: [Rank<T>], checkpoint: LoadedCheckpoint?, job: MPIJob? = nil) {
     self.ranks = ranks
+    self.job = job
     onEveryRank { $0.initialise(from: checkpoint) }
   }
 
@@ -225,7 +249,8 @@ final class RankSet<T: TrainScalar>: Stepping, @unchecked Sendable {
   func step(_ step: Int, global: MicroBatch) -> (times: [RankStepTimes], loss: Double, norm: Double, nonFinite: Int, skipped: Bool, lossScale: Double) {
     let results = ResultTable<(times: RankStepTimes, loss: Double, norm: Double, nonFinite: Int, skipped: Bool)>(count: ranks.count)
     let counted = global.countedTokens
-    onEveryRank { rank in results.set(rank.index, rank.step(step, global: global, counted: counted)) }
+    let slot = Dictionary(uniqueKeysWithValues: ranks.enumerated().map { ($0.element.index, $0.offset) })
+    onEveryRank { rank in results.set(slot[rank.index]!, rank.step(step, global: global, counted: counted)) }
     let first = results.values[0]!
     return (results.values.map { $0!.times }, first.loss, first.norm, first.nonFinite, first.skipped, ranks[0].scaler.scale)
   }
@@ -236,6 +261,13 @@ final class RankSet<T: TrainScalar>: Stepping, @unchecked Sendable {
       gatherer.add(
         layout: rank.stage.layout, params: rank.stage.params, writesParameters: rank.d == 0, m: rank.optimizer.m, v: rank.optimizer.v,
         range: rank.d == 0 || options.layout.zero == 1 ? rank.optimizer.range : 0..<0)
+    }
+    // In a job, each process filled the parts its ranks own (the rest zero): summed over the
+    // processes they are the whole model, and the first process writes the file once it has them
+    // all (a kill before then leaves the last complete checkpoint as it was).
+    if let job {
+      gatherer.combine(job)
+      guard job.rank == 0 else { return }
     }
     let metadata = [
       "scaletune.step": String(step), "scaletune.updates": String(ranks[0].updates), "scaletune.precision": options.precision.rawValue,

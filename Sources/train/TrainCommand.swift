@@ -57,6 +57,8 @@ struct TrainCommand: ParsableCommand {
   var seed: UInt64?
   @Option(help: "Save a safetensors checkpoint here at the end.")
   var save: String?
+  @Option(name: .customLong("save-every"), help: "With --save: also save after every N steps (each save atomic: a kill leaves the last complete checkpoint).")
+  var saveEvery: Int?
   @Option(help: "Start from this safetensors checkpoint.")
   var load: String?
   @Flag(help: "One JSON object per step on stdout.")
@@ -85,6 +87,10 @@ struct TrainCommand: ParsableCommand {
     if steps < 1 || steps > 10_000_000 { throw ValidationError("--steps must be between 1 and 10000000; got \(steps)") }
     if let batch, batch < 1 || batch > 1_000_000 { throw ValidationError("--batch must be between 1 and 1000000; got \(batch)") }
     if let threads, threads < 1 || threads > 4096 { throw ValidationError("--threads must be between 1 and 4096; got \(threads)") }
+    if let saveEvery {
+      if save == nil { throw ValidationError("--save-every needs --save PATH: the checkpoint it writes") }
+      if saveEvery < 1 { throw ValidationError("--save-every must be at least 1; got \(saveEvery)") }
+    }
     if let warmup, warmup < 0 { throw ValidationError("--warmup must be at least 0; got \(warmup)") }
     if let scheduleSteps, scheduleSteps < 1 || scheduleSteps > 10_000_000 { throw ValidationError("--schedule-steps must be between 1 and 10000000; got \(scheduleSteps)") }
     if let lr, !(lr.isFinite && lr > 0 && lr < 100) { throw ValidationError("--lr must be a positive number below 100; got \(lr)") }
@@ -110,19 +116,31 @@ struct TrainCommand: ParsableCommand {
   }
 
   func run() throws {
+    var status: Int32 = 0
     do {
       try train()
     } catch let error as ExitCode {
-      throw error
+      status = error.rawValue
     } catch let error as ResourceError {
       FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
-      if case .memory = error { throw ExitCode(ResourceError.memoryExitStatus) }
-      throw ExitCode(1)
+      status = { if case .memory = error { return ResourceError.memoryExitStatus } else { return 1 } }()
     } catch {
       FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
-      throw ExitCode(1)
+      status = 1
     }
+    // In an MPI job every process ends together: a failed one takes the others with it, so none
+    // waits for it in a collective.
+    if let job = Self.job {
+      if status != 0 { job.abort(status: status) }
+      job.finish()
+    }
+    if status != 0 { throw ExitCode(status) }
   }
+
+  /// The MPI job this process is part of (launched by mpirun or srun), if any: only its first
+  /// process prints the run's lines, so that a job reads like one process.
+  static var job: MPIJob? { MPIJob.current }
+  static var speaks: Bool { (job?.rank ?? 0) == 0 }
 
   private func train() throws {
     let topology = try Topology()
@@ -153,9 +171,11 @@ struct TrainCommand: ParsableCommand {
     options.placement = .perCore(topology)
     options.load = load
     options.save = save
+    options.saveEvery = saveEvery
     // Layout, threads and memory are checked before anything is allocated.
-    try options.validate(usableThreads: limits.usableThreads, oversubscribe: oversubscribe)
-    try options.memoryPlan().check(
+    let processes = Self.job?.size ?? 1
+    try options.validate(usableThreads: limits.usableThreads, oversubscribe: oversubscribe, processes: processes)
+    try options.memoryPlan(processes: processes).check(
       "train \(config.name) \(layout) --batch \(batch)", against: limits,
       fits: "a smaller --batch, more micro-batches (micro=), recompute=on, or zero=1")
     if let specOut {
@@ -197,7 +217,7 @@ struct TrainCommand: ParsableCommand {
       } else if !quiet {
         Self.out(Self.line(report, steps: totalSteps))
       }
-      if interactive {
+      if interactive && Self.speaks {
         let done = report.step - run.firstStep + 1
         let left = Date().timeIntervalSince(started) / Double(done) * Double(total - done)
         FileHandle.standardError.write(Data(String(format: "\rstep %d/%d  loss %.4f  %.0f tok/s  %.0fs left ", report.step + 1, totalSteps, report.loss, report.tokensPerSecond, left).utf8))
@@ -214,11 +234,16 @@ struct TrainCommand: ParsableCommand {
     if let save { note("saved \(save)") }
   }
 
-  /// Writes a line to stdout at once (unbuffered: a pipe reader sees each step as it ends).
-  static func out(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+  /// Writes a line to stdout at once (unbuffered: a pipe reader sees each step as it ends); in an
+  /// MPI job, from its first process only.
+  static func out(_ text: String) {
+    guard speaks else { return }
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+  }
 
   /// Progress and facts: on stderr under --json (stdout is the steps' JSON), else on stdout.
   private func note(_ text: String) {
+    guard Self.speaks else { return }
     if json {
       FileHandle.standardError.write(Data((text + "\n").utf8))
     } else {

@@ -29,6 +29,40 @@ import Testing
     #expect(refused.status != 0 && refused.stderr.contains("missing.json: cannot be read (no such file)"), "\(refused.stderr)")
   }
 
+  /// `--save-every N`: a run killed at any moment leaves its last complete checkpoint (saves are
+  /// atomic), which loads and continues the curve the uninterrupted run trains.
+  @Test func aKilledRunLeavesItsLastCompleteCheckpoint() throws {
+    let directory = try scratch()
+    let common = ["--model", "tiny", "--layout", "dp=2", "--threads", "1", "--oversubscribe", "--schedule-steps", "400", "--warmup", "5", "--seed", "3"]
+    let process = Process()
+    process.executableURL = try builtBinary("train")
+    process.arguments = common + ["--steps", "400", "--json", "--save", "ck.safetensors", "--save-every", "3"]
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    // Killed a while after its first saves, at whatever point of a step or a save it is.
+    let path = directory + "/ck.safetensors"
+    let deadline = Date().addingTimeInterval(60)
+    while !FileManager.default.fileExists(atPath: path) && Date() < deadline { usleep(20_000) }
+    usleep(useconds_t.random(in: 200_000...900_000))
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    _ = out.fileHandleForReading.readDataToEndOfFile()
+    #expect(FileManager.default.fileExists(atPath: path), "a checkpoint was saved before the kill")
+    // What it holds: a whole checkpoint at a multiple of 3 steps.
+    let resumed = try train(common + ["--steps", "400", "--json", "--load", "ck.safetensors"], directory: directory, timeout: 600)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    let resumedLosses = Self.losses(resumed.stdout)
+    let at = 400 - resumedLosses.count
+    #expect(at > 0 && at % 3 == 0, "resumed from step \(at)")
+    let whole = try train(common + ["--steps", String(at + 3), "--json"], directory: directory, timeout: 600)
+    #expect(Self.losses(whole.stdout).suffix(3) == resumedLosses.prefix(3), "the same curve after the checkpoint")
+    let refused = try train(["--model", "tiny", "--save-every", "2"], directory: directory)
+    #expect(refused.status != 0 && refused.stderr.contains("--save-every needs --save"), "\(refused.stderr)")
+  }
+
   static func losses(_ stdout: String) -> [Double] {
     stdout.split(separator: "\n").compactMap { line in
       (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["loss"] as? Double

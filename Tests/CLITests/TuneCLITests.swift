@@ -41,8 +41,15 @@ func train(_ arguments: [String], environment extra: [String: String] = [:], dir
 }
 
 func execute(_ binary: String, _ arguments: [String], environment extra: [String: String], directory: String?, timeout: Double?) throws -> Outcome {
+  try launch(try builtBinary(binary), arguments, environment: extra, directory: directory, timeout: timeout)
+}
+
+/// Runs `executable` with `arguments`, its output collected; past `timeout` seconds it is killed.
+func launch(_ executable: URL, _ arguments: [String], environment extra: [String: String] = [:], directory: String? = nil, timeout: Double? = nil) throws
+  -> Outcome
+{
   let process = Process()
-  process.executableURL = try builtBinary(binary)
+  process.executableURL = executable
   process.arguments = arguments
   if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
   process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }

@@ -1,0 +1,259 @@
+import CMPI
+import Foundation
+
+/// This process's place in an MPI job (launched by `mpirun`, or by `srun --mpi=pmix`): its rank
+/// and size, and its node (`MPI_Comm_split_type` shared, never the launcher's variables, which
+/// differ between launchers). Every MPI call runs on one thread, the engine's: Open MPI 4.1 makes
+/// no progress in the background, so a thread that only communicates is what lets ranks compute
+/// while messages move, and one owner keeps calls ordered.
+public final class MPIJob: @unchecked Sendable {
+  public let rank: Int
+  public let size: Int
+  /// This process's index among the processes of its node, and their count.
+  public let localRank: Int
+  public let localSize: Int
+  /// The node's name (MPI_Get_processor_name).
+  public let node: String
+  let engine: MPIEngine
+
+  /// The job this process belongs to: MPI initialised when a launcher started the process (its
+  /// PMIx or Open MPI variables are set; rank and size then come from MPI itself); nil for a
+  /// process started on its own.
+  public static let current: MPIJob? = {
+    let environment = ProcessInfo.processInfo.environment
+    guard environment["PMIX_RANK"] != nil || environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMI_RANK"] != nil else { return nil }
+    return MPIJob()
+  }()
+
+  private init() {
+    engine = MPIEngine()
+    var facts = (rank: 0, size: 1, localRank: 0, localSize: 1, node: "")
+    engine.blocking {
+      var provided: Int32 = 0
+      MPI_Init_thread(nil, nil, st_mpi_thread_multiple(), &provided)
+      // Failures come back as codes (a dead peer is an error to report, not an abort inside MPI).
+      MPI_Comm_set_errhandler(st_mpi_comm_world(), st_mpi_errors_return())
+      var rank: Int32 = 0, size: Int32 = 0
+      MPI_Comm_rank(st_mpi_comm_world(), &rank)
+      MPI_Comm_size(st_mpi_comm_world(), &size)
+      var node: MPI_Comm? = nil
+      MPI_Comm_split_type(st_mpi_comm_world(), st_mpi_comm_type_shared(), rank, st_mpi_info_null(), &node)
+      var localRank: Int32 = 0, localSize: Int32 = 1
+      MPI_Comm_rank(node, &localRank)
+      MPI_Comm_size(node, &localSize)
+      MPI_Comm_free(&node)
+      var name = [CChar](repeating: 0, count: Int(st_mpi_max_processor_name()) + 1)
+      var length: Int32 = 0
+      MPI_Get_processor_name(&name, &length)
+      let bytes = name.prefix(Int(length)).map { UInt8(bitPattern: $0) }
+      facts = (Int(rank), Int(size), Int(localRank), Int(localSize), String(decoding: bytes, as: UTF8.self))
+    }
+    (rank, size, localRank, localSize, node) = facts
+    let limit = ProcessInfo.processInfo.environment["SCALETUNE_MPI_TIMEOUT"].flatMap(Double.init) ?? 45
+    engine.watch(limit: limit) { [unowned self] what, seconds in
+      self.fail(String(format: "%@ did not complete in %.0f s: a process of the job died, hangs, or its link is down", what, seconds))
+    }
+  }
+
+  /// Ends the job's MPI use (every process calls it once, after its last collective).
+  public func finish() {
+    engine.blocking { MPI_Finalize() }
+    engine.stop()
+  }
+
+  /// Ends every process of the job with `status` (a failure on one process must not leave the
+  /// others waiting in a collective).
+  public func abort(status: Int32) -> Never {
+    MPI_Abort(st_mpi_comm_world(), status)
+    exit(status)
+  }
+
+  /// Sums `values` over every process, in place.
+  public func allReduce(_ values: inout [Double]) { sum(&values, st_mpi_double()) }
+  public func allReduce(_ values: inout [Float]) { sum(&values, st_mpi_float()) }
+
+  private func sum<T>(_ values: inout [T], _ type: MPI_Datatype?) {
+    let count = values.count
+    guard count > 0 else { return }
+    values.withUnsafeMutableBufferPointer { buffer in
+      let pointer = UnsafeMutableRawPointer(buffer.baseAddress!)
+      let code = engine.wait("a sum of \(count) values over the job's processes") {
+        var request: MPI_Request? = nil
+        MPI_Iallreduce(st_mpi_in_place(), pointer, Int32(count), type, st_mpi_sum(), st_mpi_comm_world(), &request)
+        return request
+      }
+      if code != st_mpi_success() { fail("a sum of \(count) values over the job's processes failed (MPI error \(code))") }
+    }
+  }
+
+  /// The largest of `value` over every process.
+  public func max(_ value: Double) -> Double {
+    var value = value
+    withUnsafeMutablePointer(to: &value) { pointer in
+      let raw = UnsafeMutableRawPointer(pointer)
+      engine.wait("the step time's maximum over the job's processes") {
+        var request: MPI_Request? = nil
+        MPI_Iallreduce(st_mpi_in_place(), raw, 1, st_mpi_double(), st_mpi_max(), st_mpi_comm_world(), &request)
+        return request
+      }
+    }
+    return value
+  }
+
+  /// The communicator of the processes that pass `member` (MPI_Comm_split over the world: every
+  /// process calls this, in the same order), ordered by process rank; nil for the others.
+  func split(member: Bool, color: Int) -> MPI_Comm? {
+    var result: MPI_Comm? = nil
+    let key = Int32(rank)
+    engine.blocking {
+      MPI_Comm_split(st_mpi_comm_world(), member ? Int32(color) : st_mpi_undefined(), key, &result)
+      if let result { MPI_Comm_set_errhandler(result, st_mpi_errors_return()) }
+    }
+    return member ? result : nil
+  }
+}
+
+/// The thread that owns every MPI call: operations are queued to it; a nonblocking one is started
+/// there and tested until it completes (the loop's tests are what move the messages), while the
+/// caller waits for its completion.
+final class MPIEngine: @unchecked Sendable {
+  private final class Completion: @unchecked Sendable {
+    let condition = NSCondition()
+    var done = false
+    var code: Int32 = 0
+
+    func finish(_ code: Int32) {
+      condition.lock()
+      self.code = code
+      done = true
+      condition.signal()
+      condition.unlock()
+    }
+
+    func wait() -> Int32 {
+      condition.lock()
+      while !done { condition.wait() }
+      condition.unlock()
+      return code
+    }
+  }
+
+  private enum Job {
+    case blocking(() -> Void, Completion)
+    /// Starts a nonblocking operation (`what` names it) and returns its request; `completion` is
+    /// nil for a fire-and-forget send (its buffer is released by `cleanup` when it completes).
+    case start(String, () -> MPI_Request?, Completion?, cleanup: (() -> Void)?)
+  }
+
+  /// How long an operation may wait before the job is declared broken, and what then.
+  private var limit = Double.infinity
+  private var onStall: ((String, Double) -> Void)?
+
+  /// Operations still incomplete after `limit` seconds are reported to `stalled` (which ends the
+  /// job: a peer that died or a cut link must not leave this process waiting for ever).
+  func watch(limit: Double, stalled: @escaping (String, Double) -> Void) {
+    condition.lock()
+    self.limit = limit
+    onStall = stalled
+    condition.unlock()
+  }
+
+  private let condition = NSCondition()
+  private var queue: [Job] = []
+  private var stopping = false
+  private var thread: Thread?
+
+  init() {
+    let thread = Thread { self.loop() }
+    thread.stackSize = 1 << 20
+    self.thread = thread
+    thread.start()
+  }
+
+  private func enqueue(_ job: Job) {
+    condition.lock()
+    queue.append(job)
+    condition.signal()
+    condition.unlock()
+  }
+
+  /// Runs `body` on the engine's thread and waits for it.
+  func blocking(_ body: @escaping () -> Void) {
+    let completion = Completion()
+    enqueue(.blocking(body, completion))
+    _ = completion.wait()
+  }
+
+  /// Starts the operation `start` returns the request of, and waits until it completes.
+  @discardableResult
+  func wait(_ what: String, _ start: @escaping () -> MPI_Request?) -> Int32 {
+    let completion = Completion()
+    enqueue(.start(what, start, completion, cleanup: nil))
+    return completion.wait()
+  }
+
+  /// Starts the operation and returns at once; `cleanup` runs once it completes.
+  func post(_ what: String, _ start: @escaping () -> MPI_Request?, cleanup: @escaping () -> Void) {
+    enqueue(.start(what, start, nil, cleanup: cleanup))
+  }
+
+  func stop() {
+    condition.lock()
+    stopping = true
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+  private func loop() {
+    var active: [(request: MPI_Request?, completion: Completion?, cleanup: (() -> Void)?, what: String, started: Double)] = []
+    var idleSpins = 0
+    while true {
+      condition.lock()
+      while queue.isEmpty && active.isEmpty && !stopping { condition.wait() }
+      if queue.isEmpty && active.isEmpty && stopping {
+        condition.unlock()
+        return
+      }
+      let jobs = queue
+      queue.removeAll()
+      let (limit, onStall) = (self.limit, self.onStall)
+      condition.unlock()
+      for job in jobs {
+        switch job {
+        case .blocking(let body, let completion):
+          body()
+          completion.finish(0)
+        case .start(let what, let start, let completion, let cleanup):
+          active.append((start(), completion, cleanup, what, Self.now()))
+        }
+      }
+      // Test every active request: completed ones are handed back.
+      var progressed = false
+      var index = 0
+      while index < active.count {
+        var flag: Int32 = 0
+        let code = MPI_Test(&active[index].request, &flag, st_mpi_status_ignore())
+        if flag != 0 || code != st_mpi_success() {
+          active[index].completion?.finish(code)
+          active[index].cleanup?()
+          active.remove(at: index)
+          progressed = true
+        } else {
+          index += 1
+        }
+      }
+      if let oldest = active.min(by: { $0.started < $1.started }), Self.now() - oldest.started > limit {
+        onStall?(oldest.what, Self.now() - oldest.started)
+      }
+      // Nothing moved: yield the core a moment (the ranks' compute needs it) before testing again.
+      if !active.isEmpty && !progressed && jobs.isEmpty {
+        idleSpins += 1
+        if idleSpins > 64 { usleep(20) } else { sched_yield() }
+      } else {
+        idleSpins = 0
+      }
+    }
+  }
+}

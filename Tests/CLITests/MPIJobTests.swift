@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+
+/// `mpirun -np P train …`: ranks as P processes of one job (this machine's processes, talking
+/// through Open MPI), against the same run in one process: the loss curve, the printed output
+/// (once per job) and the checkpoint.
+@Suite struct MPIJobTests {
+  /// mpirun, from the PATH (Open MPI is a dependency: a machine without it fails here).
+  static func mpirun() throws -> URL {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+      let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent("mpirun")
+      if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    throw MPITestError.noMPI
+  }
+
+  enum MPITestError: Error, CustomStringConvertible {
+    case noMPI
+    var description: String { "mpirun is not on the PATH: install Open MPI (make deps installs openmpi-bin and libopenmpi-dev)" }
+  }
+
+  /// `train ARGUMENTS` under mpirun with `processes` processes on this machine (not bound to
+  /// cores, more processes than cores allowed; as root, allowed).
+  static func job(_ processes: Int, _ arguments: [String], directory: String? = nil) throws -> Outcome {
+    var launcher = ["-np", String(processes), "--oversubscribe", "--bind-to", "none"]
+    if getuid() == 0 { launcher.append("--allow-run-as-root") }
+    return try launch(try mpirun(), launcher + [try builtBinary("train").path] + arguments, directory: directory, timeout: 300)
+  }
+
+  static func losses(_ stdout: String) -> [Double] { TrainCLITests.losses(stdout) }
+
+  static let models: [String: String] = [
+    "tiny-masked": #"{"name":"tiny-masked","kind":"masked-lm","vocabulary":64,"hidden":32,"heads":4,"kvHeads":2,"layers":2,"seq":16,"mlpHidden":64,"mlp":"swiglu","positions":"rotary"}"#,
+    "tiny-features": #"{"name":"tiny-features","vocabulary":64,"hidden":32,"heads":4,"kvHeads":2,"layers":2,"seq":16,"mlpHidden":64,"features":8}"#,
+  ]
+
+  /// The layouts of `LayoutEquivalenceTests` (dp, tp, pp, their products, ZeRO-1, recompute,
+  /// accumulation, both model kinds) as 2 and 4 processes: each gives the one-process loss curve
+  /// over 10 steps within 1e-5 relative, printed once.
+  @Test(arguments: [
+    (2, "tiny", "dp=2"), (2, "tiny", "tp=2"), (2, "tiny", "pp=2,micro=2"), (4, "tiny", "dp=2,tp=2"), (4, "tiny", "dp=2,pp=2,micro=2"),
+    (2, "tiny", "dp=2,zero=1,micro=2"), (2, "tiny", "tp=2,pp=2,micro=2,recompute=on"), (4, "tiny-masked", "dp=2,tp=2,zero=1"),
+    (2, "tiny-masked", "tp=2,pp=2,micro=2"), (4, "tiny-features", "tp=2,pp=2,micro=4,recompute=on"), (4, "tiny", "dp=4,micro=2"),
+  ])
+  func aJobOfProcessesTrainsTheOneProcessCurve(processes: Int, model: String, layout: String) throws {
+    let directory = try scratch()
+    var arguments = ["--layout", layout, "--steps", "10", "--json", "--oversubscribe", "--seed", "7", "--lr", "0.003"]
+    if let text = Self.models[model] {
+      try Data(text.utf8).write(to: URL(fileURLWithPath: directory + "/model.json"))
+      arguments += ["--model-file", "model.json"]
+      if model == "tiny-features" { arguments += ["--data", "features:outliers=0.01,scale=8"] }
+    } else {
+      arguments += ["--model", model]
+    }
+    let alone = try train(arguments, directory: directory)
+    #expect(alone.status == 0, "\(alone.stderr)")
+    let job = try Self.job(processes, arguments, directory: directory)
+    #expect(job.status == 0 && !job.timedOut, "\(job.stderr)")
+    let (one, many) = (Self.losses(alone.stdout), Self.losses(job.stdout))
+    #expect(one.count == 10 && many.count == 10, "one line per step for the job, not one per process: \(many.count)")
+    for (a, b) in zip(one, many) { #expect(abs(a - b) <= 1e-5 * abs(a), "\(layout) on \(processes) processes: \(a) alone, \(b) in the job") }
+  }
+
+  /// A checkpoint saved by a job of 4 processes holds the same tensors as one saved by one
+  /// process, and a run of one process resumes from it on the same curve.
+  @Test func aJobsCheckpointIsTheOneProcessCheckpoint() throws {
+    let directory = try scratch()
+    let common = ["--model", "tiny", "--layout", "dp=2,tp=2,zero=1", "--oversubscribe", "--quiet", "--schedule-steps", "8"]
+    let alone = try train(common + ["--steps", "4", "--save", "one.safetensors"], directory: directory)
+    #expect(alone.status == 0, "\(alone.stderr)")
+    let job = try Self.job(4, common + ["--steps", "4", "--save", "job.safetensors"], directory: directory)
+    #expect(job.status == 0, "\(job.stderr)")
+    func tensors(_ name: String) throws -> Data {
+      let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
+      let header = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+      return data.dropFirst(8 + header)
+    }
+    #expect(try tensors("one.safetensors") == tensors("job.safetensors"), "the same bytes for every tensor and optimizer state")
+    let resume = ["--model", "tiny", "--layout", "dp=2,tp=2,zero=1", "--oversubscribe", "--json", "--schedule-steps", "8", "--steps", "8"]
+    let fromOne = try train(resume + ["--load", "one.safetensors"], directory: directory)
+    let fromJob = try train(resume + ["--load", "job.safetensors"], directory: directory)
+    #expect(fromOne.status == 0 && fromJob.status == 0, "\(fromOne.stderr) \(fromJob.stderr)")
+    #expect(Self.losses(fromOne.stdout).count == 4 && Self.losses(fromJob.stdout) == Self.losses(fromOne.stdout))
+  }
+
+  /// A world the job's processes cannot share evenly is refused before any work, saying what
+  /// would fit, and every process exits non-zero.
+  @Test func aWorldTheProcessesCannotShareIsRefused() throws {
+    let job = try Self.job(3, ["--model", "tiny", "--layout", "dp=2,tp=2", "--steps", "2", "--oversubscribe"])
+    #expect(job.status != 0 && !job.timedOut)
+    #expect(job.stderr.contains("cannot be shared evenly by the job's 3 processes") && job.stderr.contains("(1, 2, 4)"), "\(job.stderr)")
+  }
+
+  /// The pids of this machine's processes running `binary` whose command line holds `marker`.
+  static func processes(of binary: String, marked marker: String) -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> pid_t? in
+      guard let pid = pid_t(entry), let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/exe"), exe == binary,
+        let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+        String(decoding: cmdline, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(marker)
+      else { return nil }
+      return pid
+    }
+  }
+
+  /// A rank's process killed mid-step (SIGKILL), or stopped (SIGSTOP: a hung process, which the
+  /// launcher does not see): every process of the job exits, non-zero, within 60 s, and the job
+  /// says what failed: the launcher names the killed rank and its node; for the hung one, the
+  /// waiting process names itself, its node and the collective that did not complete (after
+  /// SCALETUNE_MPI_TIMEOUT seconds, 5 here). None is left running.
+  @Test(arguments: [SIGKILL, SIGSTOP])
+  func aFailedProcessEndsTheWholeJobNamingIt(signal: Int32) throws {
+    let train = try builtBinary("train").path
+    let marker = "--seed", seed = String(4_000 + Int.random(in: 0..<100_000))
+    var launcher = ["-np", "2", "--oversubscribe", "--bind-to", "none", "-x", "SCALETUNE_MPI_TIMEOUT"]
+    if getuid() == 0 { launcher.append("--allow-run-as-root") }
+    let process = Process()
+    process.environment = ProcessInfo.processInfo.environment.merging(["SCALETUNE_MPI_TIMEOUT": "5"]) { $1 }
+    process.executableURL = try Self.mpirun()
+    process.arguments = launcher + [train, "--model", "small", "--layout", "dp=2", "--steps", "100000", "--oversubscribe", marker, seed]
+    let err = Pipe()
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = err
+    try process.run()
+    let collected = Collected()
+    let reader = DispatchGroup()
+    reader.enter()
+    DispatchQueue.global().async {
+      collected.set(err.fileHandleForReading.readDataToEndOfFile(), error: true)
+      reader.leave()
+    }
+    // Both processes running and into their steps, then one of them killed.
+    var ranks: [pid_t] = []
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline {
+      ranks = Self.processes(of: train, marked: "\(marker) \(seed)")
+      if ranks.count == 2 { break }
+      usleep(100_000)
+    }
+    #expect(ranks.count == 2, "the job's two processes started")
+    sleep(3)
+    let killed = Date()
+    if let victim = ranks.last { kill(victim, signal) }
+    while process.isRunning && Date().timeIntervalSince(killed) < 60 { usleep(50_000) }
+    let ended = !process.isRunning
+    if !ended { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    reader.wait()
+    let stderr = String(decoding: collected.stderr, as: UTF8.self)
+    #expect(ended, "the job ended within 60 s of the kill")
+    #expect(process.terminationStatus != 0)
+    if signal == SIGKILL {
+      #expect(stderr.contains("rank") && stderr.contains("signal 9"), "\(stderr)")
+    } else {
+      #expect(stderr.contains("did not complete in 5 s") && stderr.contains("of 2 on ") && stderr.contains("data-parallel group"), "\(stderr)")
+    }
+    // Gone, or a zombie its parent has yet to reap: not running.
+    for pid in ranks {
+      let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+      let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
+      #expect(state == "gone" || state == "Z", "process \(pid) of the job is still running (state \(state))")
+    }
+  }
+}
