@@ -64,8 +64,15 @@ public final class MPIJob: @unchecked Sendable {
   /// Ends every process of the job with `status` (a failure on one process must not leave the
   /// others waiting in a collective).
   public func abort(status: Int32) -> Never {
+    // MPI_Abort asks the launcher to end every process; where the launcher cannot be reached (a
+    // cut link), this process still ends on its own, a few seconds later.
+    let fallback = Thread {
+      sleep(3)
+      _exit(status)
+    }
+    fallback.start()
     MPI_Abort(st_mpi_comm_world(), status)
-    exit(status)
+    _exit(status)
   }
 
   /// Sums `values` over every process, in place.

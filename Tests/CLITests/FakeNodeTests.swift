@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// Fake nodes for multi-node tests: network namespaces joined by a bridge (scripts/fake-nodes.sh),
+/// addresses only in 198.18.0.0/15 and only inside the namespaces a test makes, torn down after
+/// it, also when it fails.
+enum FakeNodes {
+  static let script = TrainCLITests.repository + "/scripts/fake-nodes.sh"
+
+  /// Whether this machine lets a test make namespaces (root, iproute2, CAP_NET_ADMIN): tried once
+  /// with a namespace of one node, removed at once.
+  static let available: Bool = {
+    guard getuid() == 0, let probe = try? launch(URL(fileURLWithPath: script), ["up", "stprobe", "250", "1gbit"], timeout: 30) else { return false }
+    _ = try? launch(URL(fileURLWithPath: script), ["down", "stprobe"], timeout: 30)
+    return probe.status == 0
+  }()
+
+  /// Nodes `name-n0 …`, one per rate, on 198.18.`subnet`.0/24; `body` runs with them, and they are
+  /// removed after it whatever happens.
+  static func with<T>(_ name: String, subnet: Int, rates: [String], _ body: () throws -> T) throws -> T {
+    let up = try launch(URL(fileURLWithPath: script), ["up", name, String(subnet)] + rates, timeout: 60)
+    defer { _ = try? launch(URL(fileURLWithPath: script), ["down", name], timeout: 60) }
+    guard up.status == 0 else { throw FakeNodeError.cannotMake(up.stderr) }
+    return try body()
+  }
+
+  enum FakeNodeError: Error, CustomStringConvertible {
+    case cannotMake(String)
+    var description: String {
+      switch self {
+      case .cannotMake(let reason): return "fake nodes could not be made: \(reason)"
+      }
+    }
+  }
+
+  /// mpirun's options for a job on `name`'s nodes: their hostfile, processes placed round-robin
+  /// over the nodes, started in each namespace by the script's agent, Open MPI's TCP transport on
+  /// the nodes' subnet only, and a lost node noticed within seconds.
+  static func mpirunOptions(_ name: String, subnet: Int, directory: String) throws -> [String] {
+    let hosts = try launch(URL(fileURLWithPath: script), ["hostfile", name, String(subnet), "4"], timeout: 30)
+    let hostfile = directory + "/hosts"
+    try Data(hosts.stdout.utf8).write(to: URL(fileURLWithPath: hostfile))
+    let net = "198.18.\(subnet).0/24"
+    return [
+      "--hostfile", hostfile, "--map-by", "node", "--oversubscribe", "--bind-to", "none", "--mca", "plm_rsh_agent", "\(script) agent",
+      "--mca", "oob_tcp_if_include", net, "--mca", "btl_tcp_if_include", net, "--mca", "pml", "ob1", "--mca", "btl", "self,vader,tcp",
+      "--mca", "oob_tcp_keepalive_time", "10", "--mca", "oob_tcp_keepalive_intvl", "5", "--mca", "oob_tcp_keepalive_probes", "3",
+    ] + (getuid() == 0 ? ["--allow-run-as-root"] : [])
+  }
+}
+
+/// `train` as one job over two fake nodes, its processes talking over TCP through the nodes'
+/// shaped links: the one-process loss curve, whatever the layout puts across the nodes.
+@Suite(.serialized, .enabled(if: FakeNodes.available, "needs root and network namespaces (ip netns, tc) to make fake nodes"))
+struct FakeNodeTests {
+  @Test(arguments: [(4, "dp=2,tp=2"), (4, "tp=2,pp=2,micro=2"), (2, "dp=2,zero=1,micro=2"), (4, "dp=4,micro=2,recompute=on")])
+  func twoNodesTrainTheOneProcessCurve(processes: Int, layout: String) throws {
+    let directory = try scratch()
+    let arguments = ["--model", "tiny", "--layout", layout, "--steps", "10", "--json", "--oversubscribe", "--seed", "5"]
+    let alone = try train(arguments, directory: directory)
+    #expect(alone.status == 0, "\(alone.stderr)")
+    let job = try FakeNodes.with("stft", subnet: 21, rates: ["1gbit", "1gbit"]) {
+      try launch(
+        try MPIJobTests.mpirun(), try FakeNodes.mpirunOptions("stft", subnet: 21, directory: directory) + ["-np", String(processes), try builtBinary("train").path] + arguments,
+        directory: directory, timeout: 300)
+    }
+    #expect(job.status == 0 && !job.timedOut, "\(job.stderr)")
+    let (one, many) = (TrainCLITests.losses(alone.stdout), TrainCLITests.losses(job.stdout))
+    #expect(one.count == 10 && many.count == 10)
+    for (a, b) in zip(one, many) { #expect(abs(a - b) <= 1e-5 * abs(a), "\(layout) on 2 nodes: \(a) alone, \(b) in the job") }
+  }
+}
