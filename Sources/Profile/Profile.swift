@@ -9,12 +9,15 @@ public struct Profile: Codable, Equatable, Sendable {
   public var machine: MachineSection?
   public var kernels: KernelsSection?
   public var parallel: ParallelSection?
+  /// What `tune fleet` measured over several nodes (a fleet profile).
+  public var fleet: FleetSection?
   public var provenance: Provenance
 
   public init(
     schema: String = Profile.currentSchema, machine: MachineSection? = nil,
-    kernels: KernelsSection? = nil, parallel: ParallelSection? = nil, provenance: Provenance
+    kernels: KernelsSection? = nil, parallel: ParallelSection? = nil, fleet: FleetSection? = nil, provenance: Provenance
   ) {
+    self.fleet = fleet
     self.schema = schema
     self.machine = machine
     self.kernels = kernels

@@ -50,6 +50,15 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
 
 
 
+  /// One summary per machine a profile holds: its machine, or each node of a fleet profile
+  /// (labelled `path#node`), so that `tune compare` sets a fleet's nodes beside other machines.
+  public static func all(profile: Profile, path: String) -> [ProfileSummary] {
+    guard profile.machine == nil, let fleet = profile.fleet else { return [ProfileSummary(profile: profile, path: path)] }
+    return fleet.nodes.map { node in
+      ProfileSummary(profile: Profile(machine: node.machine, provenance: profile.provenance), path: path, label: "\(path.split(separator: "/").last.map(String.init) ?? path)#\(node.name)")
+    }
+  }
+
   public init(profile: Profile, path: String, label: String? = nil) {
     self.path = path
     let machine = profile.machine

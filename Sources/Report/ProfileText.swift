@@ -8,6 +8,7 @@ public enum ProfileText {
     if let gemm = profile.kernels?.gemm { parts.append(GEMMSummary.text(gemm)) }
     if let attention = profile.kernels?.attention { parts.append(AttentionSummary.text(attention)) }
     if let parallel = profile.parallel { parts.append(ParallelSummary.text(parallel)) }
+    if let fleet = profile.fleet { parts.append(FleetSummary.text(fleet)) }
     if parts.isEmpty { parts.append("(no machine or kernel sections)") }
     let excesses = PeakBounds.excesses(profile)
     if !excesses.isEmpty {

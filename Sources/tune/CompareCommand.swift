@@ -10,7 +10,7 @@ struct CompareCommand: ParsableCommand {
     commandName: "compare",
     abstract: "Set profiles side by side: flag a peer slower than its peers, show run-to-run spread, give ratios between machines.")
 
-  @Argument(help: "Profiles to compare (at least two).")
+  @Argument(help: "Profiles to compare: at least two machines (two profiles, or a fleet profile of several nodes).")
   var profiles: [String]
 
   @Option(help: "text, markdown, json or html.")
@@ -23,7 +23,7 @@ struct CompareCommand: ParsableCommand {
   var output: String?
 
   func validate() throws {
-    guard profiles.count >= 2 else { throw ValidationError("compare needs at least two profiles; got \(profiles.count)") }
+    guard profiles.count >= 1 else { throw ValidationError("compare needs at least two profiles, or a fleet profile; got none") }
     guard Comparison.Format(rawValue: format) != nil else {
       throw ValidationError("unknown --format \"\(format)\"; expected one of: \(Comparison.Format.allCases.map(\.rawValue).joined(separator: ", "))")
     }
@@ -33,7 +33,8 @@ struct CompareCommand: ParsableCommand {
   func run() throws {
     // Every file is read before anything is printed: one bad profile stops the comparison with
     // its own error, and none is skipped silently.
-    let summaries = try profiles.map { path in ProfileSummary(profile: try ProfileStore.read(path), path: path) }
+    let summaries = try profiles.flatMap { path in ProfileSummary.all(profile: try ProfileStore.read(path), path: path) }
+    guard summaries.count >= 2 else { throw CommandFailure("compare needs at least two machines: two profiles, or a fleet profile of several nodes; got \(summaries.count)") }
     let text = try Comparison(summaries, threshold: threshold).render(Comparison.Format(rawValue: format)!)
     try Output.write(text, to: output)
   }

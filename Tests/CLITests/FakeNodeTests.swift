@@ -1,4 +1,5 @@
 import Foundation
+import Profile
 import Testing
 
 /// Fake nodes for multi-node tests: network namespaces joined by a bridge (scripts/fake-nodes.sh),
@@ -68,5 +69,44 @@ struct FakeNodeTests {
     let (one, many) = (TrainCLITests.losses(alone.stdout), TrainCLITests.losses(job.stdout))
     #expect(one.count == 10 && many.count == 10)
     for (a, b) in zip(one, many) { #expect(abs(a - b) <= 1e-5 * abs(a), "\(layout) on 2 nodes: \(a) alone, \(b) in the job") }
+  }
+
+  /// `tune fleet` over three fake nodes, the third on a 200 Mbit/s link: every node probed, every
+  /// collective across and within the nodes with nccl-tests' bandwidths, every pair's link; the
+  /// slow node named as a straggler on its links, the others not; `tune report` and `tune compare`
+  /// read the fleet profile.
+  @Test func aFleetNamesItsSlowNode() throws {
+    let directory = try scratch()
+    let output = directory + "/fleet.json"
+    let job = try FakeNodes.with("stfl", subnet: 22, rates: ["1gbit", "1gbit", "200mbit"]) {
+      try launch(
+        try MPIJobTests.mpirun(),
+        try FakeNodes.mpirunOptions("stfl", subnet: 22, directory: directory).filter { $0 != "--oversubscribe" }
+          + ["-np", "3", try builtBinary("tune").path, "fleet", "--quick", "--max-bytes", "1048576", "--output", output],
+        directory: directory, timeout: 300)
+    }
+    #expect(job.status == 0 && !job.timedOut, "\(job.stderr)")
+    let fleet = try #require(try ProfileStore.read(output).fleet)
+    #expect(fleet.nodes.map(\.name) == ["node0", "node1", "node2"])
+    #expect(fleet.links.count == 3 && fleet.links.allSatisfy { $0.gbPerSecond > 0 && $0.latencyMicroseconds > 0 })
+    for scope in [CollectiveMeasurement.Scope.acrossNodes, .withinNode] {
+      for operation in CollectiveMeasurement.Operation.allCases {
+        let measured = fleet.collectives.filter { $0.scope == scope && $0.operation == operation }
+        #expect(measured.contains { $0.bytes <= 16 } && measured.contains { $0.bytes >= 1 << 20 - 64 }, "\(operation) \(scope): 8 B up to the largest")
+        for m in measured {
+          #expect(abs(m.busGBPerSecond - m.algGBPerSecond * CollectiveMeasurement.busFactor(operation, members: m.members)) <= 1e-12)
+        }
+      }
+    }
+    // The 200 Mbit/s node's links are well below the 1 Gbit/s pair's.
+    let fast = try #require(fleet.links.first { $0.from == "node0" && $0.to == "node1" })
+    let slow = fleet.links.filter { $0.to == "node2" || $0.from == "node2" }
+    #expect(slow.allSatisfy { $0.gbPerSecond < 0.6 * fast.gbPerSecond }, "\(fleet.links)")
+    let linkStragglers = fleet.stragglers.filter { $0.figure.hasPrefix("link bandwidth") }
+    #expect(linkStragglers.map(\.node) == ["node2"], "\(fleet.stragglers)")
+    let report = try tune(["report", output])
+    #expect(report.status == 0 && report.stdout.contains("STRAGGLERS") && report.stdout.contains("node2: link bandwidth"), "\(report.stdout) \(report.stderr)")
+    let compare = try tune(["compare", output])
+    #expect(compare.status == 0 && compare.stdout.contains("fleet.json#node2"), "\(compare.stdout) \(compare.stderr)")
   }
 }

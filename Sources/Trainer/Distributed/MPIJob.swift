@@ -93,18 +93,25 @@ public final class MPIJob: @unchecked Sendable {
     }
   }
 
-  /// The largest of `value` over every process.
-  public func max(_ value: Double) -> Double {
-    var value = value
-    withUnsafeMutablePointer(to: &value) { pointer in
-      let raw = UnsafeMutableRawPointer(pointer)
-      engine.wait("the step time's maximum over the job's processes") {
+  /// Each element's largest value over every process, in place.
+  public func maximum(_ values: inout [Double]) {
+    let count = values.count
+    guard count > 0 else { return }
+    values.withUnsafeMutableBufferPointer { buffer in
+      let pointer = UnsafeMutableRawPointer(buffer.baseAddress!)
+      engine.wait("a maximum of \(count) values over the job's processes") {
         var request: MPI_Request? = nil
-        MPI_Iallreduce(st_mpi_in_place(), raw, 1, st_mpi_double(), st_mpi_max(), st_mpi_comm_world(), &request)
+        MPI_Iallreduce(st_mpi_in_place(), pointer, Int32(count), st_mpi_double(), st_mpi_max(), st_mpi_comm_world(), &request)
         return request
       }
     }
-    return value
+  }
+
+  /// The largest of `value` over every process.
+  public func maximum(_ value: Double) -> Double {
+    var values = [value]
+    maximum(&values)
+    return values[0]
   }
 
   /// The communicator of the processes that pass `member` (MPI_Comm_split over the world: every
