@@ -174,6 +174,11 @@ struct TrainCommand: ParsableCommand {
     options.saveEvery = saveEvery
     // Layout, threads and memory are checked before anything is allocated.
     let processes = Self.job?.size ?? 1
+    // A job's processes must be alike: one build, one kind of machine (checked before any work).
+    if let job = Self.job, job.size > 1 {
+      let fingerprint = machineFingerprint.isEmpty ? try MachineProbe.run(ProbeOptions(measure: false)).fingerprint : machineFingerprint
+      try job.requireUniform(fingerprint: fingerprint, build: BuildIdentity.current)
+    }
     try options.validate(usableThreads: limits.usableThreads, oversubscribe: oversubscribe, processes: processes)
     try options.memoryPlan(processes: processes).check(
       "train \(config.name) \(layout) --batch \(batch)", against: limits,

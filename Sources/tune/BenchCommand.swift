@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure one configuration with no search.",
-    subcommands: [FormatsBench.self, GEMMBench.self, AttentionBench.self, ContextsBench.self])
+    subcommands: [FormatsBench.self, GEMMBench.self, AttentionBench.self, ContextsBench.self, CollectivesBench.self])
 }
 
 struct FormatsBench: ParsableCommand {

@@ -103,22 +103,6 @@ struct GEMMOptions: ParsableArguments {
   }
 }
 
-/// A hash of this executable: measurements journaled by another build of the kernels are stale.
-enum BuildIdentity {
-  static let current: String = {
-    guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return ScaleTuneVersion.string }
-    return of(path)
-  }()
-
-  /// A hash of the executable at `path` (the `train` whose trials a journal keeps, say).
-  static func of(_ path: String) -> String {
-    guard let data = FileManager.default.contents(atPath: path) else { return ScaleTuneVersion.string }
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in data { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-    return String(hash, radix: 16)
-  }
-}
-
 enum GEMMStage {
   /// The peaks `threads` threads are held to, for percent of peak: fp32 and fp64 by precision,
   /// the bf16 units (AVX512-BF16, AMX) by ISA, for the amx backend.

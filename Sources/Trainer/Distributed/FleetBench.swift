@@ -145,3 +145,55 @@ public enum SharedMemoryBench {
     return Statistics(samples: slowest).median
   }
 }
+
+/// ScaleTune's all-reduce over a job's processes (the trainer's world group: `ranksPerProcess`
+/// threads in each process, summed in shared memory, then across the processes through MPI on the
+/// engine's thread), timed as `MPIJob.timeCollective` times Open MPI's own: what `tune bench
+/// collectives` sets against a bare MPI_Allreduce of the same buffer. Every process makes it (its
+/// group is made collectively).
+public final class ScaleTuneAllReduce {
+  let job: MPIJob
+  let communicators: [Communicator]
+
+  public init(job: MPIJob, ranksPerProcess: Int) {
+    self.job = job
+    let fabric = MPIFabric(job: job, world: job.size * ranksPerProcess)
+    let members = fabric.members(Array(0..<job.size * ranksPerProcess), kind: "benchmark world")
+    communicators = fabric.hosted.map { members[$0]! }
+  }
+
+  /// The median over `repetitions` (after one warm-up) of each call's slowest rank, for `bytes`
+  /// bytes of floats per rank.
+  public func time(bytes: Int, repetitions: Int) -> Double {
+    let count = max(1, bytes / 4)
+    let table = ResultTable<[Double]>(count: communicators.count)
+    let done = DispatchGroup()
+    for (index, communicator) in communicators.enumerated() {
+      done.enter()
+      let thread = Thread {
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count), token = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        buffer.initialize(repeating: 1, count: count)
+        token.initialize(to: 0)
+        defer {
+          buffer.deallocate()
+          token.deallocate()
+        }
+        var times: [Double] = []
+        for repetition in 0...repetitions {
+          communicator.allReduce(token, count: 1)  // every rank of every process starts together
+          let start = DispatchTime.now().uptimeNanoseconds
+          communicator.allReduce(buffer, count: count)
+          if repetition > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        }
+        table.set(index, times)
+        done.leave()
+      }
+      thread.stackSize = 1 << 20
+      thread.start()
+    }
+    done.wait()
+    var slowest = (0..<repetitions).map { repetition in table.values.map { $0![repetition] }.max() ?? 0 }
+    job.maximum(&slowest)
+    return Statistics(samples: slowest).median
+  }
+}

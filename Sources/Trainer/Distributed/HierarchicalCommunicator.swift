@@ -47,13 +47,9 @@ final class HierarchicalCommunicator: Communicator, @unchecked Sendable {
     local.allReduce(buffer, count: count)
     if let inter {
       if local.rank == 0 {
-        let raw = UnsafeMutableRawPointer(buffer), type = Self.datatype(T.self)
+        let type = Self.datatype(T.self)
         let what = "an all-reduce of \(count) values in \(name)"
-        let code = job.engine.wait(what) {
-          var request: MPI_Request? = nil
-          MPI_Iallreduce(st_mpi_in_place(), raw, Int32(count), type, st_mpi_sum(), inter, &request)
-          return request
-        }
+        let code = job.engine.wait(what, operation: { RingAllReduce(buffer, count: count, communicator: inter, type: type) })
         if code != st_mpi_success() { job.fail("\(what) failed (MPI error \(code))") }
       }
       local.broadcast(buffer, count: count, root: 0)
