@@ -31,7 +31,8 @@ up)
   mkdir -p "$dir/ctl" "$dir/state"
   {
     echo "ClusterName=scaletune$subnet"
-    echo "SlurmctldHost=controller(198.18.$subnet.1)"
+    echo "SlurmctldHost=$(hostname -s)(198.18.$subnet.1)"
+    echo "MailProg=/bin/true"
     echo "AuthType=auth/none"
     echo "CredType=cred/none"
     echo "ProctrackType=proctrack/linuxproc"
@@ -75,7 +76,7 @@ up)
   # Ready once every node is idle.
   export SLURM_CONF="$dir/ctl/slurm.conf"
   for _ in $(seq 1 60); do
-    states=$(sinfo -h -N -o %t 2>/dev/null | sort -u | tr '\n' ' ')
+    states=$(sinfo -h -N -o %t 2>/dev/null | sort -u | tr '\n' ' ' || true)
     if [ "$states" = "idle " ]; then
       echo "$SLURM_CONF"
       exit 0

@@ -3,10 +3,12 @@
 # libhwloc-dev (topology and thread binding), linked through pkg-config (installed too); and the
 # two libraries the GEMM tuner measures beside them, opened at run time: libblis-dev (BLIS) and
 # libdnnl-dev (oneDNN, whose header the loader is compiled against); and Open MPI (openmpi-bin,
-# libopenmpi-dev: the trainer's ranks as processes across nodes, through mpirun or srun).
+# libopenmpi-dev: the trainer's ranks as processes across nodes, through mpirun or srun); and, for
+# the tests that start a Slurm of their own on fake nodes, Slurm's daemons and client (started by
+# hand, never as services).
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libhwloc-dev libblis-dev libdnnl-dev openmpi-bin libopenmpi-dev)
+packages=(pkg-config libopenblas-dev libhwloc-dev libblis-dev libdnnl-dev openmpi-bin libopenmpi-dev slurmctld slurmd slurm-client slurm-wlm-basic-plugins)
 
 have_library() {
   /sbin/ldconfig -p 2>/dev/null | grep -q "$1" || [ -e "/usr/lib/x86_64-linux-gnu/$1" ] || [ -e "/usr/lib64/$1" ]
@@ -14,6 +16,7 @@ have_library() {
 
 have_all() {
   command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hwloc openblas ompi-c && command -v mpirun >/dev/null 2>&1 \
+    && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v srun >/dev/null 2>&1 \
     && [ -e /usr/include/oneapi/dnnl/dnnl.h ] && have_library libdnnl.so.2 && have_library libblis.so.4
 }
 

@@ -34,6 +34,21 @@ enum FakeNodes {
     }
   }
 
+  /// Whether Slurm's daemons and client are installed (Debian's slurmctld, slurmd, slurm-client).
+  static let slurmInstalled: Bool = ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/srun", "/usr/bin/sinfo"].allSatisfy {
+    FileManager.default.isExecutableFile(atPath: $0)
+  }
+
+  /// A Slurm on `name`'s nodes (scripts/fake-slurm.sh): its SLURM_CONF for `body`; stopped and
+  /// removed after it whatever happens.
+  static func withSlurm<T>(_ name: String, subnet: Int, cpus: Int, _ body: (String) throws -> T) throws -> T {
+    let script = TrainCLITests.repository + "/scripts/fake-slurm.sh"
+    let up = try launch(URL(fileURLWithPath: script), ["up", name, String(subnet), String(cpus)], timeout: 90)
+    defer { _ = try? launch(URL(fileURLWithPath: script), ["down", name], timeout: 60) }
+    guard up.status == 0 else { throw FakeNodeError.cannotMake("Slurm: " + up.stderr) }
+    return try body(up.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
   /// mpirun's options for a job on `name`'s nodes: their hostfile, processes placed round-robin
   /// over the nodes, started in each namespace by the script's agent, Open MPI's TCP transport on
   /// the nodes' subnet only, and a lost node noticed within seconds.
@@ -108,5 +123,25 @@ struct FakeNodeTests {
     #expect(report.status == 0 && report.stdout.contains("STRAGGLERS") && report.stdout.contains("node2: link bandwidth"), "\(report.stdout) \(report.stderr)")
     let compare = try tune(["compare", output])
     #expect(compare.status == 0 && compare.stdout.contains("fleet.json#node2"), "\(compare.stdout) \(compare.stderr)")
+  }
+
+  /// `srun --mpi=pmix` inside a Slurm the test starts on two fake nodes (slurmctld and a slurmd
+  /// per node, auth/none, no munge, no systemd): the job's ranks find each other through PMIx and
+  /// train the one-process curve.
+  @Test(.enabled(if: FakeNodes.slurmInstalled, "needs Slurm (Debian's slurmctld, slurmd, slurm-client, slurm-wlm-basic-plugins)"))
+  func srunTrainsTheOneProcessCurve() throws {
+    let directory = try scratch()
+    let arguments = ["--model", "tiny", "--layout", "dp=2,tp=2", "--steps", "6", "--json", "--oversubscribe", "--seed", "9"]
+    let alone = try train(arguments, directory: directory)
+    let job = try FakeNodes.with("stsl", subnet: 23, rates: ["1gbit", "1gbit"]) {
+      try FakeNodes.withSlurm("stsl", subnet: 23, cpus: 4) { conf in
+        try launch(
+          URL(fileURLWithPath: "/usr/bin/srun"), ["-N", "2", "-n", "4", "--mpi=pmix", try builtBinary("train").path] + arguments,
+          environment: ["SLURM_CONF": conf], directory: directory, timeout: 300)
+      }
+    }
+    #expect(job.status == 0 && !job.timedOut, "\(job.stderr)")
+    let (one, many) = (TrainCLITests.losses(alone.stdout), TrainCLITests.losses(job.stdout))
+    #expect(one.count == 6 && many == one, "srun: \(many), one process: \(one)")
   }
 }

@@ -107,10 +107,24 @@ extension MPIJob {
 /// slowest member.
 public enum SharedMemoryBench {
   public static func time(_ operation: CollectiveMeasurement.Operation, members: Int, bytes: Int, repetitions: Int) -> Double {
-    let group = SharedMemoryGroup(size: members)
-    let count = max(members, bytes / 4)
-    let communicators = group.members()
-    let table = ResultTable<[Double]>(count: members)
+    let slowest = slowestMember(SharedMemoryGroup(size: members).members(), count: max(members, bytes / 4), repetitions: repetitions) { communicator, buffer, count in
+      switch operation {
+      case .allReduce: communicator.allReduce(buffer, count: count)
+      case .reduceScatter: communicator.reduceScatter(buffer, count: count)
+      case .allGather: communicator.allGather(buffer, count: count)
+      case .broadcast: communicator.broadcast(buffer, count: count, root: 0)
+      }
+    }
+    return Statistics(samples: slowest).median
+  }
+
+  /// `call` on every communicator at once, one thread each, `repetitions` times after a warm-up,
+  /// every member starting together (a one-value all-reduce first): each repetition's slowest
+  /// member's seconds.
+  static func slowestMember(
+    _ communicators: [Communicator], count: Int, repetitions: Int, _ call: @escaping @Sendable (Communicator, UnsafeMutablePointer<Float>, Int) -> Void
+  ) -> [Double] {
+    let table = ResultTable<[Double]>(count: communicators.count)
     let done = DispatchGroup()
     for (index, communicator) in communicators.enumerated() {
       done.enter()
@@ -124,14 +138,9 @@ public enum SharedMemoryBench {
         }
         var times: [Double] = []
         for repetition in 0...repetitions {
-          communicator.allReduce(token, count: 1)  // every member starts together
+          communicator.allReduce(token, count: 1)
           let start = DispatchTime.now().uptimeNanoseconds
-          switch operation {
-          case .allReduce: communicator.allReduce(buffer, count: count)
-          case .reduceScatter: communicator.reduceScatter(buffer, count: count)
-          case .allGather: communicator.allGather(buffer, count: count)
-          case .broadcast: communicator.broadcast(buffer, count: count, root: 0)
-          }
+          call(communicator, buffer, count)
           if repetition > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         table.set(index, times)
@@ -141,8 +150,7 @@ public enum SharedMemoryBench {
       thread.start()
     }
     done.wait()
-    let slowest = (0..<repetitions).map { repetition in table.values.map { $0![repetition] }.max() ?? 0 }
-    return Statistics(samples: slowest).median
+    return (0..<repetitions).map { repetition in table.values.map { $0![repetition] }.max() ?? 0 }
   }
 }
 
@@ -162,37 +170,12 @@ public final class ScaleTuneAllReduce {
     communicators = fabric.hosted.map { members[$0]! }
   }
 
-  /// The median over `repetitions` (after one warm-up) of each call's slowest rank, for `bytes`
-  /// bytes of floats per rank.
+  /// The median over `repetitions` (after one warm-up) of each call's slowest rank (over every
+  /// process), for `bytes` bytes of floats per rank.
   public func time(bytes: Int, repetitions: Int) -> Double {
-    let count = max(1, bytes / 4)
-    let table = ResultTable<[Double]>(count: communicators.count)
-    let done = DispatchGroup()
-    for (index, communicator) in communicators.enumerated() {
-      done.enter()
-      let thread = Thread {
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count), token = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-        buffer.initialize(repeating: 1, count: count)
-        token.initialize(to: 0)
-        defer {
-          buffer.deallocate()
-          token.deallocate()
-        }
-        var times: [Double] = []
-        for repetition in 0...repetitions {
-          communicator.allReduce(token, count: 1)  // every rank of every process starts together
-          let start = DispatchTime.now().uptimeNanoseconds
-          communicator.allReduce(buffer, count: count)
-          if repetition > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
-        }
-        table.set(index, times)
-        done.leave()
-      }
-      thread.stackSize = 1 << 20
-      thread.start()
+    var slowest = SharedMemoryBench.slowestMember(communicators, count: max(1, bytes / 4), repetitions: repetitions) { communicator, buffer, count in
+      communicator.allReduce(buffer, count: count)
     }
-    done.wait()
-    var slowest = (0..<repetitions).map { repetition in table.values.map { $0![repetition] }.max() ?? 0 }
     job.maximum(&slowest)
     return Statistics(samples: slowest).median
   }
