@@ -48,10 +48,11 @@ public enum CandidateSpace {
 
   public static func enumerate(
     model: ModelConfig, worldThreads: Int, ranks fixedRanks: Int? = nil, globalBatch: Int, precisions: [TrainingPrecision],
-    recompute: [Bool] = [false, true]
+    recompute: [Bool] = [false, true], processes: Int = 1
   ) -> Enumeration {
     var valid: [Candidate] = [], pruned: [(Candidate, String)] = []
-    let rankCounts = fixedRanks.map { [$0] } ?? (1...max(1, worldThreads)).filter { worldThreads % $0 == 0 }
+    // Under a launcher of P processes, a world they share evenly.
+    let rankCounts = (fixedRanks.map { [$0] } ?? (1...max(1, worldThreads)).filter { worldThreads % $0 == 0 }).filter { $0 % max(1, processes) == 0 }
     for ranks in rankCounts {
       let threads = max(1, worldThreads / ranks)
       for dp in 1...ranks where ranks % dp == 0 {

@@ -28,6 +28,10 @@ public struct ParallelTuneOptions: Sendable {
   public var fresh = false
   /// The least time a trial is given before it counts as hung (its prediction can be far off).
   public var minimumTrialSeconds = 30.0
+  /// A launcher every trial runs under (`mpirun -np P …`), and its process count: candidates'
+  /// ranks are multiples of it.
+  public var launcher: [String] = []
+  public var processes = 1
 
   public init(model: ModelConfig, worldThreads: Int, memoryLimitBytes: Double, budgetSeconds: Double, trainBinary: String, fingerprint: String, build: String) {
     self.model = model
@@ -55,7 +59,9 @@ public final class ParallelTuner {
   public init(options: ParallelTuneOptions, costModel: CostModel) {
     self.options = options
     self.costModel = costModel
-    runner = TrialRunner(binary: options.trainBinary, common: Self.commonFlags(options), memoryLimitBytes: options.memoryLimitBytes)
+    var runner = TrialRunner(binary: options.trainBinary, common: Self.commonFlags(options), memoryLimitBytes: options.memoryLimitBytes)
+    runner.launcher = options.launcher
+    self.runner = runner
   }
 
   /// Flags every trial's `train` gets on top of its spec: the tuner's own (a profile, the trial
@@ -74,7 +80,8 @@ public final class ParallelTuner {
     let budget = Budget(seconds: options.budgetSeconds)
     let model = options.model, batch = options.globalBatch
     let enumeration = CandidateSpace.enumerate(
-      model: model, worldThreads: options.worldThreads, ranks: options.ranks, globalBatch: batch, precisions: options.precisions)
+      model: model, worldThreads: options.worldThreads, ranks: options.ranks, globalBatch: batch, precisions: options.precisions,
+      processes: options.processes)
     var records: [ParallelTrial] = enumeration.pruned.map { item in
       ParallelTrial(layout: item.candidate.layout, precision: item.candidate.precision, threadsPerRank: item.candidate.threadsPerRank,
         status: .pruned, reason: item.reason, predictedPeakBytes: 0)

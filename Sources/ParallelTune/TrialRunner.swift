@@ -31,6 +31,9 @@ public struct TrialRunner: Sendable {
   public var common: [String]
   public var memoryLimitBytes: Double
   public var environment: [String: String]
+  /// A launcher the trial's `train` runs under (`mpirun -np 2 …`, `srun …`): its processes are the
+  /// trial's, their resident memory summed, all of them killed at a limit.
+  public var launcher: [String] = []
 
   public init(binary: String, common: [String], memoryLimitBytes: Double, environment: [String: String] = [:]) {
     self.binary = binary
@@ -69,8 +72,13 @@ public struct TrialRunner: Sendable {
 
   public func run(arguments: [String], timeout: Double) -> TrialResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
+    if let program = launcher.first {
+      process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : Self.onPath(program) ?? program)
+      process.arguments = Array(launcher.dropFirst()) + [binary] + arguments
+    } else {
+      process.executableURL = URL(fileURLWithPath: binary)
+      process.arguments = arguments
+    }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
@@ -94,17 +102,21 @@ public struct TrialRunner: Sendable {
     }
     var killed: TrialResult.Status?
     var peakResident = 0.0
+    let root = process.processIdentifier
+    // Under a launcher the trial is a tree of processes: all of them are counted and killed.
+    func tree() -> [Int32] { launcher.isEmpty ? [root] : Self.descendants(of: root) }
+    func killAll() { for pid in tree().reversed() { kill(pid, SIGKILL) } }
     while process.isRunning {
-      let resident = Self.residentBytes(process.processIdentifier)
+      let resident = tree().map(Self.residentBytes).reduce(0, +)
       peakResident = max(peakResident, resident)
       if resident > memoryLimitBytes {
         killed = .oom(String(format: "resident %.0f MiB passed the limit of %.0f MiB; killed", resident / 1048576, memoryLimitBytes / 1048576))
-        kill(process.processIdentifier, SIGKILL)
+        killAll()
         break
       }
       if Date().timeIntervalSince(started) > timeout {
         killed = .timeout(String(format: "still running after %.0f s; killed", timeout))
-        kill(process.processIdentifier, SIGKILL)
+        killAll()
         break
       }
       usleep(50_000)
@@ -127,6 +139,29 @@ public struct TrialRunner: Sendable {
       return TrialResult(status: refusedMemory ? .oom(reason) : .failed(reason), reports: reports, seconds: seconds, stderrTail: tail)
     }
     return TrialResult(status: .ok, reports: reports, seconds: seconds, stderrTail: tail)
+  }
+
+  /// `pid` and every process below it (from /proc's parent links), parents first.
+  static func descendants(of pid: Int32) -> [Int32] {
+    var children: [Int32: [Int32]] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+      guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+        let fields = stat.split(separator: ")").last?.split(separator: " "), fields.count > 1, let parent = Int32(fields[1])
+      else { continue }
+      children[parent, default: []].append(child)
+    }
+    var result = [pid], index = 0
+    while index < result.count {
+      result += children[result[index]] ?? []
+      index += 1
+    }
+    return result
+  }
+
+  /// `name` found on the PATH.
+  static func onPath(_ name: String) -> String? {
+    (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/\(name)" }
+      .first { FileManager.default.isExecutableFile(atPath: $0) }
   }
 
   /// VmRSS of a process, in bytes (0 when it cannot be read).

@@ -54,6 +54,10 @@ struct ParallelOptions: ParsableArguments {
   var trialFlags: String?
   @Flag(name: .customLong("fresh-trials"), help: "Ignore journaled trials.")
   var freshTrials = false
+  @Option(help: "Run every trial as a job under this launcher, written --launcher=\"mpirun -np 2 --hostfile H\" (or srun …): the trials' ranks are its processes'.")
+  var launcher: String?
+  @Option(help: "The launcher's processes: every candidate's ranks are shared evenly by them (needs --launcher).")
+  var processes: Int?
 
   func validate() throws {
     if let ranks, ranks < 1 || ranks > 256 { throw ValidationError("--ranks must be between 1 and 256; got \(ranks)") }
@@ -63,6 +67,13 @@ struct ParallelOptions: ParsableArguments {
     if !(trialLR.isFinite && trialLR > 0) { throw ValidationError("--trial-lr must be a positive number") }
     _ = try precisions()
     if let memoryLimit { _ = try Self.bytes(memoryLimit) }
+    if (launcher == nil) != (processes == nil) {
+      throw ValidationError("--launcher and --processes go together: the launcher's command and how many processes it starts")
+    }
+    if let processes {
+      guard processes >= 1 else { throw ValidationError("--processes must be at least 1; got \(processes)") }
+      if let ranks, ranks % processes != 0 { throw ValidationError("--ranks \(ranks) cannot be shared evenly by \(processes) processes") }
+    }
   }
 
   func precisions() throws -> [TrainingPrecision] {
@@ -146,6 +157,8 @@ enum ParallelStage {
     tuneOptions.trainFlags = (kernelSource.map { ["--profile", $0.path] } ?? []) + trialFlags
     tuneOptions.journalPath = "results/journal/trials-\(machine.fingerprint).jsonl"
     tuneOptions.fresh = parallel.freshTrials
+    tuneOptions.launcher = parallel.launcher.map { $0.split(separator: " ").map(String.init) } ?? []
+    tuneOptions.processes = parallel.processes ?? 1
     let section = try ParallelTuner(options: tuneOptions, costModel: cost).run(progress: options.progress)
     try stage.commit(options: options, stages: stages, section: section, summary: ParallelSummary.text(section)) { $0.parallel = section }
   }

@@ -1,4 +1,5 @@
 import Foundation
+import Profile
 import Testing
 
 /// `mpirun -np P train …`: ranks as P processes of one job (this machine's processes, talking
@@ -95,6 +96,24 @@ import Testing
     #expect(job.status != 0 && !job.timedOut)
     #expect(job.stderr.contains("run on different machines or builds") && job.stderr.contains("process 0 (") && job.stderr.contains("process 1 ("), "\(job.stderr)")
     #expect(!job.stdout.contains("step 1/2"), "no step ran")
+  }
+
+  /// The parallel tuner's trials as jobs of 2 processes (`--launcher mpirun … --processes 2`): every
+  /// trial a real run across both, the pick among them, its ranks shared by the processes.
+  @Test func theParallelSearchRunsItsTrialsAsJobs() throws {
+    let directory = try scratch()
+    let launcher = "\(try Self.mpirun().path) -np 2 --oversubscribe --bind-to none" + (getuid() == 0 ? " --allow-run-as-root" : "")
+    let result = try tune(
+      ["parallel", "--model", "tiny", "--quick", "--ranks", "2", "--launcher", launcher, "--processes", "2", "--parallel-precision", "fp32,bf16",
+       "--parallel-budget", "90", "--output", directory + "/p.json", "--quiet"],
+      directory: directory, timeout: 300)
+    #expect(result.status == 0, "\(result.stderr)")
+    let section = try #require(try ProfileStore.read(directory + "/p.json").parallel)
+    let pick = try #require(section.pick)
+    #expect(pick.layout.ranks == 2 && section.trials.filter { $0.status == .ok }.count >= 2)
+    #expect(section.trials.filter { $0.status == .ok }.allSatisfy { ($0.losses?.count ?? 0) >= 3 }, "each trial reported its steps through the job's first process")
+    let refused = try tune(["parallel", "--model", "tiny", "--ranks", "3", "--launcher", launcher, "--processes", "2"], directory: directory)
+    #expect(refused.status != 0 && refused.stderr.contains("cannot be shared evenly by 2 processes"), "\(refused.stderr)")
   }
 
   /// A world the job's processes cannot share evenly is refused before any work, saying what
