@@ -26,6 +26,11 @@ public struct CostModel: Sendable {
   public var collectiveGBPerSecond: Double
   /// Threads the profile's kernel rates were measured on.
   public var tunedThreads: Int
+  /// Where ranks run when trials are jobs of several processes (`tune parallel --processes`, the
+  /// rates from a fleet profile): a group whose ranks fall in one process reduces at
+  /// `collectiveGBPerSecond`, one that spans processes at `acrossGBPerSecond`.
+  public var processes = 1
+  public var acrossGBPerSecond: Double?
 
   public init(profile: Profile?, choices: KernelChoices, peakGflops: Double, triadGBPerSecond: Double, collectiveGBPerSecond: Double, tunedThreads: Int) {
     self.choices = choices
@@ -73,7 +78,14 @@ public struct CostModel: Sendable {
   public func stepSeconds(_ candidate: Candidate, model: ModelConfig, globalBatch: Int) -> Double {
     let l = candidate.layout, t = candidate.threadsPerRank
     let sequences = globalBatch / (l.dp * l.micro), n = sequences * model.seq, h = model.hidden
-    let bandwidth = collectiveGBPerSecond * 1e9
+    // Each group's rate: within a process (shared memory), or across processes (the fleet's links).
+    let perProcess = max(1, l.ranks / max(1, processes))
+    func rate(_ members: [Int]) -> Double {
+      let spans = Set(members.map { $0 / perProcess }).count > 1
+      return (spans ? (acrossGBPerSecond ?? collectiveGBPerSecond) : collectiveGBPerSecond) * 1e9
+    }
+    let tpBandwidth = rate((0..<l.tp).map { $0 }), dpBandwidth = rate((0..<l.dp).map { $0 * l.tp })
+    let ppBandwidth = rate((0..<l.pp).map { $0 * l.dp * l.tp })
     var slowest = 0.0
     var gradientBytes = 0.0
     for stage in 0..<l.pp {
@@ -96,15 +108,15 @@ public struct CostModel: Sendable {
       var communication = 0.0
       if l.tp > 1 {
         let reduces = 4.0 * (l.recompute ? 1.5 : 1)
-        communication += layers * reduces * Double(n * h) * 4 / bandwidth * 2 * Double(l.tp - 1) / Double(l.tp)
+        communication += layers * reduces * Double(n * h) * 4 / tpBandwidth * 2 * Double(l.tp - 1) / Double(l.tp)
       }
-      if l.pp > 1 { communication += 2 * Double(n * h) * 4 / bandwidth }
+      if l.pp > 1 { communication += 2 * Double(n * h) * 4 / ppBandwidth }
       slowest = max(slowest, compute + communication)
     }
     var step = slowest * Double(l.micro + l.pp - 1)
     if l.dp > 1 {
-      step += 0.5 * gradientBytes / bandwidth * 2 * Double(l.dp - 1) / Double(l.dp)
-      if l.zero == 1 { step += gradientBytes / bandwidth * Double(l.dp - 1) / Double(l.dp) }
+      step += 0.5 * gradientBytes / dpBandwidth * 2 * Double(l.dp - 1) / Double(l.dp)
+      if l.zero == 1 { step += gradientBytes / dpBandwidth * Double(l.dp - 1) / Double(l.dp) }
     }
     return step
   }
@@ -138,4 +150,24 @@ final class Samples: @unchecked Sendable {
   private let lock = NSLock()
   private(set) var values: [Double] = []
   func add(_ value: Double) { lock.withLock { values.append(value) } }
+}
+
+/// The rates a fleet profile gives the cost model: the all-reduce bus bandwidth within a node
+/// (the median node's, at its largest measured size) and across the nodes, bounded by the
+/// slowest link (a group that spans the nodes runs at its slowest member's pace).
+public struct FleetRates: Sendable {
+  public var withinNode: Double?
+  public var acrossNodes: Double?
+
+  public init(_ fleet: FleetSection) {
+    func largest(_ scope: CollectiveMeasurement.Scope) -> Double? {
+      let measured = fleet.collectives.filter { $0.operation == .allReduce && $0.scope == scope }
+      guard let top = measured.map(\.bytes).max() else { return nil }
+      let rates = measured.filter { $0.bytes == top }.map(\.busGBPerSecond).sorted()
+      return rates[rates.count / 2]
+    }
+    withinNode = largest(.withinNode)
+    let slowestLink = fleet.links.map(\.gbPerSecond).min()
+    acrossNodes = [largest(.acrossNodes), slowestLink].compactMap { $0 }.min()
+  }
 }

@@ -58,6 +58,8 @@ struct ParallelOptions: ParsableArguments {
   var launcher: String?
   @Option(help: "The launcher's processes: every candidate's ranks are shared evenly by them (needs --launcher).")
   var processes: Int?
+  @Option(help: "A fleet profile (tune fleet): the cost model's rates within a node and across nodes come from its measurements.")
+  var fleet: String?
 
   func validate() throws {
     if let ranks, ranks < 1 || ranks > 256 { throw ValidationError("--ranks must be between 1 and 256; got \(ranks)") }
@@ -139,9 +141,22 @@ enum ParallelStage {
     let rates = CostModelRates.resolve(machine, topology: topology, quick: options.quick)
     if !rates.note.isEmpty { options.progress("parallel: \(rates.note)") }
     let (peak, triad) = (rates.fp32PeakGflops, rates.triadGBPerSecond)
-    options.progress("parallel: measuring the shared-memory all-reduce")
-    let collective = CostModel.measureCollectiveBandwidth(members: max(2, min(world, 4)))
-    let cost = CostModel(profile: profile, choices: choices, peakGflops: peak, triadGBPerSecond: triad, collectiveGBPerSecond: collective, tunedThreads: limits.usableThreads)
+    var collective: Double
+    var across: Double?
+    if let path = parallel.fleet {
+      guard let fleet = try ProfileStore.read(path).fleet else { throw CommandFailure("\(path) has no fleet section: write one with tune fleet") }
+      let rates = FleetRates(fleet)
+      guard let within = rates.withinNode else { throw CommandFailure("\(path): its fleet section has no all-reduce within a node") }
+      collective = within
+      across = rates.acrossNodes
+      options.progress(String(format: "parallel: link rates from %@: %.3g GB/s within a node, %@ across nodes", path, within, across.map { String(format: "%.3g GB/s", $0) } ?? "none"))
+    } else {
+      options.progress("parallel: measuring the shared-memory all-reduce")
+      collective = CostModel.measureCollectiveBandwidth(members: max(2, min(world, 4)))
+    }
+    var cost = CostModel(profile: profile, choices: choices, peakGflops: peak, triadGBPerSecond: triad, collectiveGBPerSecond: collective, tunedThreads: limits.usableThreads)
+    cost.processes = parallel.processes ?? 1
+    cost.acrossGBPerSecond = across
     var tuneOptions = ParallelTuneOptions(
       model: model, worldThreads: world, memoryLimitBytes: try parallel.memoryLimit.map(ParallelOptions.bytes) ?? Double(limits.usableBytes),
       budgetSeconds: budget ?? parallel.parallelBudget ?? (options.quick ? 60 : 360), trainBinary: binary, fingerprint: machine.fingerprint,

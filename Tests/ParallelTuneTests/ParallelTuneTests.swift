@@ -118,3 +118,39 @@ import Testing
     #expect(Selection.pick([Self.trial("dp=2", .unstable, rate: 1000)], globalBatch: 8) == nil)
   }
 }
+
+/// The cost model with a fleet's rates: a group within a process reduces at the node's rate, one
+/// that spans processes at the fleet's slowest link, so that with a slow node the candidates that
+/// put tensor parallelism across processes rank below those that keep it within one.
+@Suite struct FleetCostTests {
+  static func fleet(slowLink: Double) -> FleetSection {
+    FleetSection(
+      nodes: [], collectives: [
+        CollectiveMeasurement(operation: .allReduce, scope: .withinNode, node: "node0", members: 2, bytes: 1 << 20, seconds: 1e-4),
+        CollectiveMeasurement(operation: .allReduce, scope: .acrossNodes, node: nil, members: 3, bytes: 1 << 20, seconds: 1e-2),
+      ],
+      links: [
+        LinkMeasurement(from: "node0", to: "node1", bytes: 1 << 20, gbPerSecond: 0.1, latencyMicroseconds: 10),
+        LinkMeasurement(from: "node0", to: "node2", bytes: 1 << 20, gbPerSecond: slowLink, latencyMicroseconds: 10),
+      ], stragglers: [], threshold: 0.1, transport: "test")
+  }
+
+  @Test func tensorParallelismStaysWithinAProcessOverASlowLink() throws {
+    let rates = FleetRates(Self.fleet(slowLink: 0.02))
+    #expect(abs(rates.withinNode! - 1.048576 * 10) < 1e-9 && rates.acrossNodes == 0.02, "the slowest link bounds the rate across nodes")
+    let model = try ModelConfig.named("small")
+    var cost = CostModel(profile: nil, choices: .none, peakGflops: 100, triadGBPerSecond: 10, collectiveGBPerSecond: rates.withinNode!, tunedThreads: 2)
+    cost.processes = 2
+    cost.acrossGBPerSecond = rates.acrossNodes
+    func seconds(_ text: String) throws -> Double {
+      cost.stepSeconds(Candidate(layout: try ParallelLayout.parse(text), precision: .fp32, threadsPerRank: 1), model: model, globalBatch: 8)
+    }
+    // Four ranks over two processes: tp=2 keeps each pair in a process, tp=4 spans both.
+    let within = try seconds("tp=2,dp=2,micro=2"), across = try seconds("tp=4,micro=2")
+    #expect(across > 2 * within, "tp across the slow link: \(across) s against \(within) s")
+    // Without the fleet (one process, every group in shared memory) they are close.
+    cost.processes = 1
+    let alone = (try seconds("tp=2,dp=2,micro=2"), try seconds("tp=4,micro=2"))
+    #expect(alone.1 < 2 * alone.0)
+  }
+}
