@@ -127,7 +127,9 @@ final class Rank<T: TrainScalar>: @unchecked Sendable {
     if let communication {
       // The rest of the buckets: the tensors outside the layers (embedding, positions, final LayerNorm).
       let dp = groups.dp
-      for range in restRanges() { communication.submit { dp.allReduce(grads + range.lowerBound, count: range.count) } }
+      // Without overlap, every layer's bucket now, after the backward.
+      let layers = options.overlapsGradients ? [] : stage.layout.layerRanges.sorted { $0.key > $1.key }.map(\.value)
+      for range in layers + restRanges() { communication.submit { dp.allReduce(grads + range.lowerBound, count: range.count) } }
       timed(&communicationSeconds) { communication.drain() }
     }
     if let embedding = groups.embedding {
@@ -204,10 +206,10 @@ final class Rank<T: TrainScalar>: @unchecked Sendable {
       timed(&bubbleSeconds) { groups.pp.recv(stage.outputGradient(slot: slot), count: activationCount, from: p + 1) }
     }
     let last = m == micro.count - 1
-    let grads = stage.grads, layout = stage.layout, dp = groups.dp
+    let grads = stage.grads, layout = stage.layout, dp = groups.dp, overlaps = options.overlapsGradients
     stage.backwardLayers(slot: slot) { layer in
       // On the last micro-batch a layer's gradients are final: all-reduce them beside the rest of the backward.
-      guard last, let communication, let range = layout.layerRanges[layer] else { return }
+      guard last, overlaps, let communication, let range = layout.layerRanges[layer] else { return }
       communication.submit { dp.allReduce(grads + range.lowerBound, count: range.count) }
     }
     if stage.layout.isFirst {

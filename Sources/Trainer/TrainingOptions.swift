@@ -37,6 +37,9 @@ public struct TrainingOptions: Sendable {
   public var saveEvery: Int?
   /// Each rank's GEMM runner logs every product it runs (`TrainingSession.gemmLog`).
   var logsGEMMs = false
+  /// Data-parallel gradients all-reduced layer by layer beside the rest of the backward (the
+  /// default), or all of them after it (what the overlap benchmark sets against).
+  public var overlapsGradients = true
 
   public init(model: ModelConfig, layout: ParallelLayout = ParallelLayout(), batch: Int, steps: Int, precision: TrainingPrecision = .fp32, threadsPerRank: Int = 1, learningRate: Double = 3e-4) {
     self.model = model

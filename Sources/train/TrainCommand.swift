@@ -59,6 +59,8 @@ struct TrainCommand: ParsableCommand {
   var save: String?
   @Option(name: .customLong("save-every"), help: "With --save: also save after every N steps (each save atomic: a kill leaves the last complete checkpoint).")
   var saveEvery: Int?
+  @Flag(name: .customLong("no-gradient-overlap"), help: "All-reduce the data-parallel gradients after the backward instead of beside it (for the overlap benchmark).")
+  var noGradientOverlap = false
   @Option(help: "Start from this safetensors checkpoint.")
   var load: String?
   @Flag(help: "One JSON object per step on stdout.")
@@ -172,6 +174,7 @@ struct TrainCommand: ParsableCommand {
     options.load = load
     options.save = save
     options.saveEvery = saveEvery
+    options.overlapsGradients = !noGradientOverlap
     // Layout, threads and memory are checked before anything is allocated.
     let processes = Self.job?.size ?? 1
     // A job's processes must be alike: one build, one kind of machine (checked before any work).

@@ -36,6 +36,17 @@ func tinyVariant(_ name: String) throws -> ModelConfig {
     "dp=2,tp=2", "dp=2,pp=2,micro=2,zero=1", "tp=2,pp=2,micro=4", "dp=2,tp=2,pp=2,micro=2,zero=1,recompute=on",
   ]
 
+  /// The data-parallel gradients all-reduced after the backward (`--no-gradient-overlap`, what
+  /// the overlap benchmark sets against) give the same losses as reduced beside it.
+  @Test(arguments: ["dp=2", "dp=2,zero=1,micro=2", "dp=2,tp=2,pp=2,micro=2"])
+  func gradientsReducedAfterTheBackwardTrainTheSameCurve(layout text: String) throws {
+    var options = TrainingOptions(model: try ModelConfig.named("tiny"), layout: try ParallelLayout.parse(text), batch: 8, steps: 6, learningRate: 3e-3)
+    options.threadsPerRank = 1
+    let overlapped = try TrainingRun(options).run().reports.map(\.loss)
+    options.overlapsGradients = false
+    #expect(try TrainingRun(options).run().reports.map(\.loss) == overlapped)
+  }
+
   @Test(arguments: ["tiny", "tiny-masked", "tiny-features"], layouts)
   func layoutMatchesOneRank(model name: String, layout text: String) throws {
     let model = try tinyVariant(name)
