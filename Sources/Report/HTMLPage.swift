@@ -63,10 +63,15 @@ public enum HTMLPage {
                     ReportCharts.librariesByShape(profile, precision: "fp32"), ReportCharts.librariesByShape(profile, precision: "bf16"),
                     ReportCharts.precisionBars(profile),
                     ReportCharts.accuracyVersusSpeed(profile), ReportCharts.candidates(profile), ReportCharts.attention(profile),
-                    ReportCharts.parallel(profile)].compactMap { $0 }
+                    ReportCharts.parallel(profile), ReportCharts.fleetLinks(profile), ReportCharts.fleetBandwidth(profile)].compactMap { $0 }
       body += charts.isEmpty ? "<p>This profile has no measured figures to draw.</p>\n" : "<div class=\"charts\">\n" + charts.joined(separator: "\n") + "\n</div>\n"
-      if profile.kernels?.attention == nil { body += "<p>Attention: absent from this profile (tune attention has not run).</p>\n" }
-      if profile.parallel == nil { body += "<p>Parallel trials: absent from this profile (tune parallel has not run).</p>\n" }
+      if let fleet = profile.fleet {
+        body += "<p>Fleet of \(fleet.nodes.count) nodes (\(escape(fleet.nodes.map(\.name).joined(separator: ", ")))) over \(escape(fleet.transport)).</p>\n"
+        if !fleet.stragglers.isEmpty { body += "<ul>" + fleet.stragglers.map { "<li class=\"suspect\">\(escape($0.description))</li>" }.joined() + "</ul>\n" }
+      } else {
+        if profile.kernels?.attention == nil { body += "<p>Attention: absent from this profile (tune attention has not run).</p>\n" }
+        if profile.parallel == nil { body += "<p>Parallel trials: absent from this profile (tune parallel has not run).</p>\n" }
+      }
       body += "</div>\n"
     }
     body += "</div>"

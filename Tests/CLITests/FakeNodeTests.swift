@@ -121,6 +121,9 @@ struct FakeNodeTests {
     #expect(linkStragglers.map(\.node) == ["node2"], "\(fleet.stragglers)")
     let report = try tune(["report", output])
     #expect(report.status == 0 && report.stdout.contains("STRAGGLERS") && report.stdout.contains("node2: link bandwidth"), "\(report.stdout) \(report.stderr)")
+    let html = try tune(["report", output, "--html", directory + "/fleet.html"])
+    let page = (try? String(contentsOfFile: directory + "/fleet.html", encoding: .utf8)) ?? ""
+    #expect(html.status == 0 && page.contains("Links between nodes") && page.contains("Collectives across 3 nodes"), "\(html.stderr)")
     let compare = try tune(["compare", output])
     #expect(compare.status == 0 && compare.stdout.contains("fleet.json#node2"), "\(compare.stdout) \(compare.stderr)")
   }
