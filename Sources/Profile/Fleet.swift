@@ -38,11 +38,14 @@ public struct FleetNode: Codable, Equatable, Sendable {
   /// Its process's rank in the fleet's job.
   public var rank: Int
   public var machine: MachineSection
+  /// Its kernel stages' sections (`tune fleet --kernels`).
+  public var kernels: KernelsSection?
 
-  public init(name: String, rank: Int, machine: MachineSection) {
+  public init(name: String, rank: Int, machine: MachineSection, kernels: KernelsSection? = nil) {
     self.name = name
     self.rank = rank
     self.machine = machine
+    self.kernels = kernels
   }
 }
 

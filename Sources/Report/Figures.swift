@@ -55,7 +55,7 @@ public struct ProfileSummary: Codable, Equatable, Sendable {
   public static func all(profile: Profile, path: String) -> [ProfileSummary] {
     guard profile.machine == nil, let fleet = profile.fleet else { return [ProfileSummary(profile: profile, path: path)] }
     return fleet.nodes.map { node in
-      ProfileSummary(profile: Profile(machine: node.machine, provenance: profile.provenance), path: path, label: "\(path.split(separator: "/").last.map(String.init) ?? path)#\(node.name)")
+      ProfileSummary(profile: Profile(machine: node.machine, kernels: node.kernels, provenance: profile.provenance), path: path, label: "\(path.split(separator: "/").last.map(String.init) ?? path)#\(node.name)")
     }
   }
 

@@ -24,6 +24,12 @@ struct FleetCommand: ParsableCommand {
   @Option(name: .customLong("max-bytes"), help: "The largest collective measured, in bytes (default 256 MiB; 4 MiB with --quick).")
   var maxBytes: Int?
 
+  @Flag(help: "Also run the kernel stages (GEMM, attention) on every node, each on its own, into its node's part of the fleet profile.")
+  var kernels = false
+
+  @Option(name: .customLong("kernel-budget"), help: "Seconds for each node's kernel stages with --kernels (default 240, 40 with --quick).")
+  var kernelBudget: Double?
+
   func validate() throws {
     guard threshold > 0 && threshold < 1 else { throw ValidationError("--threshold must be between 0 and 1 (0.10 = 10%); got \(threshold)") }
     if let maxBytes, maxBytes < 8 { throw ValidationError("--max-bytes must be at least 8; got \(maxBytes)") }
@@ -70,7 +76,13 @@ struct FleetCommand: ParsableCommand {
     say("fleet: \(job.size) nodes (\(names.joined(separator: ", "))); probing each")
     let machine = try MachineProbe.run(ProbeOptions(quick: options.quick), progress: { _ in })
     let machines = try job.allGather(Array(try ProfileStore.encode(machine))).map { try JSONDecoder().decode(MachineSection.self, from: Data($0)) }
-    let nodes = machines.enumerated().map { FleetNode(name: names[$0.offset], rank: $0.offset, machine: $0.element) }
+    var nodeKernels: [KernelsSection?] = Array(repeating: nil, count: job.size)
+    if kernels {
+      say("fleet: the kernel stages on every node")
+      let mine = try runKernelStages(machine: machine, node: job.node)
+      nodeKernels = try job.allGather(Array(try ProfileStore.encode(mine))).map { try JSONDecoder().decode(KernelsSection.self, from: Data($0)) }
+    }
+    let nodes = machines.enumerated().map { FleetNode(name: names[$0.offset], rank: $0.offset, machine: $0.element, kernels: nodeKernels[$0.offset]) }
 
     let largest = maxBytes ?? (options.quick ? 4 << 20 : 256 << 20)
     var collectives: [CollectiveMeasurement] = []
@@ -131,6 +143,36 @@ struct FleetCommand: ParsableCommand {
     options.progress("fleet profile written to \(path)")
   }
 
+  /// This node's GEMM and attention stages (the whole `tune`'s kernel stages at `small`'s shapes),
+  /// into a profile of its own beside the fleet's; returns their sections.
+  func runKernelStages(machine: MachineSection, node: String) throws -> KernelsSection {
+    let budget = kernelBudget ?? (options.quick ? 40 : 240)
+    let path = NSTemporaryDirectory() + "scaletune-fleet-\(node)-\(getpid()).json"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let run = Provenance.Run(commandLine: CommandLine.arguments, gitCommit: ResultsPath.gitCommit(), startedAt: Date(), finishedAt: Date(), stages: ["probe"])
+    try ProfileStore.write(Profile(machine: machine, provenance: Provenance(runs: [run])), to: path)
+    var stageOptions = options
+    stageOptions.output = path
+    stageOptions.quiet = true
+    stageOptions.json = true
+    // The stages print their sections; a fleet prints once, from its first process.
+    fflush(nil)
+    let saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY)
+    dup2(null, STDOUT_FILENO)
+    defer {
+      fflush(nil)
+      dup2(saved, STDOUT_FILENO)
+      close(saved)
+      close(null)
+    }
+    let gemm = try GEMMOptions.parse(["--model", "small", "--budget", String(Int(0.6 * budget))])
+    try GEMMStage.execute(options: stageOptions, gemm: gemm, stages: ["gemm"])
+    let model = try ModelConfig.named("small")
+    let attention = try AttentionOptions.parse(["--seq", String(model.seq), "--head-dim", String(model.headDim), "--attention-budget", String(Int(0.4 * budget))])
+    try AttentionStage.execute(options: stageOptions, attention: attention, stages: ["attention"])
+    return try ProfileStore.read(path).kernels ?? KernelsSection()
+  }
+
   /// The nodes that fall behind: on their links (a node's median bandwidth to the others below the
   /// fleet's median), and on their probe against same-fingerprint peers (`tune compare`'s rule:
   /// peaks, memory bandwidth).
@@ -143,7 +185,9 @@ struct FleetCommand: ParsableCommand {
       }
       result += Straggler.below(perNode, figure: "link bandwidth (median to the other nodes)", unit: "GB/s", threshold: threshold)
     }
-    let summaries = nodes.map { ProfileSummary(profile: Profile(machine: $0.machine, provenance: Provenance(runs: [])), path: $0.name, label: $0.name) }
+    let summaries = nodes.map {
+      ProfileSummary(profile: Profile(machine: $0.machine, kernels: $0.kernels, provenance: Provenance(runs: [])), path: $0.name, label: $0.name)
+    }
     if summaries.count >= 2 {
       for suspect in Comparison(summaries, threshold: threshold).suspects {
         let node = nodes.first { $0.machine.hostname == suspect.hostname }?.name ?? suspect.hostname

@@ -147,4 +147,25 @@ struct FakeNodeTests {
     let (one, many) = (TrainCLITests.losses(alone.stdout), TrainCLITests.losses(job.stdout))
     #expect(one.count == 6 && many == one, "srun: \(many), one process: \(one)")
   }
+
+  /// `tune fleet --kernels`: each node also runs the kernel stages, on its own, into its part of
+  /// the fleet profile (compare's rule then covers its kernel figures too).
+  @Test func aFleetWithKernelsHoldsEachNodesChoices() throws {
+    let directory = try scratch()
+    let output = directory + "/fleet.json"
+    let job = try FakeNodes.with("stfk", subnet: 24, rates: ["1gbit", "1gbit"]) {
+      try launch(
+        try MPIJobTests.mpirun(),
+        try FakeNodes.mpirunOptions("stfk", subnet: 24, directory: directory)
+          + ["-np", "2", try builtBinary("tune").path, "fleet", "--quick", "--kernels", "--kernel-budget", "20", "--max-bytes", "65536", "--output", output],
+        directory: directory, timeout: 400)
+    }
+    #expect(job.status == 0 && !job.timedOut, "\(job.stderr)")
+    let fleet = try #require(try ProfileStore.read(output).fleet)
+    #expect(fleet.nodes.count == 2)
+    for node in fleet.nodes {
+      #expect((node.kernels?.gemm?.entries.filter { $0.winner != nil }.count ?? 0) > 0, "\(node.name) has tuned GEMMs")
+      #expect(node.kernels?.attention != nil, "\(node.name) has its attention stage")
+    }
+  }
 }
