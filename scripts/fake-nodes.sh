@@ -25,6 +25,8 @@ up)
     echo "fake-nodes: needs root and iproute2 (ip, tc) to make network namespaces" >&2
     exit 2
   fi
+  # Whatever an earlier run of the same name left, first.
+  "$0" down "$name"
   if ! ip link add "$name-br" type bridge 2>/dev/null; then
     echo "fake-nodes: cannot create a bridge here (no CAP_NET_ADMIN, or $name-br exists)" >&2
     exit 2
@@ -52,6 +54,10 @@ down)
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$name-n" || true); do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
+  done
+  # The bridge's ends of the nodes' links, should a namespace outlive its name (a process still in it).
+  for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^$name-h" || true); do
+    ip link del "$link" 2>/dev/null || true
   done
   ip link del "$name-br" 2>/dev/null || true
   ;;

@@ -104,7 +104,7 @@ public struct TrialRunner: Sendable {
     var peakResident = 0.0
     let root = process.processIdentifier
     // Under a launcher the trial is a tree of processes: all of them are counted and killed.
-    func tree() -> [Int32] { launcher.isEmpty ? [root] : Self.descendants(of: root) }
+    func tree() -> [Int32] { launcher.isEmpty ? [root] : ProcessTree.descendants(of: root) }
     func killAll() { for pid in tree().reversed() { kill(pid, SIGKILL) } }
     while process.isRunning {
       let resident = tree().map(Self.residentBytes).reduce(0, +)
@@ -139,23 +139,6 @@ public struct TrialRunner: Sendable {
       return TrialResult(status: refusedMemory ? .oom(reason) : .failed(reason), reports: reports, seconds: seconds, stderrTail: tail)
     }
     return TrialResult(status: .ok, reports: reports, seconds: seconds, stderrTail: tail)
-  }
-
-  /// `pid` and every process below it (from /proc's parent links), parents first.
-  static func descendants(of pid: Int32) -> [Int32] {
-    var children: [Int32: [Int32]] = [:]
-    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-      guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-        let fields = stat.split(separator: ")").last?.split(separator: " "), fields.count > 1, let parent = Int32(fields[1])
-      else { continue }
-      children[parent, default: []].append(child)
-    }
-    var result = [pid], index = 0
-    while index < result.count {
-      result += children[result[index]] ?? []
-      index += 1
-    }
-    return result
   }
 
   /// `name` found on the PATH.

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Profile
 import Testing
 
@@ -167,5 +168,21 @@ struct FakeNodeTests {
       #expect((node.kernels?.gemm?.entries.filter { $0.winner != nil }.count ?? 0) > 0, "\(node.name) has tuned GEMMs")
       #expect(node.kernels?.attention != nil, "\(node.name) has its attention stage")
     }
+  }
+
+  /// A node's link cut mid-run: every process of the job exits within 60 s, the one that waited
+  /// naming itself, its node and the collective that did not complete (after
+  /// SCALETUNE_MPI_TIMEOUT, 10 s here). Open MPI 4.1's mpirun itself may keep waiting for the cut
+  /// node's daemon after that; the test ends it.
+  @Test func aCutLinkEndsEveryProcessOfTheJob() throws {
+    let directory = try scratch()
+    let job = try FakeNodes.with("stcut", subnet: 25, rates: ["1gbit", "1gbit"]) {
+      try MPIJobTests.disrupted(
+        try FakeNodes.mpirunOptions("stcut", subnet: 25, directory: directory), ["--model", "tiny", "--layout", "dp=2", "--steps", "10000000", "--oversubscribe"],
+        timeout: "10"
+      ) { _ in _ = try launch(URL(fileURLWithPath: FakeNodes.script), ["cut", "stcut", "1"], timeout: 30) }
+    }
+    #expect(job.survivors.isEmpty, "processes still running 60 s after the cut: \(job.survivors)")
+    #expect(job.stderr.contains("did not complete in 10 s") && job.stderr.contains("on node") && job.stderr.contains("data-parallel group"), "\(job.stderr)")
   }
 }

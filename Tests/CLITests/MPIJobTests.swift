@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Profile
 import Testing
 
@@ -136,21 +137,28 @@ import Testing
     }
   }
 
-  /// A rank's process killed mid-step (SIGKILL), or stopped (SIGSTOP: a hung process, which the
-  /// launcher does not see): every process of the job exits, non-zero, within 60 s, and the job
-  /// says what failed: the launcher names the killed rank and its node; for the hung one, the
-  /// waiting process names itself, its node and the collective that did not complete (after
-  /// SCALETUNE_MPI_TIMEOUT seconds, 5 here). None is left running.
-  @Test(arguments: [SIGKILL, SIGSTOP])
-  func aFailedProcessEndsTheWholeJobNamingIt(signal: Int32) throws {
+  /// What became of a job disturbed mid-run.
+  struct Disrupted {
+    var stderr: String
+    /// The launcher ended by itself within 10 s of the job's processes (else the test ended it).
+    var launcherEnded: Bool
+    var status: Int32
+    /// Seconds from the disturbance until no process of the job ran any more.
+    var seconds: Double
+    /// The job's processes still running (neither gone nor a zombie) 60 s after it.
+    var survivors: [pid_t]
+  }
+
+  /// Runs `train ARGUMENTS` under mpirun with `options`, waits until its two processes (marked by
+  /// a seed of their own) are into their steps, runs `disturb` on their pids, then waits up to
+  /// 60 s for every one of them to end, and 10 s more for the launcher; whatever is left is killed.
+  static func disrupted(_ options: [String], _ arguments: [String], timeout: String, disturb: ([pid_t]) throws -> Void) throws -> Disrupted {
     let train = try builtBinary("train").path
-    let marker = "--seed", seed = String(4_000 + Int.random(in: 0..<100_000))
-    var launcher = ["-np", "2", "--oversubscribe", "--bind-to", "none", "-x", "SCALETUNE_MPI_TIMEOUT"]
-    if getuid() == 0 { launcher.append("--allow-run-as-root") }
+    let seed = String(4_000 + Int.random(in: 0..<1_000_000))
     let process = Process()
-    process.environment = ProcessInfo.processInfo.environment.merging(["SCALETUNE_MPI_TIMEOUT": "5"]) { $1 }
-    process.executableURL = try Self.mpirun()
-    process.arguments = launcher + [train, "--model", "small", "--layout", "dp=2", "--steps", "100000", "--oversubscribe", marker, seed]
+    process.environment = ProcessInfo.processInfo.environment.merging(["SCALETUNE_MPI_TIMEOUT": timeout]) { $1 }
+    process.executableURL = try mpirun()
+    process.arguments = options + ["-x", "SCALETUNE_MPI_TIMEOUT", "-np", "2", train] + arguments + ["--seed", seed]
     let err = Pipe()
     process.standardOutput = FileHandle.nullDevice
     process.standardError = err
@@ -162,39 +170,53 @@ import Testing
       collected.set(err.fileHandleForReading.readDataToEndOfFile(), error: true)
       reader.leave()
     }
-    // Both processes running and into their steps, then one of them killed.
+    func state(_ pid: pid_t) -> String {
+      let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+      return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
+    }
     var ranks: [pid_t] = []
-    let deadline = Date().addingTimeInterval(60)
-    while Date() < deadline {
-      ranks = Self.processes(of: train, marked: "\(marker) \(seed)")
+    let started = Date().addingTimeInterval(60)
+    while Date() < started {
+      ranks = processes(of: train, marked: "--seed \(seed)")
       if ranks.count == 2 { break }
       usleep(100_000)
     }
     #expect(ranks.count == 2, "the job's two processes started")
     sleep(3)
-    let killed = Date()
-    if let victim = ranks.last { kill(victim, signal) }
-    while process.isRunning && Date().timeIntervalSince(killed) < 60 { usleep(50_000) }
-    let ended = !process.isRunning
-    if !ended { kill(process.processIdentifier, SIGKILL) }
+    try disturb(ranks)
+    let disturbed = Date()
+    func running() -> [pid_t] { ranks.filter { !["gone", "Z"].contains(state($0)) } }
+    while !running().isEmpty && Date().timeIntervalSince(disturbed) < 60 { usleep(100_000) }
+    let seconds = Date().timeIntervalSince(disturbed), survivors = running()
+    // The launcher, given a few seconds more once the job's processes are gone.
+    let grace = Date().addingTimeInterval(10)
+    while process.isRunning && Date() < grace { usleep(100_000) }
+    let launcherEnded = !process.isRunning
+    for pid in ProcessTree.descendants(of: process.processIdentifier).reversed() + survivors { kill(pid, SIGKILL) }
     process.waitUntilExit()
     reader.wait()
-    let stderr = String(decoding: collected.stderr, as: UTF8.self)
-    #expect(ended, "the job ended within 60 s of the kill")
-    #expect(process.terminationStatus != 0)
+    return Disrupted(
+      stderr: String(decoding: collected.stderr, as: UTF8.self), launcherEnded: launcherEnded, status: process.terminationStatus, seconds: seconds,
+      survivors: survivors)
+  }
+
+  /// A rank's process killed mid-step (SIGKILL), or stopped (SIGSTOP: a hung process, which the
+  /// launcher does not see): every process of the job and the launcher exit, non-zero, within
+  /// 60 s, and the job says what failed: the launcher names the killed rank and its node; for the
+  /// hung one, the waiting process names itself, its node and the collective that did not
+  /// complete (after SCALETUNE_MPI_TIMEOUT seconds, 5 here).
+  @Test(arguments: [SIGKILL, SIGSTOP])
+  func aFailedProcessEndsTheWholeJobNamingIt(signal: Int32) throws {
+    var options = ["--oversubscribe", "--bind-to", "none"]
+    if getuid() == 0 { options.append("--allow-run-as-root") }
+    let job = try Self.disrupted(options, ["--model", "small", "--layout", "dp=2", "--steps", "100000", "--oversubscribe"], timeout: "5") { ranks in
+      if let victim = ranks.last { kill(victim, signal) }
+    }
+    #expect(job.launcherEnded && job.status != 0 && job.survivors.isEmpty, "ended within 60 s: \(job.seconds) s, survivors \(job.survivors)")
     if signal == SIGKILL {
-      #expect(stderr.contains("rank") && stderr.contains("signal 9"), "\(stderr)")
+      #expect(job.stderr.contains("rank") && job.stderr.contains("signal 9"), "\(job.stderr)")
     } else {
-      #expect(stderr.contains("did not complete in 5 s") && stderr.contains("of 2 on ") && stderr.contains("data-parallel group"), "\(stderr)")
+      #expect(job.stderr.contains("did not complete in 5 s") && job.stderr.contains("of 2 on ") && job.stderr.contains("data-parallel group"), "\(job.stderr)")
     }
-    // Gone, or a zombie its parent has yet to reap: not running (the launcher's kill of a stopped
-    // process lands within seconds of its own exit).
-    func state(_ pid: pid_t) -> String {
-      let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-      return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
-    }
-    let settled = Date().addingTimeInterval(10)
-    while ranks.contains(where: { !["gone", "Z"].contains(state($0)) }) && Date() < settled { usleep(100_000) }
-    for pid in ranks { #expect(["gone", "Z"].contains(state(pid)), "process \(pid) of the job is still running (state \(state(pid)))") }
   }
 }
