@@ -27,6 +27,11 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
 
   /// "120 GB" / "23.5 GiB"-style figures: GB for what is needed (round numbers a person can say),
   /// with GiB beside limits as the probe prints them.
+  /// A message or buffer size in binary units, as collective benchmarks print them: "8 B", "32 KiB", "256 MiB".
+  public static func binary(_ bytes: Int) -> String {
+    bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : bytes >= 1 << 10 ? "\(bytes >> 10) KiB" : "\(bytes) B"
+  }
+
   public static func format(_ bytes: Double) -> String {
     if bytes >= 1e9 { return String(format: "%.1f GB", bytes / 1e9) }
     if bytes >= 1e6 { return String(format: "%.1f MB", bytes / 1e6) }

@@ -22,14 +22,6 @@ public struct FleetSection: Codable, Equatable, Sendable {
     self.threshold = threshold
     self.transport = transport
   }
-
-  /// The best bus bandwidth (GB/s) an all-reduce reached across the nodes, and within a node (the
-  /// fleet's median node): what the cost model's link rates come from.
-  public func allReduceBusGBPerSecond(acrossNodes: Bool) -> Double? {
-    let scope: CollectiveMeasurement.Scope = acrossNodes ? .acrossNodes : .withinNode
-    let rates = collectives.filter { $0.operation == .allReduce && $0.scope == scope }.map(\.busGBPerSecond)
-    return rates.max()
-  }
 }
 
 /// One node of the fleet: its name (the processor name MPI reports) and its probe.

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Profile
 
 /// A fleet profile in words: the nodes, bus bandwidth against message size for each collective
@@ -13,9 +14,6 @@ public enum FleetSummary {
         "  \(node.name) (rank \(node.rank)): \(node.machine.cpu.modelName), fingerprint \(node.machine.fingerprint)"
           + (fp32.map { String(format: ", fp32 peak %.1f GFLOP/s", $0) } ?? "") + (triad.map { String(format: ", triad %.1f GB/s", $0) } ?? ""))
     }
-    func size(_ bytes: Int) -> String {
-      bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : bytes >= 1 << 10 ? "\(bytes >> 10) KiB" : "\(bytes) B"
-    }
     for scope in [CollectiveMeasurement.Scope.acrossNodes, .withinNode] {
       let measured = fleet.collectives.filter { $0.scope == scope }
       guard !measured.isEmpty else { continue }
@@ -26,7 +24,7 @@ public enum FleetSummary {
         for bytes in sizes {
           let rates = measured.filter { $0.operation == operation && $0.bytes == bytes }.map(\.busGBPerSecond).sorted()
           guard !rates.isEmpty else { continue }
-          row += String(format: " %@ %.3g", size(bytes), rates[rates.count / 2])
+          row += String(format: " %@ %.3g", MemoryPlan.binary(bytes), rates[rates.count / 2])
         }
         lines.append(row)
       }

@@ -27,6 +27,8 @@ public struct Recipe: Sendable {
   public var optimizer: OptimizerSettings
   /// The resolved loss scaling (dynamic for fp16 unless the spec fixed a scale; none otherwise).
   public var lossScaling: LossScaling
+  /// Sequences per micro-batch on one data-parallel rank.
+  public var microBatchSize: Int
 
   /// The recipe of `spec` trained for `steps` steps.
   public init(spec: TrainingSpec, steps: Int) throws {
@@ -35,10 +37,8 @@ public struct Recipe: Sendable {
     self.steps = steps
     optimizer = options.optimizer
     lossScaling = options.lossScaleMode
+    microBatchSize = options.sequencesPerMicroBatch
   }
-
-  /// Sequences per micro-batch on one data-parallel rank.
-  public var microBatchSize: Int { spec.globalBatch / (spec.layout.dp * spec.layout.micro) }
   /// The learning rate the cosine ends at.
   public var minimumLearningRate: Double { optimizer.learningRate * optimizer.minimumRatio }
 }

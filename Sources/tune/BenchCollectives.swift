@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Platform
 import Profile
 import Trainer
 
@@ -55,17 +56,11 @@ struct CollectivesBench: ParsableCommand {
         print("all-reduce over \(job.size) processes (\(job.transport)); busbw GB/s = S/t × 2(n−1)/n")
         print("bytes".padding(toLength: 12, withPad: " ", startingAt: 0) + "MPI_Allreduce  ScaleTune  ratio")
         for row in rows {
-          print(String(bytes: row.bytes).padding(toLength: 12, withPad: " ", startingAt: 0)
+          print(MemoryPlan.binary(row.bytes).padding(toLength: 12, withPad: " ", startingAt: 0)
             + String(format: "%13.4g  %9.4g  %5.2f", row.mpiBusGBPerSecond, row.scaleTuneBusGBPerSecond, row.ratio))
         }
       }
     }
     job.finish()
-  }
-}
-
-extension String {
-  init(bytes: Int) {
-    self = bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : bytes >= 1 << 10 ? "\(bytes >> 10) KiB" : "\(bytes) B"
   }
 }

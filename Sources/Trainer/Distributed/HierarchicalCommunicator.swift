@@ -145,7 +145,10 @@ final class SingleProcessFabric: GroupFabric {
   let hosted: Range<Int>
   init(world: Int) { hosted = 0..<world }
 
-  func members(_ group: [Int], kind: String) -> [Int: Communicator] {
+  func members(_ group: [Int], kind: String) -> [Int: Communicator] { Self.sharedMemory(group) }
+
+  /// The group's members as threads of one process, in shared memory.
+  static func sharedMemory(_ group: [Int]) -> [Int: Communicator] {
     Dictionary(uniqueKeysWithValues: zip(group, SharedMemoryGroup(size: group.count).members().map { $0 as Communicator }))
   }
 }
@@ -171,8 +174,7 @@ final class MPIFabric: GroupFabric {
     let processes = Array(Set(group.map(process(of:)))).sorted()
     let mine = group.filter { hosted.contains($0) }
     if processes.count == 1 {
-      guard !mine.isEmpty else { return [:] }
-      return Dictionary(uniqueKeysWithValues: zip(group, SharedMemoryGroup(size: group.count).members().map { $0 as Communicator }))
+      return mine.isEmpty ? [:] : SingleProcessFabric.sharedMemory(group)
     }
     let inter = job.split(member: !mine.isEmpty, color: groupsMade)
     guard !mine.isEmpty else { return [:] }
