@@ -9,6 +9,8 @@
 #   fake-nodes.sh down NAME                removes every namespace NAME-n* and the bridge
 #   fake-nodes.sh agent HOST COMMAND…      mpirun's rsh agent (--mca plm_rsh_agent): runs COMMAND
 #                                          in the namespace holding HOST's address, under its hostname
+#   fake-nodes.sh on NAME I COMMAND…       runs COMMAND on node I (its namespace and hostname): mpirun
+#                                          on the first node of the job, as on a cluster
 #   fake-nodes.sh hostfile NAME SUBNET SLOTS   prints an Open MPI hostfile of NAME's nodes
 #   fake-nodes.sh cut NAME I / mend NAME I     takes node I's link down / up
 #
@@ -41,6 +43,10 @@ up)
     ip link add "$host" type veth peer name eth0 netns "$ns"
     ip link set "$host" master "$name-br" up
     ip -n "$ns" link set lo up
+    # A node gives up on a peer that stopped acknowledging after 5 retransmissions (about 25 s here)
+    # rather than the kernel's default 15 (about 15 minutes): mpirun waits that long for the
+    # daemon of a node whose link was cut before it ends the job.
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_retries2=5
     ip -n "$ns" addr add "198.18.$subnet.$((10 + i))/24" dev eth0
     ip -n "$ns" link set eth0 up
     # The node's egress (inside) and ingress (the bridge's port towards it).
@@ -78,6 +84,11 @@ agent)
   index=${ns##*-n}
   exec ip netns exec "$ns" unshare --uts sh -c "hostname node$index; exec sh -c \"\$0\"" "$*"
   ;;
+on)
+  name=$2 index=$3
+  shift 3
+  exec ip netns exec "$name-n$index" unshare --uts sh -c "hostname node$index; exec \"\$@\"" sh "$@"
+  ;;
 hostfile)
   name=$2 subnet=$3 slots=$4
   count=$(ip netns list | awk '{print $1}' | grep -c "^$name-n" || true)
@@ -90,7 +101,7 @@ mend)
   ip link set "$2-h$3" up
   ;;
 *)
-  sed -n '2,19p' "$0" >&2
+  sed -n '2,21p' "$0" >&2
   exit 1
   ;;
 esac

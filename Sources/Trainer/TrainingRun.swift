@@ -174,7 +174,7 @@ public final class TrainingSession: @unchecked Sendable {
     let all = result.times
     // The step takes as long as its slowest rank, whichever process hosts it.
     let local = all.map(\.seconds).max() ?? 0
-    let seconds = run.job.map { $0.maximum(local) } ?? local
+    let seconds = run.job.map { $0.maximum(local, of: "step \(next + 1)'s time") } ?? local
     let n = Double(all.count)
     let flopsPerToken = TrainingOptions.flopsPerToken(options.model)
     let tokens = options.batch * options.model.seq

@@ -117,6 +117,69 @@ import Testing
     #expect(refused.status != 0 && refused.stderr.contains("cannot be shared evenly by 2 processes"), "\(refused.stderr)")
   }
 
+  /// A rank killed (SIGKILL) inside one trial's job: the parallel tuner records that trial as
+  /// `failed`, naming the signal, and goes on to a pick among the others.
+  @Test func aTrialWhoseRankIsKilledIsRecordedFailedAndTheSearchGoesOn() throws {
+    let directory = try scratch()
+    let mark = "SCALETUNE_TEST_MARK_\(UInt32.random(in: 0...UInt32.max))"
+    let launcher = "\(try Self.mpirun().path) -np 2 --oversubscribe --bind-to none -x \(mark)" + (getuid() == 0 ? " --allow-run-as-root" : "")
+    let train = try builtBinary("train").path
+    let launcherBinary = try Self.mpirun().resolvingSymlinksInPath().path
+    @Sendable func executable(_ pid: pid_t) -> String? { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") }
+    // The second job (the first is the fp32 reference, which another fp32 layout replaces when it
+    // fails) loses a process once both have run for half a second.
+    let killed = Killed()
+    let watcher = Thread {
+      let deadline = Date().addingTimeInterval(240)
+      var seen: [pid_t: Date] = [:]
+      while !killed.done && Date() < deadline {
+        for job in Self.processes(marked: mark) where executable(job) == launcherBinary {
+          let ranks = ProcessTree.descendants(of: job).filter { executable($0) == train }
+          guard ranks.count == 2 else { continue }
+          let first = seen[job] ?? Date()
+          seen[job] = first
+          if seen.count == 2 && seen.keys.max() == job && Date().timeIntervalSince(first) > 0.5, let victim = ranks.max() {
+            kill(victim, SIGKILL)
+            killed.done = true
+            break
+          }
+        }
+        usleep(20_000)
+      }
+    }
+    watcher.start()
+    let result = try tune(
+      ["parallel", "--model", "tiny", "--quick", "--ranks", "2", "--launcher", launcher, "--processes", "2", "--parallel-precision", "fp32,bf16",
+       "--parallel-budget", "90", "--output", directory + "/p.json", "--quiet"],
+      environment: [mark: "1"], directory: directory, timeout: 300)
+    let hit = killed.done
+    killed.done = true
+    #expect(result.status == 0, "\(result.stderr)")
+    let section = try #require(try ProfileStore.read(directory + "/p.json").parallel)
+    let failed = section.trials.filter { $0.status == .failed }
+    #expect(failed.count == 1 && failed.allSatisfy { ($0.reason ?? "").contains("signal 9") }, "killed: \(hit); \(section.trials.map { "\($0.status) \($0.reason ?? "")" })")
+    #expect(section.pick != nil && section.trials.contains { $0.status == .ok }, "the search went on to a pick")
+  }
+
+  final class Killed: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var done: Bool {
+      get { lock.withLock { value } }
+      set { lock.withLock { value = newValue } }
+    }
+  }
+
+  /// Processes whose command line holds `marker`.
+  static func processes(marked marker: String) -> [pid_t] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> pid_t? in
+      guard let pid = pid_t(entry), let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+        String(decoding: cmdline, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(marker)
+      else { return nil }
+      return pid
+    }
+  }
+
   /// A world the job's processes cannot share evenly is refused before any work, saying what
   /// would fit, and every process exits non-zero.
   @Test func aWorldTheProcessesCannotShareIsRefused() throws {
@@ -140,7 +203,8 @@ import Testing
   /// What became of a job disturbed mid-run.
   struct Disrupted {
     var stderr: String
-    /// The launcher ended by itself within 10 s of the job's processes (else the test ended it).
+    /// The launcher ended by itself within 60 s of the disturbance, or 10 s of the job's
+    /// processes (else the test ended it).
     var launcherEnded: Bool
     var status: Int32
     /// Seconds from the disturbance until no process of the job ran any more.
@@ -152,13 +216,16 @@ import Testing
   /// Runs `train ARGUMENTS` under mpirun with `options`, waits until its two processes (marked by
   /// a seed of their own) are into their steps, runs `disturb` on their pids, then waits up to
   /// 60 s for every one of them to end, and 10 s more for the launcher; whatever is left is killed.
-  static func disrupted(_ options: [String], _ arguments: [String], timeout: String, disturb: ([pid_t]) throws -> Void) throws -> Disrupted {
+  static func disrupted(
+    on host: [String] = [], _ options: [String], _ arguments: [String], timeout: String, disturb: ([pid_t]) throws -> Void
+  ) throws -> Disrupted {
     let train = try builtBinary("train").path
     let seed = String(4_000 + Int.random(in: 0..<1_000_000))
     let process = Process()
     process.environment = ProcessInfo.processInfo.environment.merging(["SCALETUNE_MPI_TIMEOUT": timeout]) { $1 }
-    process.executableURL = try mpirun()
-    process.arguments = options + ["-x", "SCALETUNE_MPI_TIMEOUT", "-np", "2", train] + arguments + ["--seed", seed]
+    let command = [try mpirun().path] + options + ["-x", "SCALETUNE_MPI_TIMEOUT", "-np", "2", train] + arguments + ["--seed", seed]
+    process.executableURL = URL(fileURLWithPath: (host + command)[0])
+    process.arguments = Array((host + command).dropFirst())
     let err = Pipe()
     process.standardOutput = FileHandle.nullDevice
     process.standardError = err
@@ -188,8 +255,9 @@ import Testing
     func running() -> [pid_t] { ranks.filter { !["gone", "Z"].contains(state($0)) } }
     while !running().isEmpty && Date().timeIntervalSince(disturbed) < 60 { usleep(100_000) }
     let seconds = Date().timeIntervalSince(disturbed), survivors = running()
-    // The launcher, given a few seconds more once the job's processes are gone.
-    let grace = Date().addingTimeInterval(10)
+    // The launcher: until 60 s after the disturbance, and a few seconds more once the job's
+    // processes are gone.
+    let grace = max(disturbed.addingTimeInterval(60), Date().addingTimeInterval(10))
     while process.isRunning && Date() < grace { usleep(100_000) }
     let launcherEnded = !process.isRunning
     for pid in ProcessTree.descendants(of: process.processIdentifier).reversed() + survivors { kill(pid, SIGKILL) }
@@ -216,8 +284,11 @@ import Testing
     if signal == SIGKILL {
       #expect(job.stderr.contains("rank") && job.stderr.contains("signal 9"), "\(job.stderr)")
     } else {
-      // The collective in flight when the peer stopped: the gradients' or the world's statistics.
-      #expect(job.stderr.contains("did not complete in 5 s") && job.stderr.contains("of 2 on ") && job.stderr.contains(" group of ranks "), "\(job.stderr)")
+      // The collective in flight when the peer stopped: the gradients' (with its group) or the
+      // step time's maximum over the processes.
+      #expect(
+        job.stderr.contains("did not complete in 5 s") && job.stderr.contains("of 2 on ")
+          && (job.stderr.contains(" group of ranks ") || job.stderr.contains("'s time (1 values) over the job's processes")), "\(job.stderr)")
     }
   }
 }

@@ -16,7 +16,7 @@ extension MPIJob {
 
   /// Every process's bytes, in rank order, on every process.
   public func allGather(_ bytes: [UInt8]) -> [[UInt8]] {
-    let longest = Int(maximum(Double(bytes.count)))
+    let longest = Int(maximum(Double(bytes.count), of: "the gathered records' lengths"))
     var mine = bytes + [UInt8](repeating: 0, count: longest - bytes.count)
     var lengths = [Double](repeating: 0, count: size)
     lengths[rank] = Double(bytes.count)
@@ -72,7 +72,7 @@ extension MPIJob {
       }
     }
     // Each call as long as its slowest process.
-    maximum(&times)
+    maximum(&times, of: "the collective's times")
     return (total * 4, Statistics(samples: times).median)
   }
 
@@ -176,7 +176,7 @@ public final class ScaleTuneAllReduce {
     var slowest = SharedMemoryBench.slowestMember(communicators, count: max(1, bytes / 4), repetitions: repetitions) { communicator, buffer, count in
       communicator.allReduce(buffer, count: count)
     }
-    job.maximum(&slowest)
+    job.maximum(&slowest, of: "the all-reduce's times")
     return Statistics(samples: slowest).median
   }
 }

@@ -107,13 +107,14 @@ public final class MPIJob: @unchecked Sendable {
     }
   }
 
-  /// Each element's largest value over every process, in place.
-  public func maximum(_ values: inout [Double]) {
+  /// Each element's largest value over every process, in place; `what` names the values for a
+  /// failure ("the step's time").
+  public func maximum(_ values: inout [Double], of what: String) {
     let count = values.count
     guard count > 0 else { return }
     values.withUnsafeMutableBufferPointer { buffer in
       let pointer = UnsafeMutableRawPointer(buffer.baseAddress!)
-      engine.wait("a maximum of \(count) values over the job's processes") {
+      engine.wait("the maximum of \(what) (\(count) values) over the job's processes") {
         var request: MPI_Request? = nil
         MPI_Iallreduce(st_mpi_in_place(), pointer, Int32(count), st_mpi_double(), st_mpi_max(), st_mpi_comm_world(), &request)
         return request
@@ -122,9 +123,9 @@ public final class MPIJob: @unchecked Sendable {
   }
 
   /// The largest of `value` over every process.
-  public func maximum(_ value: Double) -> Double {
+  public func maximum(_ value: Double, of what: String) -> Double {
     var values = [value]
-    maximum(&values)
+    maximum(&values, of: what)
     return values[0]
   }
 
