@@ -78,11 +78,13 @@ let package = Package(
     .executableTarget(
       name: "tune",
       dependencies: [
-        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform", "Autotune", "Report", "ParallelTune", "Trainer",
+        "Probe", "Profile", "Bench", "NumberFormats", "Tuning", "Kernels", "Platform", "Autotune", "Report", "ParallelTune", "Planner", "Trainer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .target(name: "ParallelTune", dependencies: ["Autotune", "Trainer", "Kernels", "NumberFormats", "Platform", "Profile"]),
+    // `tune plan`: layouts for GPU clusters, by arithmetic alone.
+    .target(name: "Planner", dependencies: ["Profile"]),
     .executableTarget(
       name: "train",
       dependencies: [
@@ -91,6 +93,7 @@ let package = Package(
       ]
     ),
     .testTarget(name: "ParallelTuneTests", dependencies: ["ParallelTune", "Trainer", "Autotune", "Profile", "Platform"]),
+    .testTarget(name: "PlannerTests", dependencies: ["Planner", "Profile"], resources: [.copy("Fixtures")]),
     .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Profile", "Platform", "NumberFormats"]),
     .testTarget(name: "ProfileTests", dependencies: ["Profile", "Platform", "NumberFormats", "Autotune"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
