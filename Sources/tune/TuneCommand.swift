@@ -11,7 +11,7 @@ struct TuneCommand: ParsableCommand {
     abstract: "Measure a training node and write what it can do into a profile (results/<host>-<time>.json).",
     discussion: "With no subcommand, runs every stage (probe, GEMM tuning at the model's training shapes, attention at its heads and sequence, the parallel layout search) for `small` unless --model or --model-file says otherwise, within --budget (default 720 s, 120 with --quick), and writes results/<host>-<time>.json.",
     version: ScaleTuneVersion.string,
-    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, AttentionCommand.self, ParallelCommand.self, FleetCommand.self, BenchCommand.self, CompareCommand.self, ReportCommand.self, ExportCommand.self],
+    subcommands: [RunAll.self, ProbeCommand.self, GEMMCommand.self, AttentionCommand.self, ParallelCommand.self, PlanCommand.self, FleetCommand.self, BenchCommand.self, CompareCommand.self, ReportCommand.self, ExportCommand.self],
     defaultSubcommand: RunAll.self
   )
 }

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import Planner
+import Profile
+
+/// `tune plan`: the layout for a GPU cluster, by the planner's memory and step-time models.
+struct PlanCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "plan",
+    abstract: "Pick tensor, pipeline, data and context parallelism, micro-batch, recomputation, ZeRO stage and precision for a GPU cluster, before any of it runs.")
+
+  @Option(help: "A named model: \((PlanModel.catalogue.map(\.config.name) + ModelConfig.named.map(\.name)).joined(separator: ", ")).")
+  var model: String?
+
+  @Option(name: .customLong("model-file"), help: "A JSON model with ModelConfig's fields (its head is taken as tied).")
+  var modelFile: String?
+
+  @Option(help: "nodes=N,devices=D,device=KIND[,intra=600GB/s][,inter=200Gb/s]; KIND one of \(Device.catalogue.keys.sorted().joined(separator: ", ")).")
+  var cluster: String?
+
+  @Option(name: .customLong("global-batch"), help: "Sequences per optimizer step.")
+  var globalBatch: Int?
+
+  @Option(help: "Sequence length (default: the model's).")
+  var seq: Int?
+
+  @Option(help: "Precisions to consider, comma-separated (default: bf16 and, where the device has it, fp8).")
+  var precision: String?
+
+  @Option(help: "Evaluate exactly this layout: tp=…,pp=…,dp=…,cp=…,micro=…,virtualStages=…,recompute=none|selective|full,sequenceParallel=…,zero=…")
+  var layout: String?
+
+  @Option(help: "How many of the best candidates to print.")
+  var top = 5
+
+  @Flag(help: "Print the plan as JSON.")
+  var json = false
+
+  @Option(help: "Check the planner against a fixture of published runs (Tests/PlannerTests/Fixtures/published-runs.json): each run's predicted and published step time, and the error with that run left out of the fit.")
+  var published: String?
+
+  func validate() throws {
+    if published != nil { return }
+    if (model == nil) == (modelFile == nil) { throw ValidationError("give one of --model NAME or --model-file F") }
+    if cluster == nil { throw ValidationError("--cluster is required: nodes=N,devices=D,device=KIND (e.g. nodes=128,devices=8,device=a100-80gb)") }
+    guard let globalBatch, globalBatch > 0 else { throw ValidationError("--global-batch is required: the sequences per optimizer step, a positive number") }
+    if let seq, seq <= 0 { throw ValidationError("--seq must be positive; got \(seq)") }
+    if top < 1 { throw ValidationError("--top must be at least 1; got \(top)") }
+  }
+
+  func run() throws {
+    if let published { return try checkPublished(published) }
+    var planModel = try modelFile.map { PlanModel(try ModelConfig.load($0), source: $0) } ?? PlanModel.named(model!)
+    if let seq { planModel.config.seq = seq }
+    let cluster = try Cluster.parse(self.cluster!)
+    let precisions = try precision.map { list in
+      try list.split(separator: ",").map { name -> TrainingPrecision in
+        guard let p = TrainingPrecision(rawValue: String(name)) else {
+          throw PlanError.precision(String(name), "unknown; expected one of \(TrainingPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return p
+      }
+    } ?? Planner.defaultPrecisions(cluster.device)
+    let planner = try Planner(estimator: Estimator(model: planModel, cluster: cluster), globalBatch: globalBatch!, precisions: precisions)
+    let started = Date()
+    let plan: Plan
+    if let layout {
+      let parsed = try PlanLayout.parse(layout, devices: cluster.devices)
+      if let problem = parsed.problem(model: planModel.config, globalBatch: globalBatch!, devices: cluster.devices) {
+        throw PlanError.layout(layout, problem)
+      }
+      plan = planner.evaluate(parsed)
+    } else {
+      plan = planner.search(top: top)
+    }
+    let seconds = Date().timeIntervalSince(started)
+    if json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try encoder.encode(plan), as: UTF8.self))
+      return
+    }
+    print(Self.table(plan, model: planModel, cluster: cluster, seconds: seconds))
+    if layout == nil && plan.pick == nil {
+      throw CommandFailure("no layout of \(planModel.config.name) fits \(cluster.devices) × \(cluster.device.name) with a global batch of \(globalBatch!): see the pruned reasons above")
+    }
+  }
+
+  static func table(_ plan: Plan, model: PlanModel, cluster: Cluster, seconds: Double) -> String {
+    let c = model.config
+    var lines = [
+      String(format: "%@ (%.1fB parameters, seq %d) on %d × %@ (%d nodes of %d; links %.0f GB/s within a node, %.0f GB/s across, per device and direction), global batch %d",
+        c.name, model.parameters / 1e9, c.seq, cluster.devices, cluster.device.name, cluster.nodes, cluster.devicesPerNode, cluster.intraGBPerSecond,
+        cluster.interGBPerSecond, plan.globalBatch),
+      String(format: "%d layouts evaluated in %.2f s; %d kept", plan.evaluated, seconds, plan.candidates.count),
+      "",
+      "  #  layout                                                                    prec   step s  TFLOP/s  MFU    GB/dev  where the step goes",
+    ]
+    for (index, candidate) in plan.candidates.enumerated() {
+      let p = candidate.predicted
+      let parts = p.timeParts.named.filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }.prefix(4)
+        .map { String(format: "%@ %.0f%%", $0.0, 100 * $0.1 / p.stepSeconds) }.joined(separator: ", ")
+      lines.append(String(format: "%3d  %@  %@ %7.3f  %7.1f  %4.1f%%  %6.1f  %@", index + 1, Self.pad(candidate.layout.description, 72), Self.pad(candidate.precision.rawValue, 5),
+        p.stepSeconds, p.tflopsPerDevice, 100 * p.mfu, p.memoryBytesPerDevice / 1e9, parts))
+    }
+    if !plan.prunedCounts.isEmpty {
+      lines.append("")
+      lines.append("pruned: " + plan.prunedCounts.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: "; "))
+      if let first = plan.pruned.first(where: { $0.predicted != nil }) {
+        lines.append("  fastest over memory: \(first.layout) \(first.precision): \(first.reason)")
+      }
+      if plan.candidates.isEmpty { for pruned in plan.pruned.prefix(5) { lines.append("  \(pruned.layout) \(pruned.precision): \(pruned.reason)") } }
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  static func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+  }
+
+  func checkPublished(_ path: String) throws {
+    let fixture = try PublishedRuns.load(path)
+    print("run                     layout                          published s  predicted s  error   left out  (rates fitted on the other runs)")
+    var left: [Double] = []
+    for run in fixture.runs {
+      let (estimator, layout) = try fixture.setting(run)
+      let published = PublishedRuns.stepSeconds(run, seq: estimator.model.config.seq)
+      let predicted = estimator.predict(layout, globalBatch: run.globalBatch, precision: run.precision).stepSeconds
+      let out = try fixture.error(run, rates: try fixture.fit(fixture.runs.filter { $0.id != run.id }))
+      left.append(abs(out))
+      print(String(format: "%@  %@  %10.3f  %11.3f  %+5.1f%%  %+6.1f%%", Self.pad(run.id, 22),
+        Self.pad("tp\(run.tp) pp\(run.pp) cp\(run.cp) vp\(run.vp) mbs\(run.microBatchSize)", 30), published, predicted, 100 * (predicted / published - 1), 100 * out))
+    }
+    left.sort()
+    print(String(format: "left out: median %.1f%%, worst %.1f%% over %d runs; shipped rates %@", 100 * left[left.count / 2], 100 * left.last!, left.count,
+      String(describing: AchievableRates.fitted)))
+  }
+}
