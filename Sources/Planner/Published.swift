@@ -29,8 +29,10 @@ public struct PublishedRuns: Codable, Sendable {
     public var microBatchSize: Int
     public var precision: TrainingPrecision
     public var tp, pp, cp, vp: Int
-    public var tokensPerSecondPerGPU: Double
-    public var modelTFLOPSPerGPU: Double
+    /// What the source prints: tokens/s and model TFLOP/s per GPU, or the model FLOPs utilization.
+    public var tokensPerSecondPerGPU: Double?
+    public var modelTFLOPSPerGPU: Double?
+    public var mfu: Double?
   }
 
   public var sources: [String: String]
@@ -55,9 +57,17 @@ public struct PublishedRuns: Codable, Sendable {
     return (Estimator(model: model, cluster: cluster), layout)
   }
 
-  /// The published step time: the step's tokens over the whole cluster's rate.
-  public static func stepSeconds(_ run: Run, seq: Int) -> Double {
-    Double(run.globalBatch * seq) / (run.tokensPerSecondPerGPU * Double(run.gpus))
+  /// The published step time: the step's tokens over the whole cluster's rate; or, where the
+  /// source gives the model FLOPs utilization, the step's model FLOPs (PaLM's count) over that
+  /// share of the cluster's dense peak.
+  public func stepSeconds(_ run: Run) throws -> Double {
+    let (estimator, _) = try setting(run)
+    let tokens = Double(run.globalBatch * estimator.model.config.seq)
+    if let rate = run.tokensPerSecondPerGPU { return tokens / (rate * Double(run.gpus)) }
+    guard let mfu = run.mfu, let peak = estimator.cluster.device.peak(run.precision) else {
+      throw PlanError.batch("\(run.id): the fixture gives neither tokensPerSecondPerGPU nor mfu")
+    }
+    return estimator.model.flopsPerToken * tokens / (mfu * peak * 1e12 * Double(run.gpus))
   }
 
   /// One run's prediction under `rates`: predicted over published step time, minus one.
@@ -65,7 +75,7 @@ public struct PublishedRuns: Codable, Sendable {
     var (estimator, layout) = try setting(run)
     estimator.rates = rates
     let predicted = estimator.predict(layout, globalBatch: run.globalBatch, precision: run.precision)
-    return predicted.stepSeconds / Self.stepSeconds(run, seq: estimator.model.config.seq) - 1
+    return predicted.stepSeconds / (try stepSeconds(run)) - 1
   }
 
   /// The rates that best predict `runs` (least mean absolute log error of the step time), by
@@ -78,6 +88,7 @@ public struct PublishedRuns: Codable, Sendable {
     var bestCost = try cost(best)
     let grids: [(WritableKeyPath<AchievableRates, Double>, [Double])] = [
       (\.gemm, stride(from: 0.4, through: 0.95, by: 0.01).map { $0 }),
+      (\.gemm8Bit, stride(from: 0.3, through: 0.95, by: 0.01).map { $0 }),
       (\.attention, stride(from: 0.2, through: 0.9, by: 0.02).map { $0 }),
       (\.elementwisePasses, stride(from: 0.0, through: 64.0, by: 2.0).map { $0 }),
       (\.tensorParallelExposed, stride(from: 0.0, through: 1.0, by: 0.05).map { $0 }),

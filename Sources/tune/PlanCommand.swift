@@ -124,7 +124,7 @@ struct PlanCommand: ParsableCommand {
     var left: [Double] = []
     for run in fixture.runs {
       let (estimator, layout) = try fixture.setting(run)
-      let published = PublishedRuns.stepSeconds(run, seq: estimator.model.config.seq)
+      let published = try fixture.stepSeconds(run)
       let predicted = estimator.predict(layout, globalBatch: run.globalBatch, precision: run.precision).stepSeconds
       let out = try fixture.error(run, rates: try fixture.fit(fixture.runs.filter { $0.id != run.id }))
       left.append(abs(out))
