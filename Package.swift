@@ -82,9 +82,9 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
-    .target(name: "ParallelTune", dependencies: ["Autotune", "Trainer", "Kernels", "NumberFormats", "Platform", "Profile"]),
-    // `tune plan`: layouts for GPU clusters, by arithmetic alone.
-    .target(name: "Planner", dependencies: ["Profile"]),
+    // `tune plan`: layouts for GPU clusters, by arithmetic alone; the node tuner's cost model too.
+    .target(name: "Planner", dependencies: ["NumberFormats", "Profile"]),
+    .target(name: "ParallelTune", dependencies: ["Autotune", "Trainer", "Kernels", "NumberFormats", "Planner", "Platform", "Profile"]),
     .executableTarget(
       name: "train",
       dependencies: [

@@ -22,6 +22,16 @@ public struct Device: Sendable, Hashable, Codable {
 
   public func peak(_ precision: TrainingPrecision) -> Double? { peakTFLOPS[precision] }
 
+  /// This machine as one device per rank group: its fp32 peak for every precision (the CPU's
+  /// units run them all), its memory and its triad bandwidth; links within and across nodes are
+  /// the cluster's, measured.
+  public static func node(name: String = "this", peakGflops: Double, memoryBytes: Double, triadGBPerSecond: Double) -> Device {
+    let peak = peakGflops / 1000
+    return Device(
+      name: name, peakTFLOPS: Dictionary(uniqueKeysWithValues: TrainingPrecision.allCases.map { ($0, peak) }), memoryBytes: memoryBytes,
+      memoryGBPerSecond: triadGBPerSecond, intraGBPerSecond: 0, interGBPerSecond: 0, devicesPerNode: 1, source: "this node's profile")
+  }
+
   /// The catalogue, by the names `--cluster device=…` takes.
   public static let catalogue: [String: Device] = {
     let gb = 1e9

@@ -22,6 +22,16 @@ public struct AchievableRates: Sendable, Hashable, Codable {
   /// A ring collective's bus bandwidth as a share of the link's one-way rate (nccl-tests' busbw on
   /// NVLink and InfiniBand reaches about 0.8 of it).
   public var linkEfficiency: Double
+  /// Bytes per activation and gradient element when the framework keeps one width whatever the
+  /// GEMM precision (ScaleTune's trainer: 4); nil: 2 under mixed precision, 4 under fp32.
+  public var activationBytes: Double? = nil
+  /// A group that spans nodes runs one ring per member on a node, each on its own network link
+  /// (NCCL's channels over a node's NICs); false: one ring between the nodes' leaders, at one link's rate
+  /// (ScaleTune's hierarchical communicator).
+  public var parallelRingsAcrossNodes = true
+  /// Pipeline sends and receives run beside the next micro-batch's compute (Megatron-LM's
+  /// overlapped p2p); false: on the step's path.
+  public var overlapsPipelineTransfers = true
   /// Latency per ring step: within a node and across nodes (seconds).
   public var intraLatency: Double
   public var interLatency: Double
@@ -107,12 +117,18 @@ public struct Estimator: Sendable {
   /// recipes and ScaleTune's trainer train without).
   public var dropout: Bool
 
-  public init(model: PlanModel, cluster: Cluster, rates: AchievableRates = .fitted, dropout: Bool = false) {
+  /// The device's rates; nil: the spec sheet's at `rates`' shares.
+  public var measured: (any DeviceRates)?
+
+  public init(model: PlanModel, cluster: Cluster, rates: AchievableRates = .fitted, dropout: Bool = false, measured: (any DeviceRates)? = nil) {
     self.model = model
     self.cluster = cluster
     self.rates = rates
     self.dropout = dropout
+    self.measured = measured
   }
+
+  var deviceRates: any DeviceRates { measured ?? SpecSheetRates(device: cluster.device, rates: rates) }
 
   // MARK: Memory
 
@@ -205,11 +221,6 @@ public struct Estimator: Sendable {
 
   // MARK: Time
 
-  func gemmSeconds(m: Double, n: Double, k: Double, peak: Double, share: Double) -> Double {
-    let shape = m / (m + 128) * n / (n + 128) * k / (k + 128)
-    return 2 * m * n * k / (peak * 1e12 * share * shape)
-  }
-
   /// Seconds of a ring collective over a group of `members` devices `stride` ranks apart, moving
   /// `bytes` per device: all-reduce 2(n−1)/n of it, all-gather and reduce-scatter (n−1)/n, at the
   /// group's bus bandwidth. Within a node that is the device's link; a group that spans nodes runs
@@ -221,7 +232,7 @@ public struct Estimator: Sendable {
     let n = Double(members), steps = allReduce ? 2 * (n - 1) : n - 1
     let perNode = cluster.devicesPerNode
     let across = stride * members > perNode
-    let onOneNode = stride >= perNode ? 1 : min(members, perNode / stride)
+    let onOneNode = stride >= perNode || !rates.parallelRingsAcrossNodes ? 1 : min(members, perNode / stride)
     let link = across ? min(cluster.intraGBPerSecond, Double(onOneNode) * cluster.interGBPerSecond) : cluster.intraGBPerSecond
     return steps / n * bytes / (link * 1e9 * rates.linkEfficiency) + steps * (across ? rates.interLatency : rates.intraLatency)
   }
@@ -231,38 +242,41 @@ public struct Estimator: Sendable {
   func spansNodes(stride: Int, size: Int) -> Bool { size > 1 && stride * size > cluster.devicesPerNode }
 
   public func predict(_ layout: PlanLayout, globalBatch: Int, precision: TrainingPrecision) -> Prediction {
-    let c = model.config, d = cluster.device
+    let c = model.config, d = cluster.device, device = deviceRates
     let peak = d.peak(precision) ?? d.peak(.bf16) ?? 1
-    let attentionPeak = precision == .fp32 ? peak : (d.peak(.bf16) ?? peak)
-    let share = precision == .fp8 ? rates.gemm8Bit : rates.gemm
-    func gemmSeconds(m: Double, n: Double, k: Double, peak: Double) -> Double { self.gemmSeconds(m: m, n: n, k: k, peak: peak, share: share) }
     let t = Double(layout.tp), sequences = layout.microBatchSize(globalBatch: globalBatch)
-    let tokens = Double(c.seq / layout.cp * sequences)
+    let queries = c.seq / layout.cp
+    let tokens = Double(queries * sequences)
     let h = Double(c.hidden), f = Double(c.mlpHidden), gate = c.mlp == .swiglu ? 2.0 : 1.0
-    let activationBytes = precision == .fp32 ? 4.0 : 2.0
-    // One layer, one micro-batch, forward: four products.
-    let layerGEMM =
-      gemmSeconds(m: tokens, n: Double(c.qkvWidth) / t, k: h, peak: peak) + gemmSeconds(m: tokens, n: h, k: h / t, peak: peak)
-      + gemmSeconds(m: tokens, n: gate * f / t, k: h, peak: peak) + gemmSeconds(m: tokens, n: h, k: f / t, peak: peak)
-    // Attention: QKᵀ and the weighted sum, 4 · s_local · s · h / t per sequence, half of it under a causal mask.
-    let causal = c.kind == .causalLM ? 0.5 : 1.0
-    let attentionFlops = 4 * tokens * Double(c.seq) * h / t * causal
-    let attentionForward = attentionFlops / (attentionPeak * 1e12 * rates.attention)
+    let activationBytes = rates.activationBytes ?? (precision == .fp32 ? 4.0 : 2.0)
+    // A linear layer of `inputs` → `outputs` on `tokens` rows: its forward, and the backward's two products.
+    func linear(_ inputs: Double, _ outputs: Double) -> (forward: Double, backward: Double) {
+      (device.gemmSeconds(m: tokens, n: outputs, k: inputs, kind: .forward, precision: precision),
+       device.gemmSeconds(m: tokens, n: inputs, k: outputs, kind: .inputGradient, precision: precision)
+         + device.gemmSeconds(m: inputs, n: outputs, k: tokens, kind: .weightGradient, precision: precision))
+    }
+    // One layer, one micro-batch: QKV and the attention's output projection, the MLP's two.
+    let products = [linear(h, Double(c.qkvWidth) / t), linear(h / t, h), linear(h, gate * f / t), linear(f / t, h)]
+    let layerForward = products.map(\.forward).reduce(0, +), layerBackward = products.map(\.backward).reduce(0, +)
+    let shape = AttentionShape(
+      batch: sequences, heads: c.heads / layout.tp, kvHeads: max(1, c.kvHeads / layout.tp), seq: c.seq, headDim: c.headDim, causal: c.kind == .causalLM)
+    let attention = device.attentionSeconds(shape, queries: queries, precision: precision)
+    let attentionForward = attention.forward
     let split = layout.sequenceParallel ? t : 1
-    let elementwiseForward = rates.elementwisePasses * tokens * h * activationBytes / split / (d.memoryGBPerSecond * 1e9)
+    let elementwiseForward = rates.elementwisePasses * tokens * h * activationBytes / split / device.memoryBytesPerSecond
     let layers = Double(c.layers / layout.pp)
     var parts = TimeParts(
       gemm: 0, attention: 0, elementwise: 0, recompute: 0, tensorParallel: 0, contextParallel: 0, pipelineTransfers: 0, pipelineBubble: 0,
       dataParallel: 0, optimizer: 0)
     // Per micro-batch on the slowest stage (the last: it also runs the head).
-    let head = 3 * gemmSeconds(m: tokens, n: Double(c.vocabulary) / t, k: h, peak: peak)
-    parts.gemm = layers * 3 * layerGEMM + head
-    parts.attention = layers * 3 * attentionForward
+    let headProducts = linear(h, Double(c.vocabulary) / t)
+    parts.gemm = layers * (layerForward + layerBackward) + headProducts.forward + headProducts.backward
+    parts.attention = layers * (attention.forward + attention.backward)
     parts.elementwise = layers * 3 * elementwiseForward
     switch layout.recompute {
     case .none: break
     case .selective: parts.recompute = layers * attentionForward
-    case .full: parts.recompute = layers * (layerGEMM + attentionForward + elementwiseForward)
+    case .full: parts.recompute = layers * (layerForward + attentionForward + elementwiseForward)
     }
     // Tensor parallelism: two all-reduces (or all-gather + reduce-scatter) of the micro-batch's
     // activations per layer forward, two backward, two more when the forward runs again.
@@ -271,14 +285,14 @@ public struct Estimator: Sendable {
     // Overlapped with the layer's GEMMs (the recipes' userbuffer overlap): a share stays exposed,
     // and whatever the GEMMs cannot cover (a slow link, tensor parallelism across nodes).
     let tpRing = tpCollectives * ringSeconds(bytes: tpTraffic, members: layout.tp, stride: 1, allReduce: true)
-    let tpCover = 3 * layerGEMM
+    let tpCover = layerForward + layerBackward
     parts.tensorParallel = layers * (rates.tensorParallelExposed * tpRing + max(0, (1 - rates.tensorParallelExposed) * tpRing - tpCover))
     // Context parallelism: each layer passes its K and V around the ring, forward once and
     // backward twice (with their gradients), behind the attention where it can.
     if layout.cp > 1 {
       let kvBytes = 2 * tokens * Double(c.kvHeads * c.headDim) / t * activationBytes
       let ring = ringSeconds(bytes: kvBytes * Double(layout.cp), members: layout.cp, stride: layout.tp, allReduce: false)
-      parts.contextParallel = layers * max(0, 3 * ring - 1.5 * attentionForward)
+      parts.contextParallel = layers * max(0, 3 * ring - 0.5 * (attention.forward + attention.backward))
     }
     // Pipeline: each boundary sends the micro-batch's activations forward and their gradient back,
     // once per model chunk.
@@ -290,7 +304,9 @@ public struct Estimator: Sendable {
       // Sent and received beside the next micro-batch's compute: what the compute cannot cover,
       // and the latency of each exchange.
       let compute = parts.gemm + parts.attention + parts.elementwise + parts.recompute
-      parts.pipelineTransfers = max(0, 2 * v * bytes / bandwidth - compute) + 2 * v * (across ? rates.interLatency : rates.intraLatency)
+      let transfers = 2 * v * bytes / bandwidth
+      parts.pipelineTransfers =
+        (rates.overlapsPipelineTransfers ? max(0, transfers - compute) : transfers) + 2 * v * (across ? rates.interLatency : rates.intraLatency)
     }
     let perMicro = parts.gemm + parts.attention + parts.elementwise + parts.recompute + parts.tensorParallel + parts.contextParallel + parts.pipelineTransfers
     // The step's micro-batches, and the 1F1B bubble: (pp − 1)/v micro-batch slots.
@@ -324,7 +340,7 @@ public struct Estimator: Sendable {
     // The optimizer: fp32 master weights, gradients and two moments read and written for the
     // local shard, plus the 16-bit copy written.
     let shard = layout.zero >= 1 ? local / Double(groupSize) : local
-    parts.optimizer = shard * 34 / (d.memoryGBPerSecond * 1e9)
+    parts.optimizer = shard * 34 / device.memoryBytesPerSecond
     let step = parts.named.map(\.1).reduce(0, +)
     let memory = memory(layout, globalBatch: globalBatch, precision: precision)
     let devices = Double(layout.devices)

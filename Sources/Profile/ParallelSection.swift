@@ -25,6 +25,9 @@ public struct ParallelSection: Codable, Equatable, Sendable {
   /// The factor the cost model's step times were scaled by: the fp32 reference's measured step
   /// time over its prediction (nil: not measured). Trials' predictions include it.
   public var costCalibration: Double?
+  /// How far the planner's step model (the cost model, calibrated as above) was from the trials'
+  /// measured step times: `tune plan --cluster this` is the same model on the same rates.
+  public var predictionError: PredictionError?
 
   public init(
     fingerprint: String, model: ModelConfig, worldThreads: Int, globalBatch: Int, pick: ParallelPick?, trials: [ParallelTrial],
@@ -32,6 +35,11 @@ public struct ParallelSection: Codable, Equatable, Sendable {
     costCalibration: Double? = nil
   ) {
     self.costCalibration = costCalibration
+    self.predictionError = PredictionError(
+      trials.filter { $0.status == .ok }.compactMap { trial in
+        guard let predicted = trial.predictedStepSeconds, let measured = trial.measuredStepSeconds, measured > 0 else { return nil }
+        return (predicted, measured)
+      })
     self.fingerprint = fingerprint
     self.model = model
     self.worldThreads = worldThreads
@@ -117,4 +125,20 @@ public struct ParallelTrial: Codable, Equatable, Sendable {
 
   /// `dp=…,tp=…,…` with the precision and threads: the candidate's name in tables and journals.
   public var name: String { "\(layout) \(precision) t\(threadsPerRank)" }
+}
+
+/// The relative error of predicted step times against measured ones, over the trials that ran.
+public struct PredictionError: Codable, Equatable, Sendable {
+  public var trials: Int
+  /// The median and the largest |predicted / measured − 1|.
+  public var median: Double
+  public var worst: Double
+
+  public init?(_ pairs: [(predicted: Double, measured: Double)]) {
+    guard !pairs.isEmpty else { return nil }
+    let errors = pairs.map { abs($0.predicted / $0.measured - 1) }.sorted()
+    trials = errors.count
+    median = errors.count % 2 == 1 ? errors[errors.count / 2] : (errors[errors.count / 2 - 1] + errors[errors.count / 2]) / 2
+    worst = errors.last!
+  }
 }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import ParallelTune
 import Planner
+import Platform
+import Probe
 import Profile
 
 /// `tune plan`: the layout for a GPU cluster, by the planner's memory and step-time models.
@@ -15,8 +18,11 @@ struct PlanCommand: ParsableCommand {
   @Option(name: .customLong("model-file"), help: "A JSON model with ModelConfig's fields (its head is taken as tied).")
   var modelFile: String?
 
-  @Option(help: "nodes=N,devices=D,device=KIND[,intra=600GB/s][,inter=200Gb/s]; KIND one of \(Device.catalogue.keys.sorted().joined(separator: ", ")).")
+  @Option(help: "nodes=N,devices=D,device=KIND[,intra=600GB/s][,inter=200Gb/s]; KIND one of \(Device.catalogue.keys.sorted().joined(separator: ", ")); or `this`: this node, from its profile (the kernel rates measured here).")
   var cluster: String?
+
+  @Option(help: "With --cluster this: the profile whose rates (and trials) to use (default: this host's newest under results/).")
+  var profile: String?
 
   @Option(name: .customLong("global-batch"), help: "Sequences per optimizer step.")
   var globalBatch: Int?
@@ -43,6 +49,7 @@ struct PlanCommand: ParsableCommand {
     if published != nil { return }
     if (model == nil) == (modelFile == nil) { throw ValidationError("give one of --model NAME or --model-file F") }
     if cluster == nil { throw ValidationError("--cluster is required: nodes=N,devices=D,device=KIND (e.g. nodes=128,devices=8,device=a100-80gb)") }
+    if cluster == "this" { return }
     guard let globalBatch, globalBatch > 0 else { throw ValidationError("--global-batch is required: the sequences per optimizer step, a positive number") }
     if let seq, seq <= 0 { throw ValidationError("--seq must be positive; got \(seq)") }
     if top < 1 { throw ValidationError("--top must be at least 1; got \(top)") }
@@ -50,17 +57,11 @@ struct PlanCommand: ParsableCommand {
 
   func run() throws {
     if let published { return try checkPublished(published) }
+    if cluster == "this" { return try planThisNode() }
     var planModel = try modelFile.map { PlanModel(try ModelConfig.load($0), source: $0) } ?? PlanModel.named(model!)
     if let seq { planModel.config.seq = seq }
     let cluster = try Cluster.parse(self.cluster!)
-    let precisions = try precision.map { list in
-      try list.split(separator: ",").map { name -> TrainingPrecision in
-        guard let p = TrainingPrecision(rawValue: String(name)) else {
-          throw PlanError.precision(String(name), "unknown; expected one of \(TrainingPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return p
-      }
-    } ?? Planner.defaultPrecisions(cluster.device)
+    let precisions = try precisions(default: Planner.defaultPrecisions(cluster.device))
     let planner = try Planner(estimator: Estimator(model: planModel, cluster: cluster), globalBatch: globalBatch!, precisions: precisions)
     let started = Date()
     let plan: Plan
@@ -112,6 +113,79 @@ struct PlanCommand: ParsableCommand {
       if plan.candidates.isEmpty { for pruned in plan.pruned.prefix(5) { lines.append("  \(pruned.layout) \(pruned.precision): \(pruned.reason)") } }
     }
     return lines.joined(separator: "\n")
+  }
+
+  /// `--cluster this`: the node tuner's candidates ranked by the planner's step model on this
+  /// node's measured rates (the cost model `tune parallel` ranks with: one code path), and, where
+  /// the profile holds trials of this model, each trial's prediction against its measured step.
+  func planThisNode() throws {
+    guard let path = profile ?? ResultsPath.latest() else {
+      throw CommandFailure("--cluster this reads this node's profile: none under results/ for this host; run `make tune` (or give --profile P)")
+    }
+    let loaded = try ProfileStore.read(path)
+    guard let machine = loaded.machine else { throw CommandFailure("\(path) has no machine section: run `tune probe` first") }
+    let config = try modelFile.map { try ModelConfig.load($0) } ?? (try ModelConfig.named(model!))
+    let topology = try Topology()
+    let limits = MachineProbe.limits(topology: topology)
+    let choices = try KernelChoices(profile: loaded, path: path, machineFingerprint: machine.fingerprint)
+    let rates = CostModelRates.resolve(machine, topology: topology, quick: true)
+    let section = loaded.parallel.flatMap { $0.model.name == config.name ? $0 : nil }
+    let collective = section?.collectiveGBPerSecond ?? CostModel.measureCollectiveBandwidth(members: 2)
+    let cost = CostModel(
+      profile: loaded, choices: choices, peakGflops: rates.fp32PeakGflops, triadGBPerSecond: rates.triadGBPerSecond, collectiveGBPerSecond: collective,
+      tunedThreads: limits.usableThreads)
+    let calibration = section?.costCalibration ?? 1
+    let batch = globalBatch ?? section?.globalBatch ?? 8
+    let world = section?.worldThreads ?? limits.usableThreads
+    print(String(format: "%@ on this node (%@): %d threads, rates from %@ (fp32 peak %.1f GFLOP/s, triad %.1f GB/s, all-reduce %.2f GB/s; ranking scaled by %.2f, the profile's calibration)",
+      config.name, machine.fingerprint, world, path, rates.fp32PeakGflops, rates.triadGBPerSecond, collective, calibration))
+    let precisions = try precisions(default: [.fp32, .bf16])
+    let space = CandidateSpace.enumerate(model: config, worldThreads: world, globalBatch: batch, precisions: precisions)
+    let ranked = space.valid.map { ($0, cost.stepSeconds($0, model: config, globalBatch: batch) * calibration) }.sorted { $0.1 < $1.1 }
+    print("\nthe planner's best \(min(top, ranked.count)) of \(ranked.count) layouts the trainer runs here (global batch \(batch)):")
+    for (candidate, seconds) in ranked.prefix(top) { print(String(format: "  %@  %8.4f s per step", Self.pad(candidate.description, 60), seconds)) }
+    guard let section else {
+      print("\n\(path) has no trials of \(config.name) to check the predictions against (run `tune parallel --model \(config.name)`)")
+      return
+    }
+    // Each trial's prediction is scaled as the tuner scales its own (by one measured step over
+    // its prediction), here by the median of that ratio over the other trials: the error is on a
+    // trial the scale did not see.
+    var rows: [(Candidate, predicted: Double, measured: Double)] = []
+    for trial in section.trials where trial.status == .ok {
+      guard let measured = trial.measuredStepSeconds, measured > 0 else { continue }
+      let candidate = Candidate(layout: trial.layout, precision: trial.precision, threadsPerRank: trial.threadsPerRank)
+      rows.append((candidate, cost.stepSeconds(candidate, model: config, globalBatch: section.globalBatch), measured))
+    }
+    guard rows.count >= 2 else {
+      print("\n\(path) has fewer than two trials of \(config.name) that ran: nothing to check the predictions against")
+      return
+    }
+    print("\nits trials in \(path): predicted (scaled on the other trials) against measured step time")
+    var pairs: [(predicted: Double, measured: Double)] = []
+    for (index, row) in rows.enumerated() {
+      let ratios = rows.enumerated().filter { $0.offset != index }.map { $0.element.measured / $0.element.predicted }.sorted()
+      let scale = ratios.count % 2 == 1 ? ratios[ratios.count / 2] : (ratios[ratios.count / 2 - 1] + ratios[ratios.count / 2]) / 2
+      let predicted = row.predicted * scale
+      pairs.append((predicted, row.measured))
+      print(String(format: "  %@  predicted %8.4f s  measured %8.4f s  %+6.1f%%", Self.pad(row.0.description, 60), predicted, row.measured,
+        100 * (predicted / row.measured - 1)))
+    }
+    if let error = PredictionError(pairs) {
+      print(String(format: "median error %.1f%%, worst %.1f%% over %d trials", 100 * error.median, 100 * error.worst, error.trials))
+    }
+  }
+
+  /// --precision's list, or `fallback`.
+  func precisions(default fallback: [TrainingPrecision]) throws -> [TrainingPrecision] {
+    try precision.map { list in
+      try list.split(separator: ",").map { name -> TrainingPrecision in
+        guard let p = TrainingPrecision(rawValue: String(name)) else {
+          throw PlanError.precision(String(name), "unknown; expected one of \(TrainingPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return p
+      }
+    } ?? fallback
   }
 
   static func pad(_ text: String, _ width: Int) -> String {

@@ -80,3 +80,13 @@ import Testing
     }
   }
 }
+
+/// The profile's summary of a model's error against measured trials.
+@Suite struct PredictionErrorTests {
+  @Test func medianAndWorstOfTheRelativeErrors() throws {
+    let error = try #require(PredictionError([(1.1, 1), (0.8, 1), (1, 2), (3, 3)]))
+    #expect(error.trials == 4)
+    #expect(abs(error.median - 0.15) < 1e-12 && abs(error.worst - 0.5) < 1e-12)
+    #expect(PredictionError([]) == nil)
+  }
+}
