@@ -47,7 +47,7 @@ public struct SpecSheetRates: DeviceRates {
 
 /// This node, from its profile: each product at the rate the GEMM tuner recorded for the nearest
 /// tuned shape in the policy's precision (as the trainer stores a linear layer: forward NN, dX NT,
-/// dW TN), scaled from the tuner's threads to the rank's, rolled off below 64 in any dimension,
+/// dW TN), scaled from the threads it was measured on to the rank's, rolled off below 64 in any dimension,
 /// plus the policy's rounding pass over both operands at the triad bandwidth; attention at the
 /// profile's flash rates for the nearest tuned problem (the backward 2.5× the forward's FLOPs,
 /// its recomputation included); the elementwise layers at the triad bandwidth.
@@ -87,9 +87,10 @@ public struct MeasuredRates: DeviceRates {
     let format = precision.gemmPrecision(forward: kind == .forward)
     let (transA, transB) = kind == .forward ? (false, false) : (kind == .inputGradient ? (false, true) : (true, false))
     let (mi, ni, ki) = (Int(m.rounded()), Int(n.rounded()), Int(k.rounded()))
-    let recorded = choices.recordedGEMMGflops(m: mi, n: ni, k: ki, transA: transA, transB: transB, precision: format)
-      ?? choices.recordedGEMMGflops(m: mi, n: ni, k: ki, transA: transA, transB: transB, precision: .fp32)
-    var rate = (recorded ?? 0.8 * peakGflops) * scale
+    let recorded = choices.recordedGEMMRate(m: mi, n: ni, k: ki, transA: transA, transB: transB, precision: format)
+      ?? choices.recordedGEMMRate(m: mi, n: ni, k: ki, transA: transA, transB: transB, precision: .fp32)
+    // A recorded rate scales from the threads it was measured on to the rank's.
+    var rate = recorded.map { $0.gflops * Double(threads) / Double($0.threads) } ?? 0.8 * peakGflops * scale
     // Small products do not reach the tuned rate: a crude roll-off below 64 in any dimension.
     let smallest = min(m, n, k)
     if smallest < 64 { rate *= max(0.1, smallest / 64) }

@@ -110,6 +110,13 @@ public struct KernelChoices: Sendable {
     nearestGEMM(m: m, n: n, k: k, transA: transA, transB: transB, precision: precision).winner?.gflops
   }
 
+  /// The same rate with the threads it was measured on (the kernel stages tune on every usable
+  /// thread, the pick's shapes on the pick's threads per rank).
+  public func recordedGEMMRate(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, precision: Precision) -> (gflops: Double, threads: Int)? {
+    guard let winner = nearestGEMM(m: m, n: n, k: k, transA: transA, transB: transB, precision: precision).winner, let gflops = winner.gflops else { return nil }
+    return (gflops, max(1, winner.choice.threads))
+  }
+
   func nearestGEMM(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, precision: Precision) -> (winner: GEMMWinner?, source: Source) {
     func distance(_ w: GEMMWinner) -> Double {
       let d = Self.logDistance([(m, w.m), (n, w.n), (k, w.k)])
