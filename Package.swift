@@ -92,7 +92,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
-    .testTarget(name: "ParallelTuneTests", dependencies: ["ParallelTune", "Trainer", "Autotune", "Profile", "Platform"]),
+    .testTarget(name: "ParallelTuneTests", dependencies: ["ParallelTune", "Planner", "Trainer", "Autotune", "Profile", "Platform"]),
     .testTarget(name: "PlannerTests", dependencies: ["Planner", "Profile"], resources: [.copy("Fixtures")]),
     .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Kernels", "Profile", "Platform", "NumberFormats"]),
     .testTarget(name: "ProfileTests", dependencies: ["Profile", "Platform", "NumberFormats", "Autotune"]),

@@ -26,6 +26,11 @@ public struct PrunedCandidate: Codable, Sendable, Hashable {
 /// What `tune plan` answers: the pick, the best candidates (best first) and the pruned ones.
 public struct Plan: Codable, Sendable {
   public var model: String
+  /// The model's whole shape (what `tune export` writes from the plan).
+  public var modelConfig: ModelConfig
+  public var tiedEmbeddings: Bool
+  public var nodes: Int
+  public var devicesPerNode: Int
   public var cluster: String
   public var device: String
   public var devices: Int
@@ -154,7 +159,8 @@ public struct Planner: Sendable {
     over.sort { order($0.predicted!, $0.layout, $1.predicted!, $1.layout) }
     let cluster = estimator.cluster
     return Plan(
-      model: estimator.model.config.name,
+      model: estimator.model.config.name, modelConfig: estimator.model.config, tiedEmbeddings: estimator.model.tiedEmbeddings, nodes: cluster.nodes,
+      devicesPerNode: cluster.devicesPerNode,
       cluster: "nodes=\(cluster.nodes),devices=\(cluster.devicesPerNode),device=\(cluster.device.name)", device: cluster.device.name,
       devices: cluster.devices, globalBatch: globalBatch, pick: kept.first, candidates: Array(kept.prefix(top)),
       pruned: Array(over.prefix(20)) + invalid.keys.sorted().map { invalid[$0]! }, prunedCounts: counts, evaluated: results.count,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Kernels
 import ParallelTune
+import Planner
 import Platform
 import Probe
 import Profile
@@ -185,7 +186,7 @@ struct ExportCommand: ParsableCommand {
     abstract: "Write a profile's parallel pick, with its whole recipe, in another trainer's terms: megatron, deepspeed, torchrun, nemo, bionemo.",
     discussion: "What the tool cannot express of the recipe is said on stderr (and on the export's comment lines where its format has them).")
 
-  @Argument(help: "A profile with a parallel section.")
+  @Argument(help: "A profile with a parallel section, or a plan written by `tune plan --output`.")
   var profile: String
   @Option(help: "megatron, deepspeed, torchrun, nemo or bionemo.")
   var format: String
@@ -199,11 +200,17 @@ struct ExportCommand: ParsableCommand {
   }
 
   func run() throws {
-    let loaded = try ProfileStore.read(profile)
-    guard let section = loaded.parallel, section.pick != nil else { throw CommandFailure(Export.ExportError.noPick(path: profile).description) }
     let rendered: Export.Rendered
     do {
-      rendered = try Export.render(section, format: Export.Format(rawValue: format)!, steps: steps)
+      // A plan (tune plan --output) or a profile.
+      if let data = FileManager.default.contents(atPath: profile), let plan = try? JSONDecoder().decode(Plan.self, from: data) {
+        guard plan.pick != nil else { throw CommandFailure("\(profile): the plan has no pick (no layout fitted); nothing to export") }
+        rendered = try Export.render(plan, format: Export.Format(rawValue: format)!, steps: steps)
+      } else {
+        let loaded = try ProfileStore.read(profile)
+        guard let section = loaded.parallel, section.pick != nil else { throw CommandFailure(Export.ExportError.noPick(path: profile).description) }
+        rendered = try Export.render(section, format: Export.Format(rawValue: format)!, steps: steps)
+      }
     } catch let error as Export.ExportError {
       throw CommandFailure(error.description)
     }

@@ -24,6 +24,9 @@ struct PlanCommand: ParsableCommand {
   @Option(help: "With --cluster this: the profile whose rates (and trials) to use (default: this host's newest under results/).")
   var profile: String?
 
+  @Option(help: "With --cluster this: the nodes of this fleet profile (tune fleet), each with this node's rates, joined by the fleet's measured links.")
+  var fleet: String?
+
   @Option(name: .customLong("global-batch"), help: "Sequences per optimizer step.")
   var globalBatch: Int?
 
@@ -42,6 +45,9 @@ struct PlanCommand: ParsableCommand {
   @Flag(help: "Print the plan as JSON.")
   var json = false
 
+  @Option(help: "Also write the plan's JSON here (what `tune report` draws and `tune export` writes for other trainers).")
+  var output: String?
+
   @Option(help: "Check the planner against a fixture of published runs (Tests/PlannerTests/Fixtures/published-runs.json): each run's predicted and published step time, and the error with that run left out of the fit.")
   var published: String?
 
@@ -49,6 +55,7 @@ struct PlanCommand: ParsableCommand {
     if published != nil { return }
     if (model == nil) == (modelFile == nil) { throw ValidationError("give one of --model NAME or --model-file F") }
     if cluster == nil { throw ValidationError("--cluster is required: nodes=N,devices=D,device=KIND (e.g. nodes=128,devices=8,device=a100-80gb)") }
+    if fleet != nil && cluster != "this" { throw ValidationError("--fleet goes with --cluster this: the fleet's nodes, with this node's rates") }
     if cluster == "this" { return }
     guard let globalBatch, globalBatch > 0 else { throw ValidationError("--global-batch is required: the sequences per optimizer step, a positive number") }
     if let seq, seq <= 0 { throw ValidationError("--seq must be positive; got \(seq)") }
@@ -75,10 +82,14 @@ struct PlanCommand: ParsableCommand {
       plan = planner.search(top: top)
     }
     let seconds = Date().timeIntervalSince(started)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let encoded = try encoder.encode(plan)
+    if let output {
+      do { try AtomicFile.write(encoded, to: output) } catch { throw CommandFailure("cannot write \(output): \(error)") }
+    }
     if json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      print(String(decoding: try encoder.encode(plan), as: UTF8.self))
+      print(String(decoding: encoded, as: UTF8.self))
       return
     }
     print(Self.table(plan, model: planModel, cluster: cluster, seconds: seconds))
@@ -131,19 +142,34 @@ struct PlanCommand: ParsableCommand {
     let rates = CostModelRates.resolve(machine, topology: topology, quick: true)
     let section = loaded.parallel.flatMap { $0.model.name == config.name ? $0 : nil }
     let collective = section?.collectiveGBPerSecond ?? CostModel.measureCollectiveBandwidth(members: 2)
-    let cost = CostModel(
+    var cost = CostModel(
       profile: loaded, choices: choices, peakGflops: rates.fp32PeakGflops, triadGBPerSecond: rates.triadGBPerSecond, collectiveGBPerSecond: collective,
       tunedThreads: limits.usableThreads)
     let calibration = section?.costCalibration ?? 1
     let batch = globalBatch ?? section?.globalBatch ?? 8
-    let world = section?.worldThreads ?? limits.usableThreads
+    var world = section?.worldThreads ?? limits.usableThreads
+    var processes = 1
+    if let fleet {
+      guard let measured = try ProfileStore.read(fleet).fleet else { throw CommandFailure("\(fleet) has no fleet section: write one with `mpirun … tune fleet`") }
+      let links = FleetRates(measured)
+      guard let within = links.withinNode, let across = links.acrossNodes else {
+        throw CommandFailure("\(fleet): its fleet section lacks an all-reduce within a node or across the nodes")
+      }
+      processes = measured.nodes.count
+      world = processes * limits.usableThreads
+      cost.collectiveGBPerSecond = within
+      cost.processes = processes
+      cost.acrossGBPerSecond = across
+      print(String(format: "the fleet of %@: %d nodes, all-reduce %.3g GB/s within a node and %.3g GB/s across (the slowest link)", fleet, processes, within, across))
+    }
     print(String(format: "%@ on this node (%@): %d threads, rates from %@ (fp32 peak %.1f GFLOP/s, triad %.1f GB/s, all-reduce %.2f GB/s; ranking scaled by %.2f, the profile's calibration)",
-      config.name, machine.fingerprint, world, path, rates.fp32PeakGflops, rates.triadGBPerSecond, collective, calibration))
+      config.name, machine.fingerprint, world, path, rates.fp32PeakGflops, rates.triadGBPerSecond, cost.collectiveGBPerSecond, calibration))
     let precisions = try precisions(default: [.fp32, .bf16])
-    let space = CandidateSpace.enumerate(model: config, worldThreads: world, globalBatch: batch, precisions: precisions)
+    let space = CandidateSpace.enumerate(model: config, worldThreads: world, globalBatch: batch, precisions: precisions, processes: processes)
     let ranked = space.valid.map { ($0, cost.stepSeconds($0, model: config, globalBatch: batch) * calibration) }.sorted { $0.1 < $1.1 }
     print("\nthe planner's best \(min(top, ranked.count)) of \(ranked.count) layouts the trainer runs here (global batch \(batch)):")
     for (candidate, seconds) in ranked.prefix(top) { print(String(format: "  %@  %8.4f s per step", Self.pad(candidate.description, 60), seconds)) }
+    guard processes == 1 else { return }
     guard let section else {
       print("\n\(path) has no trials of \(config.name) to check the predictions against (run `tune parallel --model \(config.name)`)")
       return

@@ -1,4 +1,5 @@
 import Foundation
+import Planner
 import Profile
 import Testing
 
@@ -54,6 +55,15 @@ enum OptionType: Equatable {
     "--adam-beta2": .float, "--adam-eps": .float, "--clip-grad": .float, "--lr": .float, "--min-lr": .float,
     "--lr-decay-style": .choice(["constant", "linear", "cosine", "inverse-square-root", "WSD"]), "--lr-warmup-iters": .int, "--lr-decay-iters": .int,
     "--train-iters": .int,
+    // The cluster planner's dimensions: TransformerConfig's (ModelParallelConfig) context_parallel_size and
+    // sequence_parallel; arguments.py's --num-layers-per-virtual-pipeline-stage,
+    // --untie-embeddings-and-output-weights and --data-parallel-sharding-strategy;
+    // DistributedInitConfig's use_megatron_fsdp.
+    "--context-parallel-size": .int, "--num-layers-per-virtual-pipeline-stage": .int, "--sequence-parallel": .flag,
+    "--untie-embeddings-and-output-weights": .flag, "--use-megatron-fsdp": .flag,
+    "--data-parallel-sharding-strategy": .choice(["no_shard", "optim", "optim_grads", "optim_grads_params"]),
+    // CheckpointConfig's ckpt_format (megatron/training/config/training_config.py).
+    "--ckpt-format": .choice(["torch", "torch_dist", "torch_dcp", "fsdp_dtensor"]),
   ]
 
   /// DeepSpeed 0.19.0: deepspeed/runtime/constants.py (batch, clipping, fp16 and bf16 keys),
@@ -96,6 +106,9 @@ enum OptionType: Equatable {
     "model.optim.name": .choice(["fused_adam", "distributed_fused_adam"]), "model.optim.lr": .float, "model.optim.weight_decay": .float,
     "model.optim.betas": .floats, "+model.optim.eps": .float, "model.optim.sched.name": .choice(["CosineAnnealing"]),
     "model.optim.sched.warmup_steps": .int, "model.optim.sched.constant_steps": .int, "model.optim.sched.min_lr": .float,
+    // The yaml's virtual_pipeline_model_parallel_size and sequence_parallel; context_parallel_size is
+    // read by NeMo's megatron_base_model.py (cfg.get('context_parallel_size', 1)), not a key of the yaml.
+    "model.virtual_pipeline_model_parallel_size": .int, "model.sequence_parallel": .bool, "+model.context_parallel_size": .int,
   ]
 
   /// bionemo-framework at 3a9d005 (2026-05-15), bionemo-recipes/recipes/esm2_native_te:
@@ -310,5 +323,47 @@ enum OptionType: Equatable {
     section.pick!.spec = nil
     let m = Self.check(try Export.render(section, format: .megatron, steps: 100).text, against: Self.megatron, "megatron")
     #expect(m["--lr"] == "0.0003" && m["--seed"] == "1" && m["--micro-batch-size"] == "4" && m["--lr-warmup-iters"] == "10")
+  }
+}
+
+/// The cluster planner's pick in the other trainers' terms: every dimension the node tuner's
+/// layouts lack (context parallelism, virtual stages, selective recomputation, sequence
+/// parallelism, ZeRO 2 and 3, an untied head, nodes of GPUs) under the names the tools read.
+@Suite struct PlanExportTests {
+  static func plan(_ model: String, _ cluster: String, batch: Int, layout: String, precision: TrainingPrecision) throws -> Plan {
+    let c = try Cluster.parse(cluster)
+    let planner = try Planner(estimator: Estimator(model: try PlanModel.named(model), cluster: c), globalBatch: batch, precisions: [precision])
+    return planner.evaluate(try PlanLayout.parse(layout, devices: c.devices))
+  }
+
+  @Test func megatronAndNeMoTakeEveryDimension() throws {
+    let plan = try Self.plan("llama3-70b", "nodes=8,devices=8,device=h100-sxm", batch: 128,
+      layout: "tp=4,pp=4,cp=2,micro=64,virtualStages=5,recompute=selective,sequenceParallel=true,zero=2", precision: .fp8)
+    #expect(plan.pick != nil, "the layout fits")
+    let m = ExportTests.check(try Export.render(plan, format: .megatron).text, against: ExportTests.megatron, "megatron")
+    #expect(m["--tensor-model-parallel-size"] == "4" && m["--pipeline-model-parallel-size"] == "4" && m["--context-parallel-size"] == "2")
+    #expect(m["--num-layers-per-virtual-pipeline-stage"] == "4", "80 layers / (4 stages × 5 chunks)")
+    #expect(m["--recompute-granularity"] == "selective" && m.keys.contains("--sequence-parallel") && m.keys.contains("--untie-embeddings-and-output-weights"))
+    #expect(m.keys.contains("--use-megatron-fsdp") && m["--data-parallel-sharding-strategy"] == "optim_grads" && !m.keys.contains("--use-distributed-optimizer"))
+    #expect(m["--ckpt-format"] == "fsdp_dtensor", "Megatron-FSDP saves in its own format only")
+    #expect(m["--micro-batch-size"] == "1" && m["--global-batch-size"] == "128")
+    let nemo = try Export.render(plan, format: .nemo)
+    let n = ExportTests.check(nemo.text, against: ExportTests.nemo, "nemo")
+    #expect(n["trainer.devices"] == "8" && n["trainer.num_nodes"] == "8" && n["trainer.accelerator"] == "gpu")
+    #expect(n["+model.context_parallel_size"] == "2" && n["model.virtual_pipeline_model_parallel_size"] == "5" && n["model.sequence_parallel"] == "True")
+    #expect(n["model.activations_checkpoint_granularity"] == "selective" && n["model.share_embeddings_and_output_weights"] == "False")
+    #expect(nemo.unexpressed.contains { $0.hasPrefix("ZeRO-2") }, "NeMo's distributed optimizer is ZeRO-1: said")
+  }
+
+  @Test func deepSpeedTorchrunAndBioNeMoOnNodesOfGPUs() throws {
+    let plan = try Self.plan("llama3-8b", "nodes=2,devices=8,device=h100-sxm", batch: 64, layout: "tp=2,micro=8,recompute=selective,sequenceParallel=true,zero=3", precision: .bf16)
+    let json = try #require(try JSONSerialization.jsonObject(with: Data(try Export.render(plan, format: .deepspeed).text.utf8)) as? [String: Any])
+    #expect((json["zero_optimization"] as? [String: Any])?["stage"] as? Int == 3)
+    #expect(json["train_batch_size"] as? Int == 64 && json["train_micro_batch_size_per_gpu"] as? Int == 1)
+    let torchrun = try Export.render(plan, format: .torchrun).text
+    #expect(torchrun.contains("torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d") && !torchrun.contains("OMP_NUM_THREADS"))
+    let esm = try Self.plan("esm2-3b", "nodes=1,devices=8,device=a100-80gb", batch: 64, layout: "dp=4,cp=2,micro=2,zero=1", precision: .bf16)
+    let bionemo = try Export.render(esm, format: .bionemo).text
+    #expect(bionemo.contains("torchrun --nnodes=1 --nproc_per_node=8 train_fsdp2.py") && bionemo.contains("cp_size=2"))
   }
 }

@@ -9,7 +9,7 @@ extension Export {
   /// parallelism, `cp_size`), no gradient accumulation, bf16 with Transformer Engine's fp8 recipes,
   /// AdamW from `adamw_kwargs`, a linear warm-up and linear decay, gradient clipping at norm 1.
   /// The model's shape goes through `config_kwargs` onto the recipe's bundled ESM-2 config.
-  static func bionemo(_ r: Recipe, reason: String, shared: [String]) throws -> Rendered {
+  static func bionemo(_ r: Recipe, target: Target, reason: String, shared: [String]) throws -> Rendered {
     let s = r.spec, m = s.model, l = s.layout, o = r.optimizer
     guard m.kind == .maskedLM else {
       throw ExportError.unsupported(format: .bionemo, reason: "\(m.name) is a causal LM and BioNeMo's ESM-2 recipe trains masked-LM protein models; use megatron or nemo")
@@ -25,9 +25,9 @@ extension Export {
     if l.micro > 1 {
       unexpressed.append("gradient accumulation over \(l.micro) micro-batches: the recipe has none, so each rank takes its whole share (\(share) sequences) as one micro-batch: the same global batch, more activation memory")
     }
-    let script = l.zero == 1 ? "train_fsdp2.py" : "train_ddp.py"
-    if l.zero == 1 {
-      unexpressed.append("ZeRO-1 (optimizer state sharded): train_fsdp2.py shards parameters and gradients too (FSDP2): the same arithmetic, less memory")
+    let script = target.zero >= 1 ? "train_fsdp2.py" : "train_ddp.py"
+    if target.zero == 1 || target.zero == 2 {
+      unexpressed.append("ZeRO-\(target.zero) (optimizer state\(target.zero == 2 ? " and gradients" : "") sharded): train_fsdp2.py shards parameters and gradients too (FSDP2): the same arithmetic, less memory")
     }
     var overrides = [
       "--config-name defaults",
@@ -37,7 +37,7 @@ extension Export {
       "+config_kwargs.position_embedding_type=\(m.positions == .rotary ? "rotary" : "absolute")",
       "+config_kwargs.hidden_dropout_prob=0.0", "+config_kwargs.attention_probs_dropout_prob=0.0", "+config_kwargs.token_dropout=false",
       "+config_kwargs.initializer_range=\(number(Recipe.initStandardDeviation))", "+config_kwargs.layer_norm_eps=\(number(Recipe.layerNormEpsilon))",
-      "num_train_steps=\(r.steps)", "cp_size=1",
+      "num_train_steps=\(r.steps)", "cp_size=\(target.cp)",
       "dataset.micro_batch_size=\(share)", "dataset.max_seq_length=\(m.seq)", "dataset.mlm_probability=\(number(Recipe.maskingProbability))",
       "adamw_kwargs.lr=\(number(o.learningRate))", "'adamw_kwargs.betas=[\(number(o.beta1)),\(number(o.beta2))]'", "adamw_kwargs.eps=\(number(o.epsilon))",
       "adamw_kwargs.weight_decay=\(number(o.weightDecay))",
@@ -75,9 +75,14 @@ extension Export {
     ]
     if m.kvHeads != m.heads { unexpressed.append("grouped-query attention (\(m.kvHeads) key/value heads): ESM-2 has none") }
     if m.mlp == .swiglu { unexpressed.append("SwiGLU: ESM-2's MLP is GELU") }
-    let launch = "OMP_NUM_THREADS=\(s.threadsPerRank) torchrun --nproc_per_node=\(l.dp) \(script)"
+    if target.virtualStages > 1 || target.sequenceParallel { unexpressed.append("virtual stages, sequence parallelism: the recipe has no pipeline or tensor parallelism") }
+    if target.selectiveRecompute { unexpressed.append("selective recomputation: Transformer Engine's flash attention recomputes the attention core in the backward anyway") }
+    let launch =
+      target.gpu
+      ? "torchrun --nnodes=\(target.nodes) --nproc_per_node=\(target.devicesPerNode)\(target.nodes > 1 ? " --rdzv_backend=c10d --rdzv_endpoint=FIRST_NODE:29500" : "") \(script)"
+      : "OMP_NUM_THREADS=\(s.threadsPerRank) torchrun --nproc_per_node=\(l.dp) \(script)"
     return shell(
-      "BioNeMo ESM-2 recipe (bionemo-recipes/recipes/esm2_native_te) for \(m.name) on \(l.dp) data-parallel ranks; run in the recipe's directory",
-      reason: reason, recipe: r, unexpressed: unexpressed, lines: [launch] + overrides)
+      "BioNeMo ESM-2 recipe (bionemo-recipes/recipes/esm2_native_te) for \(m.name) on \(target.devices) ranks (\(l.dp) data-parallel\(target.cp > 1 ? " × \(target.cp) context-parallel" : "")); run in the recipe's directory",
+      reason: reason, recipe: r, target: target, unexpressed: unexpressed, lines: [launch] + overrides)
   }
 }

@@ -6,14 +6,14 @@ extension Export {
   /// A DeepSpeed config (JSON, which has no comments: what it cannot express goes to stderr).
   /// DeepSpeed's config has no tensor or pipeline degree, no model and no seed: those are the
   /// model engine's and the script's (Megatron-DeepSpeed's --tensor-model-parallel-size …).
-  static func deepspeed(_ r: Recipe, shared: [String]) -> Rendered {
+  static func deepspeed(_ r: Recipe, target: Target, shared: [String]) -> Rendered {
     let s = r.spec, l = s.layout, o = r.optimizer
     var config: [String: Any] = [
       "train_batch_size": s.globalBatch,
       "train_micro_batch_size_per_gpu": r.microBatchSize,
       "gradient_accumulation_steps": l.micro,
       "gradient_clipping": o.clipNorm,
-      "zero_optimization": ["stage": l.zero],
+      "zero_optimization": ["stage": target.zero],
       "optimizer": [
         "type": "AdamW", "params": ["lr": o.learningRate, "betas": [o.beta1, o.beta2], "eps": o.epsilon, "weight_decay": o.weightDecay] as [String: Any],
       ] as [String: Any],
@@ -48,6 +48,13 @@ extension Export {
     if l.recompute { config["activation_checkpointing"] = ["partition_activations": false, "contiguous_memory_optimization": false] }
     if l.tp > 1 || l.pp > 1 {
       unexpressed.append("tensor parallel \(l.tp), pipeline parallel \(l.pp): the model engine's (Megatron-DeepSpeed --tensor-model-parallel-size, --pipeline-model-parallel-size)")
+    }
+    if target.cp > 1 || target.virtualStages > 1 || target.sequenceParallel {
+      unexpressed.append(
+        "context parallel \(target.cp), \(target.virtualStages) virtual stage(s) per pipeline rank, sequence parallelism \(target.sequenceParallel ? "on" : "off"): the model engine's, not the config's")
+    }
+    if target.selectiveRecompute {
+      unexpressed.append("selective recomputation (the attention core): the model's (flash attention, or checkpointing that block); DeepSpeed's activation checkpointing is per call the script makes")
     }
     unexpressed += [
       "the model (no dropout, \(s.model.mlp == .swiglu ? "SwiGLU" : "tanh GELU"), LayerNorm ε \(number(Recipe.layerNormEpsilon)), initialisation N(0, \(number(Recipe.initStandardDeviation))²) with residual projections / √(2·layers), embeddings N(0, \(number(Recipe.embeddingStandardDeviation))²)): the training script's",

@@ -6,7 +6,7 @@ extension Export {
   /// (tp · pp)). Megatron's defaults differ from the trainer's in dropout (0.1), the GELU (erf),
   /// weight decay (0.01), Adam's β2 (0.999), the schedule (linear), loss scaling (2^32, window
   /// 1000, hysteresis 2) and fp8's recipe (amax history 1, most recent): every one is set.
-  static func megatron(_ r: Recipe, reason: String, shared: [String]) -> Rendered {
+  static func megatron(_ r: Recipe, target: Target, reason: String, shared: [String]) -> Rendered {
     let s = r.spec, m = s.model, l = s.layout, o = r.optimizer
     var args = [
       "--tensor-model-parallel-size \(l.tp)", "--pipeline-model-parallel-size \(l.pp)",
@@ -26,7 +26,19 @@ extension Export {
     // The trainer's GELU is the tanh form: Megatron's --openai-gelu (megatron/core/activations.py).
     args.append(m.mlp == .swiglu ? "--swiglu" : "--openai-gelu")
     if l.recompute { args += ["--recompute-granularity full", "--recompute-method uniform", "--recompute-num-layers 1"] }
-    if l.zero == 1 { args.append("--use-distributed-optimizer") }
+    if target.selectiveRecompute && !l.recompute { args.append("--recompute-granularity selective") }
+    if target.cp > 1 { args.append("--context-parallel-size \(target.cp)") }
+    if target.virtualStages > 1 { args.append("--num-layers-per-virtual-pipeline-stage \(m.layers / (l.pp * target.virtualStages))") }
+    if target.sequenceParallel { args.append("--sequence-parallel") }
+    if !target.tiedEmbeddings { args.append("--untie-embeddings-and-output-weights") }
+    switch target.zero {
+    case 1: args.append("--use-distributed-optimizer")
+    // ZeRO-2 and -3: Megatron's FSDP, sharding gradients, or gradients and weights, with the
+    // optimizer state; it saves only in its own checkpoint format (validate_args says so).
+    case 2: args += ["--use-megatron-fsdp", "--data-parallel-sharding-strategy optim_grads", "--ckpt-format fsdp_dtensor"]
+    case 3: args += ["--use-megatron-fsdp", "--data-parallel-sharding-strategy optim_grads_params", "--ckpt-format fsdp_dtensor"]
+    default: break
+    }
     switch s.precision {
     case .fp32: break
     case .bf16: args.append("--bf16")
@@ -61,7 +73,7 @@ extension Export {
     }
     unexpressed.append("vocabulary \(m.vocabulary): Megatron-LM takes it from the tokenizer (--tokenizer-type, --vocab-size for NullTokenizer)")
     return shell(
-      "Megatron-LM pretrain_gpt.py arguments for \(m.name) on \(l.ranks) ranks (data parallel \(l.dp) = world / (tp × pp))", reason: reason, recipe: r,
+      "Megatron-LM pretrain_gpt.py arguments for \(m.name) on \(target.devices) ranks\(target.gpu ? " (\(target.nodes) node(s) of \(target.devicesPerNode) GPUs)" : "") (data parallel \(l.dp) = world / (tp × pp × cp))", reason: reason, recipe: r, target: target,
       unexpressed: unexpressed, lines: args)
   }
 }

@@ -4,12 +4,18 @@ import Trainer
 extension Export {
   /// torchrun on one node: a process per rank, each with its threads. torchrun launches; the
   /// recipe is the script's, so every line of it is a comment the script must follow.
-  static func torchrun(_ r: Recipe, reason: String, shared: [String]) -> Rendered {
+  static func torchrun(_ r: Recipe, target: Target, reason: String, shared: [String]) -> Rendered {
     let l = r.spec.layout
     let unexpressed = shared + ["the recipe (every line above): the training script's; torchrun only launches it"]
-    let command = "OMP_NUM_THREADS=\(r.spec.threadsPerRank) torchrun --standalone --nnodes=1 --nproc_per_node=\(l.ranks) YOUR_TRAINING_SCRIPT.py\n"
+    let command =
+      target.gpu
+      ? "torchrun --nnodes=\(target.nodes) --nproc_per_node=\(target.devicesPerNode)"
+        + (target.nodes > 1 ? " --rdzv_backend=c10d --rdzv_endpoint=FIRST_NODE:29500 --rdzv_id=scaletune" : " --standalone") + " YOUR_TRAINING_SCRIPT.py\n"
+      : "OMP_NUM_THREADS=\(r.spec.threadsPerRank) torchrun --standalone --nnodes=1 --nproc_per_node=\(l.ranks) YOUR_TRAINING_SCRIPT.py\n"
+    let what = target.gpu ? "\(target.nodes) node(s) of \(target.devicesPerNode) GPUs" : "\(r.spec.threadsPerRank) thread(s) per rank"
     return Rendered(
-      text: header("torchrun for \(l) \(r.spec.policy), \(r.spec.threadsPerRank) thread(s) per rank", reason: reason, recipe: r, unexpressed: unexpressed) + command,
+      text: header("torchrun for \(target.layout ?? l.description) \(r.spec.policy), \(what)", reason: reason, recipe: r, target: target, unexpressed: unexpressed)
+        + command,
       unexpressed: unexpressed)
   }
 
@@ -18,7 +24,7 @@ extension Export {
   /// weight decay (0.01), β2 (0.98), loss scaling (2^32, growth interval 1000, hysteresis 2) and
   /// fp8's amax history (1024): every one is set. Gradient accumulation follows from
   /// global_batch_size / (micro_batch_size × data parallel).
-  static func nemo(_ r: Recipe, reason: String, shared: [String]) -> Rendered {
+  static func nemo(_ r: Recipe, target: Target, reason: String, shared: [String]) -> Rendered {
     let s = r.spec, m = s.model, l = s.layout, o = r.optimizer
     let precision: String
     switch s.precision {
@@ -27,7 +33,7 @@ extension Export {
     case .fp16: precision = "16-mixed"
     }
     var overrides = [
-      "trainer.devices=\(l.ranks)", "trainer.num_nodes=1", "trainer.accelerator=cpu", "trainer.precision=\(precision)",
+      "trainer.devices=\(target.devicesPerNode)", "trainer.num_nodes=\(target.nodes)", "trainer.accelerator=\(target.gpu ? "gpu" : "cpu")", "trainer.precision=\(precision)",
       "trainer.accumulate_grad_batches=1", "trainer.max_steps=\(r.steps)", "trainer.gradient_clip_val=\(number(o.clipNorm))",
       "model.tensor_model_parallel_size=\(l.tp)", "model.pipeline_model_parallel_size=\(l.pp)",
       "model.micro_batch_size=\(r.microBatchSize)", "model.global_batch_size=\(s.globalBatch)",
@@ -36,9 +42,9 @@ extension Export {
       "model.init_method_std=\(number(Recipe.initStandardDeviation))", "model.hidden_dropout=0.0", "model.attention_dropout=0.0", "model.ffn_dropout=0.0",
       "model.normalization=layernorm", "model.layernorm_epsilon=\(number(Recipe.layerNormEpsilon))", "model.bias=True",
       "model.activation=\(m.mlp == .swiglu ? "swiglu" : "gelu")", "model.openai_gelu=\(m.mlp == .swiglu ? "False" : "True")",
-      "model.position_embedding_type=\(m.positions == .rotary ? "rope" : "learned_absolute")", "model.share_embeddings_and_output_weights=True",
+      "model.position_embedding_type=\(m.positions == .rotary ? "rope" : "learned_absolute")", "model.share_embeddings_and_output_weights=\(target.tiedEmbeddings ? "True" : "False")",
       "model.seed=\(s.seed)",
-      "model.optim.name=\(l.zero == 1 ? "distributed_fused_adam" : "fused_adam")", "model.optim.lr=\(number(o.learningRate))",
+      "model.optim.name=\(target.zero >= 1 ? "distributed_fused_adam" : "fused_adam")", "model.optim.lr=\(number(o.learningRate))",
       "model.optim.weight_decay=\(number(o.weightDecay))", "'model.optim.betas=[\(number(o.beta1)),\(number(o.beta2))]'", "+model.optim.eps=\(number(o.epsilon))",
       "model.optim.sched.name=CosineAnnealing", "model.optim.sched.warmup_steps=\(o.warmupSteps)", "model.optim.sched.constant_steps=0",
       "model.optim.sched.min_lr=\(number(r.minimumLearningRate))",
@@ -47,6 +53,16 @@ extension Export {
     if m.kvHeads != m.heads { overrides.append("model.num_query_groups=\(m.kvHeads)") }
     if l.recompute {
       overrides += ["model.activations_checkpoint_granularity=full", "model.activations_checkpoint_method=uniform", "model.activations_checkpoint_num_layers=1"]
+    } else if target.selectiveRecompute {
+      overrides.append("model.activations_checkpoint_granularity=selective")
+    }
+    // Context parallelism is read by NeMo's base model (cfg.get('context_parallel_size', 1)) but
+    // is not a key of megatron_gpt_config.yaml: added with +.
+    if target.cp > 1 { overrides.append("+model.context_parallel_size=\(target.cp)") }
+    if target.virtualStages > 1 { overrides.append("model.virtual_pipeline_model_parallel_size=\(target.virtualStages)") }
+    if target.sequenceParallel { overrides.append("model.sequence_parallel=True") }
+    if target.zero >= 2 {
+      unexpressed.append("ZeRO-\(target.zero): NeMo's distributed_fused_adam shards the optimizer state (ZeRO-1); sharding gradients\(target.zero == 3 ? " and weights" : "") is Megatron's FSDP (--format megatron)")
     }
     if s.precision == .fp16 {
       switch r.lossScaling {
@@ -71,7 +87,7 @@ extension Export {
       unexpressed.append("a masked LM: megatron_gpt_config trains a causal one; --format bionemo writes an ESM-2 recipe")
     }
     return shell(
-      "NeMo megatron_gpt_pretraining.py overrides (megatron_gpt_config.yaml) for \(m.name) on \(l.ranks) ranks", reason: reason, recipe: r,
+      "NeMo megatron_gpt_pretraining.py overrides (megatron_gpt_config.yaml) for \(m.name) on \(target.devices) ranks", reason: reason, recipe: r, target: target,
       unexpressed: unexpressed, lines: overrides)
   }
 }
