@@ -68,7 +68,7 @@ let package = Package(
       swiftSettings: hostCPUFlags + [.unsafeFlags(["-Ounchecked"])]
     ),
     .target(name: "Autotune", dependencies: ["Platform"]),
-    .target(name: "Report", dependencies: ["Profile", "Platform"]),
+    .target(name: "Report", dependencies: ["Planner", "Profile", "Platform"]),
     // The trainer's elementwise layers are optimised in debug builds too, so that tests train at speed.
     .target(
       name: "Trainer", dependencies: ["CMPI", "Kernels", "NumberFormats", "Platform", "Profile"],
@@ -98,7 +98,7 @@ let package = Package(
     .testTarget(name: "ProfileTests", dependencies: ["Profile", "Platform", "NumberFormats", "Autotune"]),
     .testTarget(name: "NumberFormatsTests", dependencies: ["NumberFormats"]),
     .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "Platform"], resources: [.copy("Fixtures")]),
-    .testTarget(name: "ReportTests", dependencies: ["Report", "Profile", "Platform", "NumberFormats"]),
+    .testTarget(name: "ReportTests", dependencies: ["Report", "Planner", "Profile", "Platform", "NumberFormats"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tuning", "Autotune", "NumberFormats", "Platform"], resources: [.copy("Fixtures")]),
     .testTarget(name: "ProbeTests", dependencies: ["Probe", "Platform", "Profile", "Report", "CKernels"]),
     // Runs the built `tune` binary as a person would: exit codes, messages, files left behind.

@@ -17,7 +17,9 @@ public struct AchievableRates: Sendable, Hashable, Codable {
   /// Bytes moved per token and layer by the elementwise layers (norms, residuals, activation,
   /// rotary, casts), in units of the hidden vector's 16-bit bytes, forward; the backward moves twice that.
   public var elementwisePasses: Double
-  /// The share of the tensor-parallel collectives not hidden behind GEMMs.
+  /// The share of the collectives a framework overlaps with the compute that stays exposed: the
+  /// tensor-parallel ones behind the GEMMs, and ZeRO-2/3's per-micro-batch gradient and weight
+  /// traffic behind the micro-batch.
   public var tensorParallelExposed: Double
   /// A ring collective's bus bandwidth as a share of the link's one-way rate (nccl-tests' busbw on
   /// NVLink and InfiniBand reaches about 0.8 of it).
@@ -334,8 +336,12 @@ public struct Estimator: Sendable {
       // Sharded gradients are reduce-scattered after every micro-batch's backward (ZeRO-2), and
       // sharded weights gathered for every forward and backward (ZeRO-3), behind the compute
       // where it can; each collective pays its latency.
+      // Overlapped with the compute as the tensor-parallel collectives are: the same share stays exposed.
       let perMicroTraffic = (layout.zero >= 2 ? scatter : 0) + (layout.zero == 3 ? 2 * scatter : 0)
-      if layout.zero >= 2 { parts.dataParallel += (m - 1) * max(0, perMicroTraffic - perMicro) + m * rates.interLatency * Double(layout.zero) }
+      let exposed = rates.tensorParallelExposed
+      if layout.zero >= 2 {
+        parts.dataParallel += (m - 1) * (exposed * perMicroTraffic + max(0, (1 - exposed) * perMicroTraffic - perMicro)) + m * rates.interLatency * Double(layout.zero)
+      }
     }
     // The optimizer: fp32 master weights, gradients and two moments read and written for the
     // local shard, plus the 16-bit copy written.

@@ -1,4 +1,5 @@
 import Foundation
+import Planner
 import Profile
 
 /// Self-contained pages (inline CSS and SVG, no network), written as well-formed XHTML.
@@ -46,8 +47,13 @@ public enum HTMLPage {
   }
 
   /// `tune report`: the pictures of each profile, side by side when there are several.
-  public static func report(_ profiles: [(path: String, profile: Profile)]) -> String {
+  public static func report(_ profiles: [(path: String, profile: Profile)], plans: [(path: String, plan: Plan)] = []) -> String {
     var body = "<h1>ScaleTune report</h1>\n<div class=\"columns\">\n"
+    for (path, plan) in plans {
+      body += "<div class=\"column\">\n<h2>Plan: \(escape(plan.model)) on \(plan.devices) × \(escape(plan.device))</h2>\n<p>\(escape(path))</p>\n"
+      if let chart = ReportCharts.plan(plan) { body += "<div class=\"charts\">\n" + chart + "\n</div>\n" }
+      body += "<pre>\(escape(PlanSummary.text(plan, top: 10)))</pre>\n</div>\n"
+    }
     for (path, profile) in profiles {
       body += "<div class=\"column\">\n<h2>\(escape(profile.machine?.hostname ?? path))</h2>\n"
       if let machine = profile.machine {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Planner
 import Probe
 import Profile
 import Report
@@ -45,7 +46,7 @@ struct ReportCommand: ParsableCommand {
     commandName: "report",
     abstract: "Summarise profiles; --html writes one self-contained page of pictures (roofline, GEMM by shape and precision, accuracy against speed, the tuner's candidates).")
 
-  @Argument(help: "One or more profiles (several are drawn side by side).")
+  @Argument(help: "One or more profiles (several are drawn side by side), or plans written by `tune plan --output`.")
   var profiles: [String]
 
   @Option(help: "Write the HTML page here.")
@@ -56,11 +57,24 @@ struct ReportCommand: ParsableCommand {
   }
 
   func run() throws {
-    let loaded = try profiles.map { (path: $0, profile: try ProfileStore.read($0)) }
+    // A plan (tune plan --output) is told from a profile by its shape.
+    var plans: [(path: String, plan: Plan)] = []
+    var loaded: [(path: String, profile: Profile)] = []
+    for path in profiles {
+      if let data = FileManager.default.contents(atPath: path), let plan = try? JSONDecoder().decode(Plan.self, from: data) {
+        plans.append((path, plan))
+      } else {
+        loaded.append((path, try ProfileStore.read(path)))
+      }
+    }
     if let html {
-      try Output.write(HTMLPage.report(loaded), to: html)
+      try Output.write(HTMLPage.report(loaded, plans: plans), to: html)
       FileHandle.standardError.write(Data("report written to \(html)\n".utf8))
       return
+    }
+    for (path, plan) in plans {
+      print("== \(path)")
+      print(PlanSummary.text(plan, top: 10))
     }
     for (path, profile) in loaded {
       print("== \(path)")

@@ -5,6 +5,7 @@ import Planner
 import Platform
 import Probe
 import Profile
+import Report
 
 /// `tune plan`: the layout for a GPU cluster, by the planner's memory and step-time models.
 struct PlanCommand: ParsableCommand {
@@ -79,51 +80,26 @@ struct PlanCommand: ParsableCommand {
       }
       plan = planner.evaluate(parsed)
     } else {
-      plan = planner.search(top: top)
+      // The file keeps more of the ranking than the screen (for tune report's chart).
+      plan = planner.search(top: output == nil ? top : max(top, 200))
     }
     let seconds = Date().timeIntervalSince(started)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let encoded = try encoder.encode(plan)
     if let output {
-      do { try AtomicFile.write(encoded, to: output) } catch { throw CommandFailure("cannot write \(output): \(error)") }
+      do { try AtomicFile.write(try encoder.encode(plan), to: output) } catch { throw CommandFailure("cannot write \(output): \(error)") }
     }
+    var shown = plan
+    shown.candidates = Array(plan.candidates.prefix(top))
     if json {
-      print(String(decoding: encoded, as: UTF8.self))
+      print(String(decoding: try encoder.encode(shown), as: UTF8.self))
       return
     }
-    print(Self.table(plan, model: planModel, cluster: cluster, seconds: seconds))
+    print(String(format: "links %.0f GB/s within a node, %.0f GB/s across, per device and direction", cluster.intraGBPerSecond, cluster.interGBPerSecond))
+    print(PlanSummary.text(shown, seconds: seconds))
     if layout == nil && plan.pick == nil {
       throw CommandFailure("no layout of \(planModel.config.name) fits \(cluster.devices) × \(cluster.device.name) with a global batch of \(globalBatch!): see the pruned reasons above")
     }
-  }
-
-  static func table(_ plan: Plan, model: PlanModel, cluster: Cluster, seconds: Double) -> String {
-    let c = model.config
-    var lines = [
-      String(format: "%@ (%.1fB parameters, seq %d) on %d × %@ (%d nodes of %d; links %.0f GB/s within a node, %.0f GB/s across, per device and direction), global batch %d",
-        c.name, model.parameters / 1e9, c.seq, cluster.devices, cluster.device.name, cluster.nodes, cluster.devicesPerNode, cluster.intraGBPerSecond,
-        cluster.interGBPerSecond, plan.globalBatch),
-      String(format: "%d layouts evaluated in %.2f s; %d kept", plan.evaluated, seconds, plan.candidates.count),
-      "",
-      "  #  layout                                                                    prec   step s  TFLOP/s  MFU    GB/dev  where the step goes",
-    ]
-    for (index, candidate) in plan.candidates.enumerated() {
-      let p = candidate.predicted
-      let parts = p.timeParts.named.filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }.prefix(4)
-        .map { String(format: "%@ %.0f%%", $0.0, 100 * $0.1 / p.stepSeconds) }.joined(separator: ", ")
-      lines.append(String(format: "%3d  %@  %@ %7.3f  %7.1f  %4.1f%%  %6.1f  %@", index + 1, Self.pad(candidate.layout.description, 72), Self.pad(candidate.precision.rawValue, 5),
-        p.stepSeconds, p.tflopsPerDevice, 100 * p.mfu, p.memoryBytesPerDevice / 1e9, parts))
-    }
-    if !plan.prunedCounts.isEmpty {
-      lines.append("")
-      lines.append("pruned: " + plan.prunedCounts.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: "; "))
-      if let first = plan.pruned.first(where: { $0.predicted != nil }) {
-        lines.append("  fastest over memory: \(first.layout) \(first.precision): \(first.reason)")
-      }
-      if plan.candidates.isEmpty { for pruned in plan.pruned.prefix(5) { lines.append("  \(pruned.layout) \(pruned.precision): \(pruned.reason)") } }
-    }
-    return lines.joined(separator: "\n")
   }
 
   /// `--cluster this`: the node tuner's candidates ranked by the planner's step model on this
