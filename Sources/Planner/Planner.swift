@@ -43,6 +43,10 @@ public struct Plan: Codable, Sendable {
   public var prunedCounts: [String: Int]
   public var evaluated: Int
   public var rates: AchievableRates
+  /// With `--layout`: the search's own pick for the same cluster, batch and precisions, and which
+  /// part of the step it shortens against the given layout (nil when the given one is the best).
+  public var searchPick: PlannedCandidate?
+  public var why: String?
 }
 
 /// The cluster search: every layout the world and the model allow over tensor, pipeline (with
@@ -88,9 +92,14 @@ public struct Planner: Sendable {
     return .kept(PlannedCandidate(layout: layout, precision: precision, predicted: prediction))
   }
 
-  /// Exactly `layout`, in each precision.
-  public func evaluate(_ layout: PlanLayout) -> Plan {
-    collect(precisions.map { evaluate(layout, $0) }, top: precisions.count)
+  /// Exactly `layout`, in each precision; beside it the search's pick and why it is faster, if it is.
+  public func evaluate(_ layout: PlanLayout, compare: Bool = false) -> Plan {
+    var plan = collect(precisions.map { evaluate(layout, $0) }, top: precisions.count)
+    if compare, let given = plan.pick, let best = search(top: 1).pick, best.predicted.stepSeconds < given.predicted.stepSeconds {
+      plan.searchPick = best
+      plan.why = Self.why(best.predicted, against: given.predicted)
+    }
+    return plan
   }
 
   /// Every layout, best `top` kept.
@@ -164,14 +173,16 @@ public struct Planner: Sendable {
       cluster: "nodes=\(cluster.nodes),devices=\(cluster.devicesPerNode),device=\(cluster.device.name)", device: cluster.device.name,
       devices: cluster.devices, globalBatch: globalBatch, pick: kept.first, candidates: Array(kept.prefix(top)),
       pruned: Array(over.prefix(20)) + invalid.keys.sorted().map { invalid[$0]! }, prunedCounts: counts, evaluated: results.count,
-      rates: estimator.rates)
+      rates: estimator.rates, searchPick: nil, why: nil)
   }
 
-  /// A reason's kind: its words up to the first figure ("tp=16 does not divide …" → "tp does not divide").
+  /// A reason's kind: its words without the figures ("tp=16 does not divide the 64 heads and 8
+  /// key/value heads" → "tp does not divide the heads and key/value heads").
   static func reasonKind(_ reason: String) -> String {
     if reason.hasPrefix("needs ") { return "over the device's memory" }
-    let words = reason.split(separator: " ").prefix(6).map { word -> String in
-      String(word.prefix { !"=0123456789(".contains($0) })
+    let words = reason.split(separator: " ").map { word -> String in
+      let name = word.split(separator: "=").first.map(String.init) ?? String(word)
+      return name.contains { $0.isNumber } ? "" : name.trimmingCharacters(in: CharacterSet(charactersIn: "(),;:"))
     }
     return words.filter { !$0.isEmpty }.joined(separator: " ")
   }

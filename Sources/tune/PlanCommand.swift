@@ -78,7 +78,7 @@ struct PlanCommand: ParsableCommand {
       if let problem = parsed.problem(model: planModel.config, globalBatch: globalBatch!, devices: cluster.devices) {
         throw PlanError.layout(layout, problem)
       }
-      plan = planner.evaluate(parsed)
+      plan = planner.evaluate(parsed, compare: true)
     } else {
       // The file keeps more of the ranking than the screen (for tune report's chart).
       plan = planner.search(top: output == nil ? top : max(top, 200))
@@ -97,6 +97,11 @@ struct PlanCommand: ParsableCommand {
     }
     print(String(format: "links %.0f GB/s within a node, %.0f GB/s across, per device and direction", cluster.intraGBPerSecond, cluster.interGBPerSecond))
     print(PlanSummary.text(shown, seconds: seconds))
+    if let best = plan.searchPick, let why = plan.why {
+      print("\nthe search's pick: \(best.layout) \(best.precision), \(String(format: "%.3f", best.predicted.stepSeconds)) s per step: \(why)")
+    } else if layout != nil && plan.pick != nil {
+      print("\nno layout is predicted faster than this one")
+    }
     if layout == nil && plan.pick == nil {
       throw CommandFailure("no layout of \(planModel.config.name) fits \(cluster.devices) × \(cluster.device.name) with a global batch of \(globalBatch!): see the pruned reasons above")
     }
@@ -197,16 +202,20 @@ struct PlanCommand: ParsableCommand {
   func checkPublished(_ path: String) throws {
     let fixture = try PublishedRuns.load(path)
     print("run                     layout                          published s  predicted s  error   left out  (rates fitted on the other runs)")
-    var left: [Double] = []
+    var left: [Double] = [], picks: [String] = []
     for run in fixture.runs {
       let (estimator, layout) = try fixture.setting(run)
       let published = try fixture.stepSeconds(run)
       let predicted = estimator.predict(layout, globalBatch: run.globalBatch, precision: run.precision).stepSeconds
       let out = try fixture.error(run, rates: try fixture.fit(fixture.runs.filter { $0.id != run.id }))
       left.append(abs(out))
+      let plan = try Planner(estimator: estimator, globalBatch: run.globalBatch, precisions: [run.precision]).evaluate(layout, compare: true)
+      picks.append("\(Self.pad(run.id, 22))  " + (plan.searchPick.map { "\($0.layout): \(plan.why ?? "")" } ?? "the published layout is the planner's pick too"))
       print(String(format: "%@  %@  %10.3f  %11.3f  %+5.1f%%  %+6.1f%%", Self.pad(run.id, 22),
         Self.pad("tp\(run.tp) pp\(run.pp) cp\(run.cp) vp\(run.vp) mbs\(run.microBatchSize)", 30), published, predicted, 100 * (predicted / published - 1), 100 * out))
     }
+    print("\nthe planner's own pick for each run (same devices, batch and precision), against the published layout:")
+    for line in picks { print(line) }
     left.sort()
     print(String(format: "left out: median %.1f%%, worst %.1f%% over %d runs; shipped rates %@", 100 * left[left.count / 2], 100 * left.last!, left.count,
       String(describing: AchievableRates.fitted)))

@@ -1,4 +1,5 @@
 import Foundation
+import Profile
 import Testing
 
 /// `tune plan` as a person runs it: the JSON's names (how the command is read from outside), an
@@ -40,5 +41,28 @@ import Testing
   func badInputIsRefusedSayingWhatWouldBeRight(arguments: [String], message: String) throws {
     let result = try tune(["plan", "--model", "llama3-8b", "--global-batch", "64"] + arguments)
     #expect(result.status != 0 && result.stderr.contains(message), "\(result.stderr)")
+  }
+}
+
+/// `tune plan --cluster this`: the node tuner's step model (one code path with the planner) on
+/// this node's profile, checked against the trials `tune parallel` ran, and the profile's record
+/// of that error. It trains, so it runs in the suite's second phase (Makefile).
+@Suite struct PlanThisNodeTests {
+  @Test func theTrialsOfAProfileCheckThePlannersPredictions() throws {
+    let directory = try scratch()
+    let tuned = try tune(
+      ["parallel", "--model", "tiny", "--quick", "--ranks", "2", "--parallel-precision", "fp32,bf16", "--parallel-budget", "60", "--output",
+       directory + "/p.json", "--quiet"], directory: directory, timeout: 300)
+    #expect(tuned.status == 0, "\(tuned.stderr)")
+    let section = try #require(try ProfileStore.read(directory + "/p.json").parallel)
+    let recorded = try #require(section.predictionError, "the profile records the step model's error")
+    #expect(recorded.trials == section.trials.filter { $0.status == .ok && $0.measuredStepSeconds != nil }.count)
+    let plan = try tune(["plan", "--model", "tiny", "--cluster", "this", "--profile", directory + "/p.json"], directory: directory)
+    #expect(plan.status == 0, "\(plan.stderr)")
+    let rows = plan.stdout.split(separator: "\n").filter { $0.contains(" s  measured ") && $0.hasSuffix("%") }
+    #expect(rows.count == recorded.trials, "a row per trial that ran: \(plan.stdout)")
+    #expect(plan.stdout.contains("median error") && plan.stdout.contains("the planner's best"))
+    let refused = try tune(["plan", "--model", "tiny", "--cluster", "this", "--profile", directory + "/missing.json"], directory: directory)
+    #expect(refused.status != 0 && refused.stderr.contains("missing.json"), "\(refused.stderr)")
   }
 }

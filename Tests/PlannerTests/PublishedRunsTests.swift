@@ -59,6 +59,10 @@ import Testing
       let plan = planner.search(top: 3)
       let pick = try #require(plan.pick)
       #expect(pick.predicted.stepSeconds <= published.stepSeconds * (1 + 1e-12), "\(run.id)")
+      let compared = planner.evaluate(layout, compare: true)
+      if let faster = compared.searchPick {
+        #expect(faster.predicted.stepSeconds < published.stepSeconds && (compared.why ?? "").contains("shorter step, most of it in "), "\(run.id): \(compared.why ?? "no why")")
+      }
       print(String(format: "%-22@ published %@ %.3f s; pick %@ %.3f s: %@ (%d layouts in %.1f s)", run.id, layout.description, published.stepSeconds,
         pick.layout.description, pick.predicted.stepSeconds, Planner.why(pick.predicted, against: published), plan.evaluated, Date().timeIntervalSince(started)))
     }
