@@ -143,44 +143,83 @@ struct PlanCommand: ParsableCommand {
       cost.acrossGBPerSecond = across
       print(String(format: "the fleet of %@: %d nodes, all-reduce %.3g GB/s within a node and %.3g GB/s across (the slowest link)", fleet, processes, within, across))
     }
-    print(String(format: "%@ on this node (%@): %d threads, rates from %@ (fp32 peak %.1f GFLOP/s, triad %.1f GB/s, all-reduce %.2f GB/s; ranking scaled by %.2f, the profile's calibration)",
-      config.name, machine.fingerprint, world, path, rates.fp32PeakGflops, rates.triadGBPerSecond, cost.collectiveGBPerSecond, calibration))
     let precisions = try precisions(default: [.fp32, .bf16])
     let space = CandidateSpace.enumerate(model: config, worldThreads: world, globalBatch: batch, precisions: precisions, processes: processes)
     let ranked = space.valid.map { ($0, cost.stepSeconds($0, model: config, globalBatch: batch) * calibration) }.sorted { $0.1 < $1.1 }
-    print("\nthe planner's best \(min(top, ranked.count)) of \(ranked.count) layouts the trainer runs here (global batch \(batch)):")
-    for (candidate, seconds) in ranked.prefix(top) { print(String(format: "  %@  %8.4f s per step", Self.pad(candidate.description, 60), seconds)) }
+    var result = ThisNodePlan(
+      model: config.name, profile: path, fingerprint: machine.fingerprint, worldThreads: world, processes: processes, globalBatch: batch,
+      calibration: calibration, candidates: ranked.prefix(top).map { ThisNodePlan.Ranked(candidate: $0.0, stepSeconds: $0.1) }, trials: [],
+      predictionError: nil)
+    // Each trial's prediction is scaled as the tuner scales its own (by one measured step over
+    // its prediction), here by the median of that ratio over the other trials: the error is on a
+    // trial the scale did not see.
+    if processes == 1, let section {
+      var rows: [(Candidate, predicted: Double, measured: Double)] = []
+      for trial in section.trials where trial.status == .ok {
+        guard let measured = trial.measuredStepSeconds, measured > 0 else { continue }
+        let candidate = Candidate(layout: trial.layout, precision: trial.precision, threadsPerRank: trial.threadsPerRank)
+        rows.append((candidate, cost.stepSeconds(candidate, model: config, globalBatch: section.globalBatch), measured))
+      }
+      if rows.count >= 2 {
+        for (index, row) in rows.enumerated() {
+          let ratios = rows.enumerated().filter { $0.offset != index }.map { $0.element.measured / $0.element.predicted }.sorted()
+          let scale = ratios.count % 2 == 1 ? ratios[ratios.count / 2] : (ratios[ratios.count / 2 - 1] + ratios[ratios.count / 2]) / 2
+          result.trials.append(ThisNodePlan.Trial(candidate: row.0, predictedStepSeconds: row.predicted * scale, measuredStepSeconds: row.measured))
+        }
+        result.predictionError = PredictionError(result.trials.map { ($0.predictedStepSeconds, $0.measuredStepSeconds) })
+      }
+    }
+    if json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try encoder.encode(result), as: UTF8.self))
+      return
+    }
+    print(String(format: "%@ on this node (%@): %d threads, rates from %@ (fp32 peak %.1f GFLOP/s, triad %.1f GB/s, all-reduce %.2f GB/s; ranking scaled by %.2f, the profile's calibration)",
+      config.name, machine.fingerprint, world, path, rates.fp32PeakGflops, rates.triadGBPerSecond, cost.collectiveGBPerSecond, calibration))
+    print("\nthe planner's best \(result.candidates.count) of \(ranked.count) layouts the trainer runs here (global batch \(batch)):")
+    for row in result.candidates { print(String(format: "  %@  %8.4f s per step", Self.pad(row.candidate.description, 60), row.stepSeconds)) }
     guard processes == 1 else { return }
     guard let section else {
       print("\n\(path) has no trials of \(config.name) to check the predictions against (run `tune parallel --model \(config.name)`)")
       return
     }
-    // Each trial's prediction is scaled as the tuner scales its own (by one measured step over
-    // its prediction), here by the median of that ratio over the other trials: the error is on a
-    // trial the scale did not see.
-    var rows: [(Candidate, predicted: Double, measured: Double)] = []
-    for trial in section.trials where trial.status == .ok {
-      guard let measured = trial.measuredStepSeconds, measured > 0 else { continue }
-      let candidate = Candidate(layout: trial.layout, precision: trial.precision, threadsPerRank: trial.threadsPerRank)
-      rows.append((candidate, cost.stepSeconds(candidate, model: config, globalBatch: section.globalBatch), measured))
-    }
-    guard rows.count >= 2 else {
+    guard !result.trials.isEmpty else {
       print("\n\(path) has fewer than two trials of \(config.name) that ran: nothing to check the predictions against")
       return
     }
-    print("\nits trials in \(path): predicted (scaled on the other trials) against measured step time")
-    var pairs: [(predicted: Double, measured: Double)] = []
-    for (index, row) in rows.enumerated() {
-      let ratios = rows.enumerated().filter { $0.offset != index }.map { $0.element.measured / $0.element.predicted }.sorted()
-      let scale = ratios.count % 2 == 1 ? ratios[ratios.count / 2] : (ratios[ratios.count / 2 - 1] + ratios[ratios.count / 2]) / 2
-      let predicted = row.predicted * scale
-      pairs.append((predicted, row.measured))
-      print(String(format: "  %@  predicted %8.4f s  measured %8.4f s  %+6.1f%%", Self.pad(row.0.description, 60), predicted, row.measured,
-        100 * (predicted / row.measured - 1)))
+    print("\nits trials in \(path) (\(section.trials.count) recorded): predicted (scaled on the other trials) against measured step time")
+    for trial in result.trials {
+      print(String(format: "  %@  predicted %8.4f s  measured %8.4f s  %+6.1f%%", Self.pad(trial.candidate.description, 60), trial.predictedStepSeconds,
+        trial.measuredStepSeconds, 100 * (trial.predictedStepSeconds / trial.measuredStepSeconds - 1)))
     }
-    if let error = PredictionError(pairs) {
+    if let error = result.predictionError {
       print(String(format: "median error %.1f%%, worst %.1f%% over %d trials", 100 * error.median, 100 * error.worst, error.trials))
     }
+  }
+
+  /// `--cluster this --json`: the trainer's layouts ranked here, and the profile's trials against
+  /// their predictions.
+  struct ThisNodePlan: Codable {
+    struct Ranked: Codable {
+      var candidate: Candidate
+      var stepSeconds: Double
+    }
+    struct Trial: Codable {
+      var candidate: Candidate
+      var predictedStepSeconds: Double
+      var measuredStepSeconds: Double
+    }
+    var model: String
+    var profile: String
+    var fingerprint: String
+    var worldThreads: Int
+    var processes: Int
+    var globalBatch: Int
+    var calibration: Double
+    var candidates: [Ranked]
+    var trials: [Trial]
+    var predictionError: PredictionError?
   }
 
   /// --precision's list, or `fallback`.

@@ -62,6 +62,9 @@ import Testing
     let rows = plan.stdout.split(separator: "\n").filter { $0.contains(" s  measured ") && $0.hasSuffix("%") }
     #expect(rows.count == recorded.trials, "a row per trial that ran: \(plan.stdout)")
     #expect(plan.stdout.contains("median error") && plan.stdout.contains("the planner's best"))
+    let json = try tune(["plan", "--model", "tiny", "--cluster", "this", "--profile", directory + "/p.json", "--json"], directory: directory)
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stderr)")
+    #expect((object["trials"] as? [Any])?.count == recorded.trials && object["predictionError"] is [String: Any] && object["candidates"] is [Any])
     let refused = try tune(["plan", "--model", "tiny", "--cluster", "this", "--profile", directory + "/missing.json"], directory: directory)
     #expect(refused.status != 0 && refused.stderr.contains("missing.json"), "\(refused.stderr)")
   }
