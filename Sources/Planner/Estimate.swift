@@ -168,24 +168,33 @@ public struct Estimator: Sendable {
   /// of one micro-batch: 1F1B keeps min(pp, micro) micro-batches of the stage's layers; the
   /// interleaved schedule (1 + (pp − 1)/(pp · v)) times that (Korthikanti et al. 2022, §4.2.3).
   public func inFlightLayers(_ layout: PlanLayout) -> Double {
-    let layersPerStage = Double(model.config.layers / layout.pp)
-    let inFlight = Double(min(layout.pp, layout.micro))
+    let split = layout.stageLayers(model.config.layers) ?? (model.config.layers / layout.pp, model.config.layers / layout.pp, model.config.layers / layout.pp)
     let interleave = layout.virtualStages > 1 ? 1 + Double(layout.pp - 1) / Double(layout.pp * layout.virtualStages) : 1
-    // Full recomputation also holds one layer's whole activations while it recomputes it.
-    return layersPerStage * inFlight * interleave
+    // Stage i keeps min(pp − i, micro) micro-batches: the first the most, unless a smaller first
+    // stage makes the second the fuller one.
+    let first = Double(split.first * min(layout.pp, layout.micro))
+    let second = layout.pp > 2 ? Double(split.middle * min(layout.pp - 1, layout.micro)) : 0
+    return max(first, second) * interleave
   }
 
-  /// Weights on the most loaded stage, per tensor-parallel rank.
-  func stageParameters(_ layout: PlanLayout) -> (first: Double, last: Double) {
-    let layers = Double(model.config.layers / layout.pp) * model.layerParameters
-    let embedding = model.embeddingParameters
-    if layout.pp == 1 { return ((layers + embedding * (model.tiedEmbeddings ? 1 : 2)) / Double(layout.tp), 0) }
+  /// Weights on the first, a middle and the last stage, per tensor-parallel rank.
+  func stageParameters(_ layout: PlanLayout) -> (first: Double, middle: Double, last: Double) {
+    let c = model.config
+    let split = layout.stageLayers(c.layers) ?? (c.layers / layout.pp, c.layers / layout.pp, c.layers / layout.pp)
+    let t = Double(layout.tp), embedding = model.embeddingParameters, layer = model.layerParameters
+    if layout.pp == 1 { return ((Double(c.layers) * layer + embedding * (model.tiedEmbeddings ? 1 : 2)) / t, 0, 0) }
     // With a pipeline the head sits on the last stage: its own matrix, or a copy of the tied one.
-    return ((layers + embedding) / Double(layout.tp), (layers + embedding) / Double(layout.tp))
+    return ((Double(split.first) * layer + embedding) / t, Double(split.middle) * layer / t, (Double(split.last) * layer + embedding) / t)
+  }
+
+  /// The most weights any stage holds, per tensor-parallel rank.
+  func largestStage(_ layout: PlanLayout) -> Double {
+    let stage = stageParameters(layout)
+    return max(stage.first, stage.middle, stage.last)
   }
 
   public func memory(_ layout: PlanLayout, globalBatch: Int, precision: TrainingPrecision) -> MemoryParts {
-    let parameters = max(stageParameters(layout).first, stageParameters(layout).last)
+    let parameters = largestStage(layout)
     let shards = Double(layout.dp * layout.cp)
     // Mixed precision keeps 16-bit weights and gradients (Megatron-core's default: gradients
     // reduced in the weights' type) and an fp32 master copy with Adam's two moments (12 bytes);
@@ -266,13 +275,19 @@ public struct Estimator: Sendable {
     let attentionForward = attention.forward
     let split = layout.sequenceParallel ? t : 1
     let elementwiseForward = rates.elementwisePasses * tokens * h * activationBytes / split / device.memoryBytesPerSecond
-    let layers = Double(c.layers / layout.pp)
+    // The slowest stage: the last runs the head besides its layers; with an uneven split the
+    // middle stages carry one layer more than the first and last.
+    let stages = layout.stageLayers(c.layers) ?? (c.layers / layout.pp, c.layers / layout.pp, c.layers / layout.pp)
+    let layerSeconds = layerForward + layerBackward + attention.forward + attention.backward + 3 * elementwiseForward
+    let headSeconds = linear(h, Double(c.vocabulary) / t)
+    let lastSeconds = Double(stages.last) * layerSeconds + headSeconds.forward + headSeconds.backward
+    let onLast = layout.pp == 1 || lastSeconds >= Double(stages.middle) * layerSeconds
+    let layers = Double(onLast ? stages.last : stages.middle)
     var parts = TimeParts(
       gemm: 0, attention: 0, elementwise: 0, recompute: 0, tensorParallel: 0, contextParallel: 0, pipelineTransfers: 0, pipelineBubble: 0,
       dataParallel: 0, optimizer: 0)
     // Per micro-batch on the slowest stage (the last: it also runs the head).
-    let headProducts = linear(h, Double(c.vocabulary) / t)
-    parts.gemm = layers * (layerForward + layerBackward) + headProducts.forward + headProducts.backward
+    parts.gemm = layers * (layerForward + layerBackward) + (onLast ? headSeconds.forward + headSeconds.backward : 0)
     parts.attention = layers * (attention.forward + attention.backward)
     parts.elementwise = layers * 3 * elementwiseForward
     switch layout.recompute {
@@ -323,8 +338,7 @@ public struct Estimator: Sendable {
     // Data parallelism (over dp × cp, whose ranks hold the same weights): the gradients reduced in
     // 16 bits (fp32 under fp32) behind the last micro-batch's backward, and with a sharded
     // optimizer the updated weights gathered behind the next step's first forward.
-    let stage = stageParameters(layout)
-    let local = max(stage.first, stage.last)
+    let local = largestStage(layout)
     let groupSize = layout.dp * layout.cp
     let gradientBytes = local * activationBytes
     let backward = perMicro * 2 / 3, forward = perMicro / 3

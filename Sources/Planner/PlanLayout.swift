@@ -110,8 +110,11 @@ public struct PlanLayout: Codable, Sendable, Hashable, CustomStringConvertible {
       return "tp=\(tp) does not divide the \(model.heads) heads and \(model.kvHeads) key/value heads"
     }
     if model.mlpHidden % tp != 0 { return "tp=\(tp) does not divide the MLP's \(model.mlpHidden)" }
-    if model.layers % (pp * virtualStages) != 0 {
+    if virtualStages > 1 && model.layers % (pp * virtualStages) != 0 {
       return "pp × virtualStages = \(pp * virtualStages) does not divide the \(model.layers) layers"
+    }
+    if stageLayers(model.layers) == nil {
+      return "pp=\(pp) cannot split the \(model.layers) layers: equal stages, or equal middle stages of ⌈layers/pp⌉ with the rest shared by the first and last"
     }
     if virtualStages > 1 && pp == 1 { return "virtualStages=\(virtualStages) needs a pipeline (pp > 1)" }
     if virtualStages > 1 && micro % pp != 0 { return "the interleaved schedule needs micro (\(micro)) to be a multiple of pp (\(pp))" }
@@ -121,6 +124,19 @@ public struct PlanLayout: Codable, Sendable, Hashable, CustomStringConvertible {
       return "the global batch of \(globalBatch) sequences is not dp × micro × micro-batch size (dp=\(dp), micro=\(micro))"
     }
     return nil
+  }
+
+  /// Layers on the first, each middle and the last pipeline stage. Equal when pp divides the
+  /// layers; else, without virtual stages, the middle stages take ⌈layers/pp⌉ and the first and
+  /// last share the rest equally (Megatron-LM's --decoder-first/last-pipeline-num-layers: how
+  /// Llama 3 405B's 126 layers go on 16 stages); nil when neither fits.
+  public func stageLayers(_ layers: Int) -> (first: Int, middle: Int, last: Int)? {
+    if layers % pp == 0 { return (layers / pp, layers / pp, layers / pp) }
+    guard virtualStages == 1, pp <= layers else { return nil }
+    if pp == 2 { return ((layers + 1) / 2, (layers + 1) / 2, layers / 2) }
+    let middle = (layers + pp - 1) / pp, rest = layers - middle * (pp - 2)
+    guard rest >= 2, rest % 2 == 0, rest / 2 <= middle else { return nil }
+    return (rest / 2, middle, rest / 2)
   }
 
   /// Sequences per micro-batch.

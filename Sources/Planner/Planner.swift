@@ -112,7 +112,8 @@ public struct Planner: Sendable {
   }
 
   /// The layouts searched: tp a power of two up to two nodes' devices, cp a power of two up to
-  /// 16, pp any divisor of the layers with tp × cp × pp dividing the devices, virtual stages
+  /// 16, pp any that splits the layers (evenly, or with smaller first and last stages) with
+  /// tp × cp × pp dividing the devices, virtual stages
   /// dividing the stage's layers (up to 24), every micro-batch size up to 16 that divides a data-parallel rank's
   /// share, the three recomputations, sequence parallelism on and off, ZeRO 0 to 3.
   public func layouts() -> [PlanLayout] {
@@ -121,14 +122,14 @@ public struct Planner: Sendable {
     let powers = (0...10).map { 1 << $0 }
     for tp in powers where tp <= max(1, 2 * estimator.cluster.devicesPerNode) && devices % tp == 0 {
       for cp in powers where cp <= 16 && devices % (tp * cp) == 0 {
-        for pp in 1...c.layers where c.layers % pp == 0 && devices % (tp * cp * pp) == 0 {
+        for pp in 1...c.layers where devices % (tp * cp * pp) == 0 && PlanLayout(pp: pp).stageLayers(c.layers) != nil {
           let dp = devices / (tp * cp * pp)
           guard globalBatch % dp == 0 else {
             result.append(PlanLayout(tp: tp, pp: pp, dp: dp, cp: cp))
             continue
           }
           let share = globalBatch / dp
-          for virtualStages in 1...24 where (c.layers / pp) % virtualStages == 0 && (virtualStages == 1 || pp > 1) {
+          for virtualStages in 1...24 where virtualStages == 1 || (pp > 1 && c.layers % (pp * virtualStages) == 0) {
             for size in 1...min(16, share) where share % size == 0 {
               for recompute in PlanLayout.Recompute.allCases {
                 for sequenceParallel in tp > 1 ? [false, true] : [false] {

@@ -62,8 +62,10 @@ enum OptionType: Equatable {
     "--context-parallel-size": .int, "--num-layers-per-virtual-pipeline-stage": .int, "--sequence-parallel": .flag,
     "--untie-embeddings-and-output-weights": .flag, "--use-megatron-fsdp": .flag,
     "--data-parallel-sharding-strategy": .choice(["no_shard", "optim", "optim_grads", "optim_grads_params"]),
-    // CheckpointConfig's ckpt_format (megatron/training/config/training_config.py).
+    // CheckpointConfig's ckpt_format (megatron/training/config/training_config.py); arguments.py's
+    // uneven first and last pipeline stages.
     "--ckpt-format": .choice(["torch", "torch_dist", "torch_dcp", "fsdp_dtensor"]),
+    "--decoder-first-pipeline-num-layers": .int, "--decoder-last-pipeline-num-layers": .int,
   ]
 
   /// DeepSpeed 0.19.0: deepspeed/runtime/constants.py (batch, clipping, fp16 and bf16 keys),
@@ -353,6 +355,18 @@ enum OptionType: Equatable {
     #expect(n["+model.context_parallel_size"] == "2" && n["model.virtual_pipeline_model_parallel_size"] == "5" && n["model.sequence_parallel"] == "True")
     #expect(n["model.activations_checkpoint_granularity"] == "selective" && n["model.share_embeddings_and_output_weights"] == "False")
     #expect(nemo.unexpressed.contains { $0.hasPrefix("ZeRO-2") }, "NeMo's distributed optimizer is ZeRO-1: said")
+  }
+
+  /// Llama 3 405B's 126 layers on 16 stages: 8 on each middle stage, 7 on the first and last.
+  @Test func unevenPipelineStagesGoToMegatronAndAreSaidElsewhere() throws {
+    let plan = try Self.plan("llama3-405b", "nodes=256,devices=8,device=h200", batch: 512,
+      layout: "tp=8,pp=16,micro=32,recompute=selective,sequenceParallel=true,zero=1", precision: .bf16)
+    #expect(plan.pick != nil, "\(plan.pruned.map(\.reason))")
+    let m = ExportTests.check(try Export.render(plan, format: .megatron).text, against: ExportTests.megatron, "megatron")
+    #expect(m["--pipeline-model-parallel-size"] == "16" && m["--decoder-first-pipeline-num-layers"] == "7" && m["--decoder-last-pipeline-num-layers"] == "7")
+    let nemo = try Export.render(plan, format: .nemo)
+    #expect(ExportTests.check(nemo.text, against: ExportTests.nemo, "nemo")["model.pipeline_model_parallel_size"] == "16")
+    #expect(nemo.unexpressed.contains { $0.hasPrefix("uneven pipeline stages (7 layers") })
   }
 
   @Test func deepSpeedTorchrunAndBioNeMoOnNodesOfGPUs() throws {

@@ -19,6 +19,20 @@ import Testing
     }
   }
 
+  @Test func layersSplitEvenlyOrWithSmallerFirstAndLastStages() {
+    #expect(PlanLayout(pp: 16).stageLayers(126)! == (7, 8, 7))
+    #expect(PlanLayout(pp: 8).stageLayers(96)! == (12, 12, 12))
+    #expect(PlanLayout(pp: 2).stageLayers(33)! == (17, 17, 16))
+    #expect(PlanLayout(pp: 8, virtualStages: 2).stageLayers(126) == nil, "interleaving needs equal chunks")
+    #expect(PlanLayout(pp: 5).stageLayers(12) == nil, "middle 3, leaving 3 for two stages")
+    // The uneven split costs the slowest stage's layers: 8 of 126 on 16 stages, not 126/16.
+    let e = Estimator(model: try! PlanModel.named("llama3-405b"), cluster: Self.h100)
+    let even = PlanLayout(tp: 8, pp: 16, micro: 16, recompute: .selective, sequenceParallel: true, zero: 1)
+    let p = e.predict(even, globalBatch: 16, precision: .bf16)
+    #expect(p.stepSeconds > 0 && p.memoryBytesPerDevice > 0)
+    #expect(even.problem(model: PlanModel.catalogue.first { $0.config.name == "llama3-405b" }!.config, globalBatch: 16, devices: 128) == nil)
+  }
+
   @Test func tensorParallelismAcrossNodesCostsMoreThanWithin() {
     let e = Estimator(model: try! PlanModel.named("gpt3-175b"), cluster: Self.h100)
     let within = e.predict(PlanLayout(tp: 8, pp: 8, dp: 2, micro: 8, recompute: .selective, sequenceParallel: true, zero: 1), globalBatch: 16, precision: .bf16)

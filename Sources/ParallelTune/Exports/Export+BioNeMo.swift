@@ -14,7 +14,7 @@ extension Export {
     guard m.kind == .maskedLM else {
       throw ExportError.unsupported(format: .bionemo, reason: "\(m.name) is a causal LM and BioNeMo's ESM-2 recipe trains masked-LM protein models; use megatron or nemo")
     }
-    guard l.tp == 1 && l.pp == 1 else {
+    guard l.tp == 1 && target.pp(l) == 1 else {
       throw ExportError.unsupported(
         format: .bionemo,
         reason: "the layout \(l) has tensor or pipeline parallelism, which the ESM-2 recipe does not run (data parallelism only, with cp_size for context parallelism); use megatron or nemo, or pick among dp-only layouts (tune parallel --ranks)")

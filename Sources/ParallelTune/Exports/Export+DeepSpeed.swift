@@ -46,8 +46,8 @@ extension Export {
       unexpressed.append("loss scale \(number(scale)): DeepSpeed scales the loss under fp16 only")
     }
     if l.recompute { config["activation_checkpointing"] = ["partition_activations": false, "contiguous_memory_optimization": false] }
-    if l.tp > 1 || l.pp > 1 {
-      unexpressed.append("tensor parallel \(l.tp), pipeline parallel \(l.pp): the model engine's (Megatron-DeepSpeed --tensor-model-parallel-size, --pipeline-model-parallel-size)")
+    if l.tp > 1 || target.pp(l) > 1 {
+      unexpressed.append("tensor parallel \(l.tp), pipeline parallel \(target.pp(l)): the model engine's (Megatron-DeepSpeed --tensor-model-parallel-size, --pipeline-model-parallel-size)")
     }
     if target.cp > 1 || target.virtualStages > 1 || target.sequenceParallel {
       unexpressed.append(

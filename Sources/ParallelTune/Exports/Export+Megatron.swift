@@ -9,7 +9,7 @@ extension Export {
   static func megatron(_ r: Recipe, target: Target, reason: String, shared: [String]) -> Rendered {
     let s = r.spec, m = s.model, l = s.layout, o = r.optimizer
     var args = [
-      "--tensor-model-parallel-size \(l.tp)", "--pipeline-model-parallel-size \(l.pp)",
+      "--tensor-model-parallel-size \(l.tp)", "--pipeline-model-parallel-size \(target.pp(l))",
       "--micro-batch-size \(r.microBatchSize)", "--global-batch-size \(s.globalBatch)",
       "--num-layers \(m.layers)", "--hidden-size \(m.hidden)", "--num-attention-heads \(m.heads)",
       "--ffn-hidden-size \(m.mlpHidden)", "--seq-length \(m.seq)", "--max-position-embeddings \(m.seq)",
@@ -28,7 +28,10 @@ extension Export {
     if l.recompute { args += ["--recompute-granularity full", "--recompute-method uniform", "--recompute-num-layers 1"] }
     if target.selectiveRecompute && !l.recompute { args.append("--recompute-granularity selective") }
     if target.cp > 1 { args.append("--context-parallel-size \(target.cp)") }
-    if target.virtualStages > 1 { args.append("--num-layers-per-virtual-pipeline-stage \(m.layers / (l.pp * target.virtualStages))") }
+    if target.virtualStages > 1 { args.append("--num-layers-per-virtual-pipeline-stage \(m.layers / (target.pp(l) * target.virtualStages))") }
+    if let uneven = target.unevenPipeline {
+      args += ["--decoder-first-pipeline-num-layers \(uneven.first)", "--decoder-last-pipeline-num-layers \(uneven.last)"]
+    }
     if target.sequenceParallel { args.append("--sequence-parallel") }
     if !target.tiedEmbeddings { args.append("--untie-embeddings-and-output-weights") }
     switch target.zero {

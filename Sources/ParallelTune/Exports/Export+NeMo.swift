@@ -35,7 +35,7 @@ extension Export {
     var overrides = [
       "trainer.devices=\(target.devicesPerNode)", "trainer.num_nodes=\(target.nodes)", "trainer.accelerator=\(target.gpu ? "gpu" : "cpu")", "trainer.precision=\(precision)",
       "trainer.accumulate_grad_batches=1", "trainer.max_steps=\(r.steps)", "trainer.gradient_clip_val=\(number(o.clipNorm))",
-      "model.tensor_model_parallel_size=\(l.tp)", "model.pipeline_model_parallel_size=\(l.pp)",
+      "model.tensor_model_parallel_size=\(l.tp)", "model.pipeline_model_parallel_size=\(target.pp(l))",
       "model.micro_batch_size=\(r.microBatchSize)", "model.global_batch_size=\(s.globalBatch)",
       "model.encoder_seq_length=\(m.seq)", "model.max_position_embeddings=\(m.seq)", "model.num_layers=\(m.layers)", "model.hidden_size=\(m.hidden)",
       "model.ffn_hidden_size=\(m.mlpHidden)", "model.num_attention_heads=\(m.heads)",
@@ -61,6 +61,9 @@ extension Export {
     if target.cp > 1 { overrides.append("+model.context_parallel_size=\(target.cp)") }
     if target.virtualStages > 1 { overrides.append("model.virtual_pipeline_model_parallel_size=\(target.virtualStages)") }
     if target.sequenceParallel { overrides.append("model.sequence_parallel=True") }
+    if let uneven = target.unevenPipeline {
+      unexpressed.append("uneven pipeline stages (\(uneven.first) layers on the first and last of \(uneven.stages), the rest equal): megatron_gpt_config.yaml splits the layers evenly; Megatron-LM's --decoder-first/last-pipeline-num-layers (--format megatron) take it")
+    }
     if target.zero >= 2 {
       unexpressed.append("ZeRO-\(target.zero): NeMo's distributed_fused_adam shards the optimizer state (ZeRO-1); sharding gradients\(target.zero == 3 ? " and weights" : "") is Megatron's FSDP (--format megatron)")
     }

@@ -54,6 +54,19 @@ public enum Export {
     public var tiedEmbeddings = true
     /// The whole layout in words, where the trainer's `ParallelLayout` holds only part of it.
     public var layout: String?
+    /// Pipeline stages when they split the layers unevenly (the trainer's layout then holds 1),
+    /// with the first and last stages' layers.
+    public var unevenPipeline: (stages: Int, first: Int, last: Int)?
+
+    public static func == (a: Target, b: Target) -> Bool {
+      a.nodes == b.nodes && a.devicesPerNode == b.devicesPerNode && a.gpu == b.gpu && a.cp == b.cp && a.virtualStages == b.virtualStages
+        && a.selectiveRecompute == b.selectiveRecompute && a.sequenceParallel == b.sequenceParallel && a.zero == b.zero
+        && a.tiedEmbeddings == b.tiedEmbeddings && a.layout == b.layout && a.unevenPipeline?.stages == b.unevenPipeline?.stages
+        && a.unevenPipeline?.first == b.unevenPipeline?.first && a.unevenPipeline?.last == b.unevenPipeline?.last
+    }
+
+    /// Pipeline stages in `layout`'s place.
+    func pp(_ layout: ParallelLayout) -> Int { unevenPipeline?.stages ?? layout.pp }
 
     public init(nodes: Int = 1, devicesPerNode: Int, gpu: Bool = false, zero: Int = 0) {
       self.nodes = nodes
@@ -79,7 +92,11 @@ public enum Export {
   public static func render(_ plan: Plan, format: Format, steps: Int = defaultSteps) throws -> Rendered {
     guard let pick = plan.pick else { throw ExportError.noPlanPick }
     let l = pick.layout
-    let layout = ParallelLayout(dp: l.dp, tp: l.tp, pp: l.pp, micro: l.micro, recompute: l.recompute == .full, zero: min(l.zero, 1))
+    // Stages that split the layers unevenly are the target's: the trainer's layout (which the
+    // recipe's arithmetic needs) holds one.
+    let split = l.stageLayers(plan.modelConfig.layers)
+    let uneven = plan.modelConfig.layers % l.pp != 0
+    let layout = ParallelLayout(dp: l.dp, tp: l.tp, pp: uneven ? 1 : l.pp, micro: l.micro, recompute: l.recompute == .full, zero: min(l.zero, 1))
     let spec = TrainingSpec(model: plan.modelConfig, layout: layout, precision: pick.precision, threadsPerRank: 1, globalBatch: plan.globalBatch)
     var target = Target(nodes: plan.nodes, devicesPerNode: plan.devicesPerNode, gpu: true, zero: l.zero)
     target.cp = l.cp
@@ -88,6 +105,7 @@ public enum Export {
     target.sequenceParallel = l.sequenceParallel
     target.tiedEmbeddings = plan.tiedEmbeddings
     target.layout = "\(l)"
+    if uneven, let split { target.unevenPipeline = (l.pp, split.first, split.last) }
     let p = pick.predicted
     let reason = String(
       format: "the cluster planner's pick for %d × %@: predicted %.3g s per step, %.0f TFLOP/s per device, MFU %.1f%%, %.1f GB per device", plan.devices, plan.device,
