@@ -28,6 +28,9 @@ public struct CostModel: Sendable {
   public var acrossGBPerSecond: Double?
   /// The profile's rates, at the tuner's threads.
   var measured: MeasuredRates
+  /// The rates of a fleet's nodes (`tune fleet --kernels`): when given, each product runs as
+  /// slowly as on the slowest of them, in place of this node's.
+  public var nodes: [MeasuredRates] = []
 
   public init(profile: Profile?, choices: KernelChoices, peakGflops: Double, triadGBPerSecond: Double, collectiveGBPerSecond: Double, tunedThreads: Int) {
     self.choices = choices
@@ -61,7 +64,15 @@ public struct CostModel: Sendable {
     let cluster = Cluster(
       nodes: max(1, ranks / perProcess), devicesPerNode: perProcess, device: device, intraGBPerSecond: collectiveGBPerSecond,
       interGBPerSecond: acrossGBPerSecond ?? collectiveGBPerSecond)
-    return Estimator(model: PlanModel(model), cluster: cluster, rates: Self.trainerRates(model), measured: rates)
+    let deviceRates: any DeviceRates =
+      nodes.isEmpty
+      ? rates
+      : SlowestRates(nodes.map { node -> any DeviceRates in
+        var scaled = node
+        scaled.threads = candidate.threadsPerRank
+        return scaled
+      })
+    return Estimator(model: PlanModel(model), cluster: cluster, rates: Self.trainerRates(model), measured: deviceRates)
   }
 
   /// A trainer layout in the planner's terms.
@@ -103,6 +114,31 @@ final class Samples: @unchecked Sendable {
   private let lock = NSLock()
   private(set) var values: [Double] = []
   func add(_ value: Double) { lock.withLock { values.append(value) } }
+}
+
+extension FleetRates {
+  /// The measured rates of each of the fleet's nodes that ran its kernel stages (`tune fleet
+  /// --kernels`) and whose probe measured its fp32 peak and triad bandwidth; the others' names.
+  public static func nodeRates(_ fleet: FleetSection) -> (rates: [MeasuredRates], without: [String]) {
+    var rates: [MeasuredRates] = [], without: [String] = []
+    for node in fleet.nodes {
+      let machine = node.machine
+      guard let kernels = node.kernels, let peak = machine.peaks.first(where: { $0.precision == "fp32" })?.allCoresBest,
+        let triad = machine.memoryBandwidth?.triadGBPerSecond.median
+      else {
+        without.append(node.name)
+        continue
+      }
+      let profile = Profile(machine: machine, kernels: kernels, provenance: Provenance(runs: []))
+      guard let choices = try? KernelChoices(profile: profile, path: "the fleet's node \(node.name)", machineFingerprint: machine.fingerprint) else {
+        without.append(node.name)
+        continue
+      }
+      let threads = max(1, machine.memory.affinityCount)
+      rates.append(MeasuredRates(profile: profile, choices: choices, peakGflops: peak, triadGBPerSecond: triad, tunedThreads: threads, threads: threads))
+    }
+    return (rates, without)
+  }
 }
 
 /// The rates a fleet profile gives the cost model: the all-reduce bus bandwidth within a node

@@ -115,3 +115,26 @@ public struct MeasuredRates: DeviceRates {
 
   public var memoryBytesPerSecond: Double { triadGBPerSecond * 1e9 * scale }
 }
+
+/// Several nodes in one job, each with its own rates: every product and attention as slow as on
+/// the slowest of them, the memory traffic as on the slowest memory (a step waits for its slowest
+/// rank).
+public struct SlowestRates: DeviceRates {
+  public var members: [any DeviceRates]
+
+  public init(_ members: [any DeviceRates]) {
+    precondition(!members.isEmpty, "SlowestRates needs a member")
+    self.members = members
+  }
+
+  public func gemmSeconds(m: Double, n: Double, k: Double, kind: GEMMRole, precision: TrainingPrecision) -> Double {
+    members.map { $0.gemmSeconds(m: m, n: n, k: k, kind: kind, precision: precision) }.max()!
+  }
+
+  public func attentionSeconds(_ shape: AttentionShape, queries: Int, precision: TrainingPrecision) -> (forward: Double, backward: Double) {
+    let each = members.map { $0.attentionSeconds(shape, queries: queries, precision: precision) }
+    return (each.map(\.forward).max()!, each.map(\.backward).max()!)
+  }
+
+  public var memoryBytesPerSecond: Double { members.map(\.memoryBytesPerSecond).min()! }
+}

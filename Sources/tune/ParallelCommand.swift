@@ -144,12 +144,14 @@ enum ParallelStage {
     let (peak, triad) = (rates.fp32PeakGflops, rates.triadGBPerSecond)
     var collective: Double
     var across: Double?
+    var nodeKernels: (rates: [MeasuredRates], without: [String]) = ([], [])
     if let path = parallel.fleet {
       guard let fleet = try ProfileStore.read(path).fleet else { throw CommandFailure("\(path) has no fleet section: write one with tune fleet") }
       let rates = FleetRates(fleet)
       guard let within = rates.withinNode else { throw CommandFailure("\(path): its fleet section has no all-reduce within a node") }
       collective = within
       across = rates.acrossNodes
+      nodeKernels = FleetRates.nodeRates(fleet)
       options.progress(String(format: "parallel: link rates from %@: %.3g GB/s within a node, %@ across nodes", path, within, across.map { String(format: "%.3g GB/s", $0) } ?? "none"))
     } else {
       options.progress("parallel: measuring the shared-memory all-reduce")
@@ -158,6 +160,11 @@ enum ParallelStage {
     var cost = CostModel(profile: profile, choices: choices, peakGflops: peak, triadGBPerSecond: triad, collectiveGBPerSecond: collective, tunedThreads: limits.usableThreads)
     cost.processes = parallel.processes ?? 1
     cost.acrossGBPerSecond = across
+    cost.nodes = nodeKernels.rates
+    if !nodeKernels.rates.isEmpty {
+      options.progress("parallel: each product predicted at the slowest of the fleet's \(nodeKernels.rates.count) nodes' kernel rates"
+        + (nodeKernels.without.isEmpty ? "" : " (without kernel sections: \(nodeKernels.without.joined(separator: ", ")))"))
+    }
     var tuneOptions = ParallelTuneOptions(
       model: model, worldThreads: world, memoryLimitBytes: try parallel.memoryLimit.map(ParallelOptions.bytes) ?? Double(limits.usableBytes),
       budgetSeconds: budget ?? parallel.parallelBudget ?? (options.quick ? 60 : 360), trainBinary: binary, fingerprint: machine.fingerprint,

@@ -142,6 +142,11 @@ struct PlanCommand: ParsableCommand {
       cost.processes = processes
       cost.acrossGBPerSecond = across
       print(String(format: "the fleet of %@: %d nodes, all-reduce %.3g GB/s within a node and %.3g GB/s across (the slowest link)", fleet, processes, within, across))
+      let kernels = FleetRates.nodeRates(measured)
+      cost.nodes = kernels.rates
+      print(kernels.rates.isEmpty
+        ? "its nodes have no kernel sections (tune fleet --kernels): this node's rates stand in for theirs"
+        : "each product at the slowest of its \(kernels.rates.count) nodes' measured rates" + (kernels.without.isEmpty ? "" : " (without kernel sections: \(kernels.without.joined(separator: ", ")))"))
     }
     let precisions = try precisions(default: [.fp32, .bf16])
     let space = CandidateSpace.enumerate(model: config, worldThreads: world, globalBatch: batch, precisions: precisions, processes: processes)

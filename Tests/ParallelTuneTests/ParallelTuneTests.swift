@@ -1,5 +1,6 @@
 import Autotune
 import Foundation
+import Planner
 import Platform
 import Profile
 import Testing
@@ -152,5 +153,28 @@ import Testing
     cost.processes = 1
     let alone = (try seconds("tp=2,dp=2,micro=2"), try seconds("tp=4,micro=2"))
     #expect(alone.1 < 2 * alone.0)
+  }
+
+  /// A fleet whose nodes ran their kernel stages (`tune fleet --kernels`): each product runs as
+  /// slowly as on its slowest node. Two real machines' profiles from results/ (this repository's
+  /// Zen 4 VM and the Intel Xeon with AMX) as the nodes.
+  @Test func aFleetsNodesKernelRatesBoundEachProduct() throws {
+    let results = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/results/"
+    let machines = try ["vm-20261206-103158.json", "intel-xeon-amx-2core-20261201.json"].map { try ProfileStore.read(results + $0) }
+    var fleet = Self.fleet(slowLink: 0.1)
+    fleet.nodes = machines.enumerated().map { FleetNode(name: "node\($0.offset)", rank: $0.offset, machine: $0.element.machine!, kernels: $0.element.kernels) }
+    let nodes = FleetRates.nodeRates(fleet)
+    #expect(nodes.rates.count == 2 && nodes.without.isEmpty)
+    let model = try ModelConfig.named("small")
+    var cost = CostModel(profile: nil, choices: .none, peakGflops: 100, triadGBPerSecond: 10, collectiveGBPerSecond: 5, tunedThreads: 2)
+    let candidate = Candidate(layout: try ParallelLayout.parse("dp=2,micro=2"), precision: .bf16, threadsPerRank: 1)
+    func seconds(_ rates: [MeasuredRates]) -> Double {
+      cost.nodes = rates
+      return cost.stepSeconds(candidate, model: model, globalBatch: 8)
+    }
+    let each = nodes.rates.map { seconds([$0]) }, both = seconds(nodes.rates)
+    #expect(both >= each.max()! * (1 - 1e-12) && each[0] != each[1], "both \(both), each \(each)")
+    fleet.nodes[1].kernels = nil
+    #expect(FleetRates.nodeRates(fleet).without == ["node1"])
   }
 }
