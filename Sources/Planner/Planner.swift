@@ -37,7 +37,8 @@ public struct Plan: Codable, Sendable {
   public var globalBatch: Int
   public var pick: PlannedCandidate?
   public var candidates: [PlannedCandidate]
-  /// The fastest layouts over the device's memory and one example of every other reason.
+  /// The fastest layouts over the device's memory, those closest to fitting, and one example of
+  /// every other reason.
   public var pruned: [PrunedCandidate]
   /// How many layouts each reason removed (the reason's first words).
   public var prunedCounts: [String: Int]
@@ -167,13 +168,16 @@ public struct Planner: Sendable {
     }
     kept.sort { order($0.predicted, $0.layout, $1.predicted, $1.layout) }
     over.sort { order($0.predicted!, $0.layout, $1.predicted!, $1.layout) }
+    // The fastest over memory, and the closest to fitting (what to try when nothing fits).
+    let smallest = over.sorted { $0.predicted!.memoryBytesPerDevice < $1.predicted!.memoryBytesPerDevice }.prefix(10)
+    let shown = Array(over.prefix(20)) + smallest.filter { candidate in !over.prefix(20).contains(candidate) }
     let cluster = estimator.cluster
     return Plan(
       model: estimator.model.config.name, modelConfig: estimator.model.config, tiedEmbeddings: estimator.model.tiedEmbeddings, nodes: cluster.nodes,
       devicesPerNode: cluster.devicesPerNode,
       cluster: "nodes=\(cluster.nodes),devices=\(cluster.devicesPerNode),device=\(cluster.device.name)", device: cluster.device.name,
       devices: cluster.devices, globalBatch: globalBatch, pick: kept.first, candidates: Array(kept.prefix(top)),
-      pruned: Array(over.prefix(20)) + invalid.keys.sorted().map { invalid[$0]! }, prunedCounts: counts, evaluated: results.count,
+      pruned: shown + invalid.keys.sorted().map { invalid[$0]! }, prunedCounts: counts, evaluated: results.count,
       rates: estimator.rates, searchPick: nil, why: nil)
   }
 

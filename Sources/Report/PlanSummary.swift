@@ -28,7 +28,11 @@ public enum PlanSummary {
       if let first = plan.pruned.first(where: { $0.predicted != nil }) {
         lines.append("  fastest over memory: \(first.layout) \(first.precision): \(first.reason)")
       }
-      if plan.candidates.isEmpty { for pruned in plan.pruned.prefix(5) { lines.append("  \(pruned.layout) \(pruned.precision): \(pruned.reason)") } }
+      if plan.candidates.isEmpty {
+        lines.append("  closest to fitting:")
+        let closest = plan.pruned.filter { $0.predicted != nil }.sorted { $0.predicted!.memoryBytesPerDevice < $1.predicted!.memoryBytesPerDevice }
+        for pruned in closest.prefix(5) { lines.append("  \(pruned.layout) \(pruned.precision): \(pruned.reason)") }
+      }
     }
     return lines.joined(separator: "\n")
   }

@@ -116,6 +116,10 @@ struct PlanCommand: ParsableCommand {
     }
     let loaded = try ProfileStore.read(path)
     guard let machine = loaded.machine else { throw CommandFailure("\(path) has no machine section: run `tune probe` first") }
+    if modelFile == nil, let name = model, (try? ModelConfig.named(name)) == nil, PlanModel.catalogue.contains(where: { $0.config.name == name.lowercased() }) {
+      throw CommandFailure(
+        "--cluster this plans the models ScaleTune's trainer runs here (\(ModelConfig.named.map(\.name).joined(separator: ", ")), or --model-file); \(name) is a cluster model: give --cluster nodes=N,devices=D,device=KIND")
+    }
     let config = try modelFile.map { try ModelConfig.load($0) } ?? (try ModelConfig.named(model!))
     let topology = try Topology()
     let limits = MachineProbe.limits(topology: topology)
