@@ -37,7 +37,8 @@ public enum PlanSummary {
     return lines.joined(separator: "\n")
   }
 
-  static func pad(_ text: String, _ width: Int) -> String {
+  /// `text` padded with spaces to `width` characters (String(format:)'s %-Ns pads bytes, not characters).
+  public static func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
   }
 }

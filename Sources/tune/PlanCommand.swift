@@ -243,9 +243,7 @@ struct PlanCommand: ParsableCommand {
     } ?? fallback
   }
 
-  static func pad(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-  }
+  static func pad(_ text: String, _ width: Int) -> String { PlanSummary.pad(text, width) }
 
   func checkPublished(_ path: String) throws {
     let fixture = try PublishedRuns.load(path)
