@@ -14,13 +14,7 @@ import Trainer
 /// (`trainerRates`): fp32 activations and gradients, tensor-parallel collectives not overlapped,
 /// pipeline sends on the step's path, one ring between processes.
 public struct CostModel: Sendable {
-  public var choices: KernelChoices
-  /// The fp32 all-core FMA peak, the fallback for shapes the profile has no rate for.
-  public var peakGflops: Double
-  public var triadGBPerSecond: Double
   public var collectiveGBPerSecond: Double
-  /// Threads the profile's kernel rates were measured on.
-  public var tunedThreads: Int
   /// Where ranks run when trials are jobs of several processes (`tune parallel --processes`, the
   /// rates from a fleet profile): a group whose ranks fall in one process reduces at
   /// `collectiveGBPerSecond`, one that spans processes at `acrossGBPerSecond`.
@@ -32,12 +26,14 @@ public struct CostModel: Sendable {
   /// slowly as on the slowest of them, in place of this node's.
   public var nodes: [MeasuredRates] = []
 
+  /// The fp32 all-core FMA peak, the fallback for shapes the profile has no rate for.
+  public var peakGflops: Double { measured.peakGflops }
+  public var triadGBPerSecond: Double { measured.triadGBPerSecond }
+  /// Threads the profile's kernel rates were measured on.
+  public var tunedThreads: Int { measured.tunedThreads }
+
   public init(profile: Profile?, choices: KernelChoices, peakGflops: Double, triadGBPerSecond: Double, collectiveGBPerSecond: Double, tunedThreads: Int) {
-    self.choices = choices
-    self.peakGflops = peakGflops
-    self.triadGBPerSecond = triadGBPerSecond
     self.collectiveGBPerSecond = collectiveGBPerSecond
-    self.tunedThreads = max(1, tunedThreads)
     measured = MeasuredRates(
       profile: profile, choices: choices, peakGflops: peakGflops, triadGBPerSecond: triadGBPerSecond, tunedThreads: tunedThreads, threads: tunedThreads)
   }

@@ -53,16 +53,18 @@ public struct Cluster: Sendable, Hashable {
     return Cluster(nodes: nodes, devicesPerNode: perNode, device: device, intraGBPerSecond: intra, interGBPerSecond: inter)
   }
 
-  /// GB/s per direction from "600GB/s" or "200Gb/s" (a within-node GB/s figure counts both directions).
+  /// GB/s per direction from "600GB/s" or "200Gb/s" (a within-node figure in bytes counts both
+  /// directions, as NVIDIA quotes NVLink; a figure in bits is one direction, as a NIC's).
   static func rate(_ text: String, bothDirections: Bool, in spec: String) throws -> Double {
-    let lower = text.replacingOccurrences(of: " ", with: "")
-    for (unit, scale) in [("gb/s", 1.0), ("gbit/s", 0.125), ("tb/s", 1000.0)] where lower.lowercased().hasSuffix(unit) {
-      let number = String(lower.dropLast(unit.count))
-      // Gb/s (lower-case b) is bits; GB/s bytes.
-      let bits = lower.hasSuffix("Gb/s") || unit == "gbit/s"
-      guard let value = Double(number), value > 0 else { break }
-      let gbPerSecond = value * (bits ? 0.125 : scale)
-      return bothDirections && !bits ? gbPerSecond / 2 : gbPerSecond
+    let compact = text.replacingOccurrences(of: " ", with: "")
+    // Upper-case B is bytes, lower-case b bits; written all lower-case, gb/s and tb/s are bytes.
+    let units: [(suffix: String, gbPerSecond: Double, bits: Bool)] = [
+      ("GB/s", 1, false), ("TB/s", 1000, false), ("Gb/s", 0.125, true), ("Gbit/s", 0.125, true), ("Tb/s", 125, true),
+      ("gbit/s", 0.125, true), ("gb/s", 1, false), ("tb/s", 1000, false),
+    ]
+    if let unit = units.first(where: { compact.hasSuffix($0.suffix) }), let value = Double(compact.dropLast(unit.suffix.count)), value > 0 {
+      let gbPerSecond = value * unit.gbPerSecond
+      return bothDirections && !unit.bits ? gbPerSecond / 2 : gbPerSecond
     }
     throw PlanError.cluster(spec, "`\(text)` is not a rate; write it as 600GB/s or 200Gb/s")
   }

@@ -168,7 +168,7 @@ public struct Estimator: Sendable {
   /// of one micro-batch: 1F1B keeps min(pp, micro) micro-batches of the stage's layers; the
   /// interleaved schedule (1 + (pp − 1)/(pp · v)) times that (Korthikanti et al. 2022, §4.2.3).
   public func inFlightLayers(_ layout: PlanLayout) -> Double {
-    let split = layout.stageLayers(model.config.layers) ?? (model.config.layers / layout.pp, model.config.layers / layout.pp, model.config.layers / layout.pp)
+    let split = stages(layout)
     let interleave = layout.virtualStages > 1 ? 1 + Double(layout.pp - 1) / Double(layout.pp * layout.virtualStages) : 1
     // Stage i keeps min(pp − i, micro) micro-batches: the first the most, unless a smaller first
     // stage makes the second the fuller one.
@@ -177,10 +177,17 @@ public struct Estimator: Sendable {
     return max(first, second) * interleave
   }
 
+  /// Layers on the first, a middle and the last stage (`PlanLayout.stageLayers`; a layout the
+  /// planner prunes as unsplittable gets equal shares rounded down).
+  func stages(_ layout: PlanLayout) -> (first: Int, middle: Int, last: Int) {
+    let layers = model.config.layers
+    return layout.stageLayers(layers) ?? (layers / layout.pp, layers / layout.pp, layers / layout.pp)
+  }
+
   /// Weights on the first, a middle and the last stage, per tensor-parallel rank.
   func stageParameters(_ layout: PlanLayout) -> (first: Double, middle: Double, last: Double) {
     let c = model.config
-    let split = layout.stageLayers(c.layers) ?? (c.layers / layout.pp, c.layers / layout.pp, c.layers / layout.pp)
+    let split = stages(layout)
     let t = Double(layout.tp), embedding = model.embeddingParameters, layer = model.layerParameters
     if layout.pp == 1 { return ((Double(c.layers) * layer + embedding * (model.tiedEmbeddings ? 1 : 2)) / t, 0, 0) }
     // With a pipeline the head sits on the last stage: its own matrix, or a copy of the tied one.
@@ -242,7 +249,7 @@ public struct Estimator: Sendable {
     guard members > 1 else { return 0 }
     let n = Double(members), steps = allReduce ? 2 * (n - 1) : n - 1
     let perNode = cluster.devicesPerNode
-    let across = stride * members > perNode
+    let across = spansNodes(stride: stride, size: members)
     let onOneNode = stride >= perNode || !rates.parallelRingsAcrossNodes ? 1 : min(members, perNode / stride)
     let link = across ? min(cluster.intraGBPerSecond, Double(onOneNode) * cluster.interGBPerSecond) : cluster.intraGBPerSecond
     return steps / n * bytes / (link * 1e9 * rates.linkEfficiency) + steps * (across ? rates.interLatency : rates.intraLatency)
@@ -272,28 +279,27 @@ public struct Estimator: Sendable {
     let shape = AttentionShape(
       batch: sequences, heads: c.heads / layout.tp, kvHeads: max(1, c.kvHeads / layout.tp), seq: c.seq, headDim: c.headDim, causal: c.kind == .causalLM)
     let attention = device.attentionSeconds(shape, queries: queries, precision: precision)
-    let attentionForward = attention.forward
     let split = layout.sequenceParallel ? t : 1
     let elementwiseForward = rates.elementwisePasses * tokens * h * activationBytes / split / device.memoryBytesPerSecond
     // The slowest stage: the last runs the head besides its layers; with an uneven split the
     // middle stages carry one layer more than the first and last.
-    let stages = layout.stageLayers(c.layers) ?? (c.layers / layout.pp, c.layers / layout.pp, c.layers / layout.pp)
+    let perStage = stages(layout)
     let layerSeconds = layerForward + layerBackward + attention.forward + attention.backward + 3 * elementwiseForward
     let headSeconds = linear(h, Double(c.vocabulary) / t)
-    let lastSeconds = Double(stages.last) * layerSeconds + headSeconds.forward + headSeconds.backward
-    let onLast = layout.pp == 1 || lastSeconds >= Double(stages.middle) * layerSeconds
-    let layers = Double(onLast ? stages.last : stages.middle)
+    let lastSeconds = Double(perStage.last) * layerSeconds + headSeconds.forward + headSeconds.backward
+    let onLast = layout.pp == 1 || lastSeconds >= Double(perStage.middle) * layerSeconds
+    let layers = Double(onLast ? perStage.last : perStage.middle)
     var parts = TimeParts(
       gemm: 0, attention: 0, elementwise: 0, recompute: 0, tensorParallel: 0, contextParallel: 0, pipelineTransfers: 0, pipelineBubble: 0,
       dataParallel: 0, optimizer: 0)
-    // Per micro-batch on the slowest stage (the last: it also runs the head).
+    // Per micro-batch on the slowest stage.
     parts.gemm = layers * (layerForward + layerBackward) + (onLast ? headSeconds.forward + headSeconds.backward : 0)
     parts.attention = layers * (attention.forward + attention.backward)
     parts.elementwise = layers * 3 * elementwiseForward
     switch layout.recompute {
     case .none: break
-    case .selective: parts.recompute = layers * attentionForward
-    case .full: parts.recompute = layers * (layerForward + attentionForward + elementwiseForward)
+    case .selective: parts.recompute = layers * attention.forward
+    case .full: parts.recompute = layers * (layerForward + attention.forward + elementwiseForward)
     }
     // Tensor parallelism: two all-reduces (or all-gather + reduce-scatter) of the micro-batch's
     // activations per layer forward, two backward, two more when the forward runs again.
@@ -348,9 +354,9 @@ public struct Estimator: Sendable {
       let scatter = ringSeconds(bytes: gradientBytes, members: groupSize, stride: layout.tp, allReduce: false)
       parts.dataParallel = max(0, scatter - backward) + max(0, scatter - forward)
       // Sharded gradients are reduce-scattered after every micro-batch's backward (ZeRO-2), and
-      // sharded weights gathered for every forward and backward (ZeRO-3), behind the compute
-      // where it can; each collective pays its latency.
-      // Overlapped with the compute as the tensor-parallel collectives are: the same share stays exposed.
+      // sharded weights gathered for every forward and backward (ZeRO-3), overlapped with the
+      // compute as the tensor-parallel collectives are (the same share stays exposed); each
+      // collective pays its latency.
       let perMicroTraffic = (layout.zero >= 2 ? scatter : 0) + (layout.zero == 3 ? 2 * scatter : 0)
       let exposed = rates.tensorParallelExposed
       if layout.zero >= 2 {

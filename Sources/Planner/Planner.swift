@@ -25,6 +25,11 @@ public struct PrunedCandidate: Codable, Sendable, Hashable {
 
 /// What `tune plan` answers: the pick, the best candidates (best first) and the pruned ones.
 public struct Plan: Codable, Sendable {
+  /// The plan in the file at `path` (`tune plan --output`); nil when it holds something else (a profile).
+  public static func load(_ path: String) -> Plan? {
+    FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(Plan.self, from: $0) }
+  }
+
   public var model: String
   /// The model's whole shape (what `tune export` writes from the plan).
   public var modelConfig: ModelConfig
@@ -114,9 +119,9 @@ public struct Planner: Sendable {
 
   /// The layouts searched: tp a power of two up to two nodes' devices, cp a power of two up to
   /// 16, pp any that splits the layers (evenly, or with smaller first and last stages) with
-  /// tp × cp × pp dividing the devices, virtual stages
-  /// dividing the stage's layers (up to 24), every micro-batch size up to 16 that divides a data-parallel rank's
-  /// share, the three recomputations, sequence parallelism on and off, ZeRO 0 to 3.
+  /// tp × cp × pp dividing the devices, virtual stages dividing the stage's layers (up to 24),
+  /// every micro-batch size up to 16 that divides a data-parallel rank's share, the three
+  /// recomputations, sequence parallelism on and off, ZeRO 0 to 3.
   public func layouts() -> [PlanLayout] {
     let c = estimator.model.config, devices = estimator.cluster.devices
     var result: [PlanLayout] = []
@@ -155,7 +160,8 @@ public struct Planner: Sendable {
       switch result {
       case .kept(let candidate): kept.append(candidate)
       case .pruned(let pruned):
-        let key = Self.reasonKind(pruned.reason)
+        // A layout with predictions was pruned for memory; the others for their shape.
+        let key = pruned.predicted != nil ? "over the device's memory" : Self.reasonKind(pruned.reason)
         counts[key, default: 0] += 1
         if pruned.predicted != nil { over.append(pruned) } else if invalid[key] == nil { invalid[key] = pruned }
       }
@@ -184,7 +190,6 @@ public struct Planner: Sendable {
   /// A reason's kind: its words without the figures ("tp=16 does not divide the 64 heads and 8
   /// key/value heads" → "tp does not divide the heads and key/value heads").
   static func reasonKind(_ reason: String) -> String {
-    if reason.hasPrefix("needs ") { return "over the device's memory" }
     let words = reason.split(separator: " ").map { word -> String in
       let name = word.split(separator: "=").first.map(String.init) ?? String(word)
       return name.contains { $0.isNumber } ? "" : name.trimmingCharacters(in: CharacterSet(charactersIn: "(),;:"))

@@ -61,7 +61,10 @@ public struct PublishedRuns: Codable, Sendable {
   /// source gives the model FLOPs utilization, the step's model FLOPs (PaLM's count) over that
   /// share of the cluster's dense peak.
   public func stepSeconds(_ run: Run) throws -> Double {
-    let (estimator, _) = try setting(run)
+    try stepSeconds(run, estimator: try setting(run).estimator)
+  }
+
+  func stepSeconds(_ run: Run, estimator: Estimator) throws -> Double {
     let tokens = Double(run.globalBatch * estimator.model.config.seq)
     if let rate = run.tokensPerSecondPerGPU { return tokens / (rate * Double(run.gpus)) }
     guard let mfu = run.mfu, let peak = estimator.cluster.device.peak(run.precision) else {
@@ -75,7 +78,7 @@ public struct PublishedRuns: Codable, Sendable {
     var (estimator, layout) = try setting(run)
     estimator.rates = rates
     let predicted = estimator.predict(layout, globalBatch: run.globalBatch, precision: run.precision)
-    return predicted.stepSeconds / (try stepSeconds(run)) - 1
+    return predicted.stepSeconds / (try stepSeconds(run, estimator: estimator)) - 1
   }
 
   /// The rates that best predict `runs` (least mean absolute log error of the step time), by

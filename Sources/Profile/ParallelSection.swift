@@ -136,9 +136,9 @@ public struct PredictionError: Codable, Equatable, Sendable {
 
   public init?(_ pairs: [(predicted: Double, measured: Double)]) {
     guard !pairs.isEmpty else { return nil }
-    let errors = pairs.map { abs($0.predicted / $0.measured - 1) }.sorted()
-    trials = errors.count
-    median = errors.count % 2 == 1 ? errors[errors.count / 2] : (errors[errors.count / 2 - 1] + errors[errors.count / 2]) / 2
-    worst = errors.last!
+    let errors = Statistics(samples: pairs.map { abs($0.predicted / $0.measured - 1) })
+    trials = errors.runs
+    median = errors.median
+    worst = errors.max
   }
 }

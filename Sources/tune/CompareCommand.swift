@@ -61,7 +61,7 @@ struct ReportCommand: ParsableCommand {
     var plans: [(path: String, plan: Plan)] = []
     var loaded: [(path: String, profile: Profile)] = []
     for path in profiles {
-      if let data = FileManager.default.contents(atPath: path), let plan = try? JSONDecoder().decode(Plan.self, from: data) {
+      if let plan = Plan.load(path) {
         plans.append((path, plan))
       } else {
         loaded.append((path, try ProfileStore.read(path)))

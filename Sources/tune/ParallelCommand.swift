@@ -142,29 +142,14 @@ enum ParallelStage {
     let rates = CostModelRates.resolve(machine, topology: topology, quick: options.quick)
     if !rates.note.isEmpty { options.progress("parallel: \(rates.note)") }
     let (peak, triad) = (rates.fp32PeakGflops, rates.triadGBPerSecond)
-    var collective: Double
-    var across: Double?
-    var nodeKernels: (rates: [MeasuredRates], without: [String]) = ([], [])
+    var cost = CostModel(profile: profile, choices: choices, peakGflops: peak, triadGBPerSecond: triad, collectiveGBPerSecond: 0, tunedThreads: limits.usableThreads)
     if let path = parallel.fleet {
-      guard let fleet = try ProfileStore.read(path).fleet else { throw CommandFailure("\(path) has no fleet section: write one with tune fleet") }
-      let rates = FleetRates(fleet)
-      guard let within = rates.withinNode else { throw CommandFailure("\(path): its fleet section has no all-reduce within a node") }
-      collective = within
-      across = rates.acrossNodes
-      nodeKernels = FleetRates.nodeRates(fleet)
-      options.progress(String(format: "parallel: link rates from %@: %.3g GB/s within a node, %@ across nodes", path, within, across.map { String(format: "%.3g GB/s", $0) } ?? "none"))
+      for line in try FleetOption.apply(path, to: &cost).said { options.progress("parallel: " + line) }
     } else {
       options.progress("parallel: measuring the shared-memory all-reduce")
-      collective = CostModel.measureCollectiveBandwidth(members: max(2, min(world, 4)))
+      cost.collectiveGBPerSecond = CostModel.measureCollectiveBandwidth(members: max(2, min(world, 4)))
     }
-    var cost = CostModel(profile: profile, choices: choices, peakGflops: peak, triadGBPerSecond: triad, collectiveGBPerSecond: collective, tunedThreads: limits.usableThreads)
     cost.processes = parallel.processes ?? 1
-    cost.acrossGBPerSecond = across
-    cost.nodes = nodeKernels.rates
-    if !nodeKernels.rates.isEmpty {
-      options.progress("parallel: each product predicted at the slowest of the fleet's \(nodeKernels.rates.count) nodes' kernel rates"
-        + (nodeKernels.without.isEmpty ? "" : " (without kernel sections: \(nodeKernels.without.joined(separator: ", ")))"))
-    }
     var tuneOptions = ParallelTuneOptions(
       model: model, worldThreads: world, memoryLimitBytes: try parallel.memoryLimit.map(ParallelOptions.bytes) ?? Double(limits.usableBytes),
       budgetSeconds: budget ?? parallel.parallelBudget ?? (options.quick ? 60 : 360), trainBinary: binary, fingerprint: machine.fingerprint,
@@ -210,7 +195,7 @@ struct ExportCommand: ParsableCommand {
     let rendered: Export.Rendered
     do {
       // A plan (tune plan --output) or a profile.
-      if let data = FileManager.default.contents(atPath: profile), let plan = try? JSONDecoder().decode(Plan.self, from: data) {
+      if let plan = Plan.load(profile) {
         guard plan.pick != nil else { throw CommandFailure("\(profile): the plan has no pick (no layout fitted); nothing to export") }
         rendered = try Export.render(plan, format: Export.Format(rawValue: format)!, steps: steps)
       } else {
@@ -232,5 +217,30 @@ struct ExportCommand: ParsableCommand {
     } else {
       print(text, terminator: "")
     }
+  }
+}
+
+/// `--fleet F` (tune parallel, tune plan --cluster this): the cost model's rates from a fleet
+/// profile: the all-reduce within a node and across the nodes (bounded by the slowest link), and
+/// the nodes' own kernel rates where they ran their kernel stages.
+enum FleetOption {
+  /// Sets `cost`'s rates from the fleet at `path`; the fleet and what was set, in words.
+  static func apply(_ path: String, to cost: inout CostModel) throws -> (fleet: FleetSection, said: [String]) {
+    guard let fleet = try ProfileStore.read(path).fleet else { throw CommandFailure("\(path) has no fleet section: write one with `mpirun … tune fleet`") }
+    let rates = FleetRates(fleet)
+    guard let within = rates.withinNode else { throw CommandFailure("\(path): its fleet section has no all-reduce within a node") }
+    cost.collectiveGBPerSecond = within
+    cost.acrossGBPerSecond = rates.acrossNodes
+    let kernels = FleetRates.nodeRates(fleet)
+    cost.nodes = kernels.rates
+    let links = String(
+      format: "the fleet of %@: %d nodes, all-reduce %.3g GB/s within a node and %@ across (the slowest link)", path, fleet.nodes.count, within,
+      rates.acrossNodes.map { String(format: "%.3g GB/s", $0) } ?? "none")
+    let nodes =
+      kernels.rates.isEmpty
+      ? "its nodes have no kernel sections (tune fleet --kernels): this node's rates stand in for theirs"
+      : "each product at the slowest of its \(kernels.rates.count) nodes' measured rates"
+        + (kernels.without.isEmpty ? "" : " (without kernel sections: \(kernels.without.joined(separator: ", ")))")
+    return (fleet, [links, nodes])
   }
 }

@@ -135,22 +135,12 @@ struct PlanCommand: ParsableCommand {
     var world = section?.worldThreads ?? limits.usableThreads
     var processes = 1
     if let fleet {
-      guard let measured = try ProfileStore.read(fleet).fleet else { throw CommandFailure("\(fleet) has no fleet section: write one with `mpirun … tune fleet`") }
-      let links = FleetRates(measured)
-      guard let within = links.withinNode, let across = links.acrossNodes else {
-        throw CommandFailure("\(fleet): its fleet section lacks an all-reduce within a node or across the nodes")
-      }
-      processes = measured.nodes.count
+      let applied = try FleetOption.apply(fleet, to: &cost)
+      guard cost.acrossGBPerSecond != nil else { throw CommandFailure("\(fleet): its fleet section has no all-reduce across the nodes") }
+      processes = applied.fleet.nodes.count
       world = processes * limits.usableThreads
-      cost.collectiveGBPerSecond = within
       cost.processes = processes
-      cost.acrossGBPerSecond = across
-      print(String(format: "the fleet of %@: %d nodes, all-reduce %.3g GB/s within a node and %.3g GB/s across (the slowest link)", fleet, processes, within, across))
-      let kernels = FleetRates.nodeRates(measured)
-      cost.nodes = kernels.rates
-      print(kernels.rates.isEmpty
-        ? "its nodes have no kernel sections (tune fleet --kernels): this node's rates stand in for theirs"
-        : "each product at the slowest of its \(kernels.rates.count) nodes' measured rates" + (kernels.without.isEmpty ? "" : " (without kernel sections: \(kernels.without.joined(separator: ", ")))"))
+      if !json { for line in applied.said { print(line) } }
     }
     let precisions = try precisions(default: [.fp32, .bf16])
     let space = CandidateSpace.enumerate(model: config, worldThreads: world, globalBatch: batch, precisions: precisions, processes: processes)
@@ -171,8 +161,7 @@ struct PlanCommand: ParsableCommand {
       }
       if rows.count >= 2 {
         for (index, row) in rows.enumerated() {
-          let ratios = rows.enumerated().filter { $0.offset != index }.map { $0.element.measured / $0.element.predicted }.sorted()
-          let scale = ratios.count % 2 == 1 ? ratios[ratios.count / 2] : (ratios[ratios.count / 2 - 1] + ratios[ratios.count / 2]) / 2
+          let scale = Statistics(samples: rows.enumerated().filter { $0.offset != index }.map { $0.element.measured / $0.element.predicted }).median
           result.trials.append(ThisNodePlan.Trial(candidate: row.0, predictedStepSeconds: row.predicted * scale, measuredStepSeconds: row.measured))
         }
         result.predictionError = PredictionError(result.trials.map { ($0.predictedStepSeconds, $0.measuredStepSeconds) })

@@ -54,15 +54,14 @@ public enum Export {
     public var tiedEmbeddings = true
     /// The whole layout in words, where the trainer's `ParallelLayout` holds only part of it.
     public var layout: String?
-    /// Pipeline stages when they split the layers unevenly (the trainer's layout then holds 1),
-    /// with the first and last stages' layers.
-    public var unevenPipeline: (stages: Int, first: Int, last: Int)?
+    /// Pipeline stages when they split the layers unevenly (the trainer's layout then holds 1).
+    public var unevenPipeline: UnevenPipeline?
 
-    public static func == (a: Target, b: Target) -> Bool {
-      a.nodes == b.nodes && a.devicesPerNode == b.devicesPerNode && a.gpu == b.gpu && a.cp == b.cp && a.virtualStages == b.virtualStages
-        && a.selectiveRecompute == b.selectiveRecompute && a.sequenceParallel == b.sequenceParallel && a.zero == b.zero
-        && a.tiedEmbeddings == b.tiedEmbeddings && a.layout == b.layout && a.unevenPipeline?.stages == b.unevenPipeline?.stages
-        && a.unevenPipeline?.first == b.unevenPipeline?.first && a.unevenPipeline?.last == b.unevenPipeline?.last
+    /// Pipeline stages with the first and last stages' layers (the middle ones share the rest).
+    public struct UnevenPipeline: Sendable, Equatable {
+      public var stages: Int
+      public var first: Int
+      public var last: Int
     }
 
     /// Pipeline stages in `layout`'s place.
@@ -105,7 +104,7 @@ public enum Export {
     target.sequenceParallel = l.sequenceParallel
     target.tiedEmbeddings = plan.tiedEmbeddings
     target.layout = "\(l)"
-    if uneven, let split { target.unevenPipeline = (l.pp, split.first, split.last) }
+    if uneven, let split { target.unevenPipeline = Target.UnevenPipeline(stages: l.pp, first: split.first, last: split.last) }
     let p = pick.predicted
     let reason = String(
       format: "the cluster planner's pick for %d × %@: predicted %.3g s per step, %.0f TFLOP/s per device, MFU %.1f%%, %.1f GB per device", plan.devices, plan.device,
